@@ -1,0 +1,320 @@
+r"""Functional form of the reverse-convolution operator (Converse2D).
+
+For every channel ``c`` with kernel :math:`K` (:math:`k\times k`), scale :math:`s`
+and regulariser :math:`\lambda = \sigma(b - 9) + \varepsilon`, Converse2D returns
+
+.. math::
+
+    X^\star = \arg\min_X \|y - (X \otimes K)\!\downarrow_s\|^2 + \lambda \|X - X_0\|^2,
+
+with :math:`X_0` the nearest-neighbour upsampling of :math:`y`, solved in closed form
+under circular boundary conditions on the padded input.
+
+Because :math:`X_0` is built from :math:`y`, the solution is a fixed spectral filter of
+the spectrum of :math:`y`: writing :math:`\hat K` for the OTF of the kernel at the
+output size :math:`sH\times sW`, :math:`\hat B` for the spectrum of the :math:`s\times s`
+box that implements nearest upsampling and :math:`\overline{(\cdot)}` for the mean over
+the :math:`s\times s` spectral blocks (the spectrum of the :math:`s`-fold decimation),
+
+.. math::
+
+    \hat X = \operatorname{tile}_s(\hat y)\cdot G,\qquad
+    G = \operatorname{conj}(\hat K)\,\operatorname{tile}_s\!\left[
+        \frac{1 - \overline{\hat K \hat B}}{\overline{|\hat K|^2} + \lambda}\right] + \hat B .
+
+For :math:`s = 1` this is :math:`G = (\operatorname{conj}(\hat K) + \lambda) /
+(|\hat K|^2 + \lambda)`. One real FFT at the input resolution, one product with
+:math:`G` and one inverse real FFT at the output resolution give the result; :math:`G`
+depends only on the parameters and the padded size, so layers cache it for inference.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "PADDING_MODES",
+    "apply_converse2d_filter",
+    "converse2d",
+    "converse2d_filter",
+    "converse2d_literal",
+    "regularizer",
+]
+
+PADDING_MODES = ("circular", "replicate", "reflect", "constant")
+BIAS_SHIFT = 9.0  # λ = sigmoid(bias - 9) + eps: a zero bias gives λ ≈ 1.2e-4
+
+FilterFn = Callable[[Tensor, Tensor, int, int], Tensor]
+
+
+def regularizer(bias: Tensor, eps: float) -> Tensor:
+    """The per-channel regularisation weight λ = sigmoid(bias − 9) + eps (same shape as bias)."""
+    return torch.sigmoid(bias - BIAS_SHIFT) + eps
+
+
+# ---------------------------------------------------------------------------------------
+# argument checks (shared with the layers)
+# ---------------------------------------------------------------------------------------
+def check_hyperparameters(kernel_size: int, scale: int, padding: int, padding_mode: str, eps):
+    """Validate the non-tensor arguments of the operator; raise TypeError/ValueError."""
+    for name, value in (("kernel_size", kernel_size), ("scale", scale), ("padding", padding)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if kernel_size < 1:
+        raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
+    if scale < 1:
+        raise ValueError(f"scale must be an integer >= 1, got {scale}")
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a real number, got {type(eps).__name__} {eps!r}")
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+
+
+def _check_tensors(x: Tensor, weight: Tensor, bias: Tensor) -> None:
+    for name, t in (("input", x), ("weight", weight), ("bias", bias)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must have a floating-point dtype, got {t.dtype}")
+    if x.dim() != 4:
+        raise ValueError(f"input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    if weight.dim() != 4 or weight.shape[:2] != (1, c):
+        raise ValueError(
+            f"weight must have shape (1, {c}, kH, kW) for an input with {c} channels, "
+            f"got {tuple(weight.shape)}"
+        )
+    if tuple(bias.shape) != (1, c, 1, 1):
+        raise ValueError(f"bias must have shape (1, {c}, 1, 1), got {tuple(bias.shape)}")
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    # There is no half-precision FFT on CPU, and half FFTs on CUDA only take powers of two.
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def pad_input(x: Tensor, padding: int, padding_mode: str) -> Tensor:
+    """Pad the last two dimensions by ``padding`` on each side with ``padding_mode``."""
+    if padding == 0:
+        return x
+    h, w = x.shape[-2:]
+    if padding_mode == "reflect" and (padding >= h or padding >= w):
+        raise ValueError(
+            f"reflect padding {padding} needs an input larger than the padding on both axes, "
+            f"got {h}x{w}; use a smaller padding or another padding_mode"
+        )
+    return F.pad(x, (padding,) * 4, mode=padding_mode)
+
+
+# ---------------------------------------------------------------------------------------
+# the fast operator
+# ---------------------------------------------------------------------------------------
+def _otf(weight: Tensor, height: int, width: int) -> Tensor:
+    """Zero-pad the kernels to height×width and centre them on the origin (circularly)."""
+    kh, kw = weight.shape[-2:]
+    if kh > height or kw > width:
+        raise ValueError(
+            f"kernel {kh}x{kw} does not fit the padded output {height}x{width}; "
+            "use a larger input or padding"
+        )
+    otf = F.pad(weight, (0, width - kw, 0, height - kh))
+    return torch.roll(otf, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
+
+
+def _block_mean(a: Tensor, scale: int) -> Tensor:
+    """Mean of the scale×scale distinct blocks of the last two axes: (..., sH, sW) -> (..., H, W)."""
+    *lead, hh, ww = a.shape
+    return a.reshape(*lead, scale, hh // scale, scale, ww // scale).mean(dim=(-4, -2))
+
+
+def _box_spectrum(scale: int, height: int, width: int, dtype, device) -> Tensor:
+    """2-D DFT (height×width) of the scale×scale box at the origin: nearest upsampling."""
+
+    def axis(n: int) -> Tensor:
+        box = torch.zeros(n, dtype=dtype, device=device)
+        box[:scale] = 1
+        return torch.fft.fft(box)
+
+    return axis(height)[:, None] * axis(width)[None, :]
+
+
+def converse2d_filter(
+    weight: Tensor, bias: Tensor, scale: int, height: int, width: int, eps: float
+) -> Tensor:
+    r"""Spectral filter :math:`G` of Converse2D for a padded input of size height×width.
+
+    Args:
+        weight: kernels, shape :math:`(1, C, k_H, k_W)`.
+        bias: regulariser logits, shape :math:`(1, C, 1, 1)`.
+        scale: integer upsampling factor :math:`s`.
+        height, width: spatial size of the *padded* input.
+        eps: floor added to λ.
+
+    Returns:
+        Complex tensor of shape :math:`(1, C, sH, \lfloor sW/2 \rfloor + 1)`: the half
+        spectrum (as produced by ``rfft2``) of the filter; see the module docstring.
+    """
+    lam = regularizer(bias, eps)
+    out_h, out_w = scale * height, scale * width
+    otf = _otf(weight, out_h, out_w)
+    if scale == 1:
+        k_hat = torch.fft.rfft2(otf)
+        return (k_hat.conj() + lam) / (k_hat.real.square() + k_hat.imag.square() + lam)
+
+    c = weight.shape[1]
+    k_hat = torch.fft.fft2(otf)
+    box = _box_spectrum(scale, out_h, out_w, otf.dtype, otf.device)
+    power = _block_mean(k_hat.real.square() + k_hat.imag.square(), scale)
+    cross = _block_mean(k_hat * box, scale)
+    q = (1 - cross) / (power + lam)  # (1, C, H, W)
+    g = k_hat.conj().view(1, c, scale, height, scale, width) * q.view(1, c, 1, height, 1, width)
+    g = g + box.view(scale, height, scale, width)
+    return g.reshape(1, c, out_h, out_w)[..., : out_w // 2 + 1]
+
+
+def apply_converse2d_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
+    """Apply a filter from :func:`converse2d_filter` to a padded input.
+
+    Shape:
+        - y: :math:`(N, C, H, W)` real.
+        - filt: :math:`(1, C, sH, \\lfloor sW/2\\rfloor+1)` complex.
+        - output: :math:`(N, C, sH, sW)` real.
+    """
+    n, c, h, w = y.shape
+    if scale == 1:
+        return torch.fft.irfft2(torch.fft.rfft2(y) * filt, s=(h, w))
+    out_h, out_w = scale * h, scale * w
+    half = out_w // 2 + 1
+    # The spectrum of the zero-upsampled input is the input spectrum tiled s×s: gather the
+    # columns the half spectrum needs and broadcast over the s row blocks.
+    y_hat = torch.fft.fft2(y)
+    cols = torch.arange(half, device=y.device) % w
+    y_cols = y_hat.index_select(-1, cols).unsqueeze(2)  # (N, C, 1, H, half)
+    x_hat = (filt.view(1, c, scale, h, half) * y_cols).reshape(n, c, out_h, half)
+    return torch.fft.irfft2(x_hat, s=(out_h, out_w))
+
+
+def _default_filter(scale: int, eps: float) -> FilterFn:
+    return lambda weight, bias, h, w: converse2d_filter(weight, bias, scale, h, w, eps)
+
+
+def converse2d_forward(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor,
+    scale: int,
+    padding: int,
+    padding_mode: str,
+    get_filter: FilterFn,
+) -> Tensor:
+    """Shared body of :func:`converse2d` and the layer: checks, padding, dtype, cropping."""
+    _check_tensors(x, weight, bias)
+    dtype = _compute_dtype(x.dtype)
+    y = pad_input(x.to(dtype), padding, padding_mode)
+    h, w = y.shape[-2:]
+    filt = get_filter(weight.to(dtype), bias.to(dtype), h, w)
+    out = apply_converse2d_filter(y, filt, scale)
+    if padding > 0:
+        crop = padding * scale
+        out = out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
+    return out.to(x.dtype)
+
+
+def converse2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor,
+    scale: int = 1,
+    padding: int = 2,
+    padding_mode: str = "circular",
+    eps: float = 1e-5,
+) -> Tensor:
+    r"""Reverse convolution of ``x`` by depthwise kernels ``weight``.
+
+    Solves, per channel, :math:`\min_X \|y - (X\otimes K)\downarrow_s\|^2 +
+    \lambda\|X - X_0\|^2` in closed form (see the module docstring), where ``y`` is
+    ``x`` padded by ``padding`` with ``padding_mode`` and ``λ = sigmoid(bias - 9) + eps``.
+
+    Args:
+        x: input, :math:`(N, C, H, W)`, floating point. float16/bfloat16 are computed in
+            float32 and returned in the input dtype.
+        weight: kernels, :math:`(1, C, k, k)`.
+        bias: regulariser logits, :math:`(1, C, 1, 1)`.
+        scale: integer upsampling factor :math:`s \ge 1`.
+        padding: padding on every side before solving; ``padding * scale`` is cropped after.
+        padding_mode: one of ``circular``, ``replicate``, ``reflect``, ``constant`` (zeros).
+        eps: floor added to λ.
+
+    Shape:
+        - Input: :math:`(N, C, H, W)`
+        - Output: :math:`(N, C, sH, sW)`
+
+    Example:
+        >>> x = torch.rand(2, 3, 16, 16)
+        >>> w = torch.softmax(torch.randn(1, 3, 9), -1).view(1, 3, 3, 3)
+        >>> converse2d(x, w, torch.zeros(1, 3, 1, 1), scale=2).shape
+        torch.Size([2, 3, 32, 32])
+    """
+    _check_tensors(x, weight, bias)
+    check_hyperparameters(weight.shape[-1], scale, padding, padding_mode, eps)
+    return converse2d_forward(
+        x, weight, bias, scale, padding, padding_mode, _default_filter(scale, eps)
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# the literal algorithm, kept as the reference for tests and benchmarks
+# ---------------------------------------------------------------------------------------
+def converse2d_literal(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor,
+    scale: int = 1,
+    padding: int = 2,
+    padding_mode: str = "circular",
+    eps: float = 1e-5,
+) -> Tensor:
+    r"""The paper's closed-form solution, computed step by step at the output resolution.
+
+    .. math::
+
+        X^\star = \mathcal F^{-1}\Big(\tfrac1\lambda\big(L - \operatorname{conj}(F_K)
+        \operatorname{tile}_s\big[\operatorname{avg}_s(F_K L) /
+        (\operatorname{avg}_s|F_K|^2 + \lambda)\big]\big)\Big),\quad
+        L = \operatorname{conj}(F_K)\,\mathcal F(y\uparrow_s) + \lambda\,\mathcal F(X_0).
+
+    Slow (full complex FFTs of the zero-upsampled input, the filter rebuilt every call);
+    it exists so the fast path can be checked and benchmarked against it.
+    Same arguments and shapes as :func:`converse2d`.
+    """
+    _check_tensors(x, weight, bias)
+    check_hyperparameters(weight.shape[-1], scale, padding, padding_mode, eps)
+    s = scale
+    y = pad_input(x, padding, padding_mode)
+    n, c, h, w = y.shape
+    lam = regularizer(bias, eps)
+
+    y_up = torch.zeros(n, c, s * h, s * w, dtype=y.dtype, device=y.device)
+    y_up[..., ::s, ::s] = y  # s-1 zeros after every sample
+    x0 = F.interpolate(y, scale_factor=s, mode="nearest") if s > 1 else y
+
+    f_k = torch.fft.fftn(_otf(weight, s * h, s * w), dim=(-2, -1))
+    f_k_conj = torch.conj(f_k)
+    rhs = f_k_conj * torch.fft.fftn(y_up, dim=(-2, -1)) + torch.fft.fftn(lam * x0, dim=(-2, -1))
+    numerator = _block_mean(f_k * rhs, s)
+    denominator = _block_mean(torch.abs(f_k) ** 2, s) + lam
+    correction = f_k_conj * (numerator / denominator).repeat(1, 1, s, s)
+    out = torch.real(torch.fft.ifftn((rhs - correction) / lam, dim=(-2, -1)))
+    if padding > 0:
+        crop = padding * s
+        out = out[..., crop:-crop, crop:-crop]
+    return out

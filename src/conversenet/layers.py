@@ -1,0 +1,236 @@
+"""Layers built on the reverse-convolution operator: Converse2D and the Converse blocks."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from . import functional as CF
+
+__all__ = ["Converse2D", "ConverseBlock", "ConverseBlockAlpha", "LayerNorm2d"]
+
+
+class Converse2D(nn.Module):
+    r"""Reverse convolution: the regularised inverse of a depthwise convolution.
+
+    For every channel, given the input :math:`y` padded by ``padding``, returns
+
+    .. math::
+
+        X^\star = \arg\min_X \|y - (X\otimes K)\downarrow_s\|^2 + \lambda\|X - X_0\|^2,
+        \qquad \lambda = \sigma(b - 9) + \varepsilon,
+
+    with :math:`X_0` the nearest upsampling of :math:`y`, then crops ``padding * scale``
+    from every side. See :mod:`conversenet.functional` for the closed form.
+
+    Args:
+        in_channels: number of channels :math:`C`.
+        out_channels: must equal ``in_channels`` (the operator is depthwise).
+        kernel_size: side :math:`k` of the learnable kernels.
+        scale: integer upsampling factor :math:`s`.
+        padding: padding applied before solving.
+        padding_mode: ``circular``, ``replicate``, ``reflect`` or ``constant``.
+        eps: floor added to λ.
+
+    Shape:
+        - Input: :math:`(N, C, H, W)`
+        - Output: :math:`(N, C, sH, sW)`
+
+    Parameters ``weight`` :math:`(1, C, k, k)` (each kernel a softmax of a normal draw)
+    and ``bias`` :math:`(1, C, 1, 1)` (zeros). Outside autograd (``torch.no_grad``,
+    ``torch.inference_mode`` or frozen parameters) the spectral filter is cached per input
+    size and rebuilt whenever a parameter changes; ``filter_cache_max_bytes`` bounds the
+    cache of each layer (a larger filter is recomputed every call).
+
+    Example:
+        >>> layer = Converse2D(8, 8, kernel_size=3, scale=2, padding=2)
+        >>> layer(torch.rand(1, 8, 16, 16)).shape
+        torch.Size([1, 8, 32, 32])
+    """
+
+    filter_cache_max_bytes: int = 256 * 2**20
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        scale: int = 1,
+        padding: int = 2,
+        padding_mode: str = "circular",
+        eps: float = 1e-5,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if in_channels != out_channels:
+            raise ValueError(
+                "Converse2D is depthwise: out_channels must equal in_channels, "
+                f"got in_channels={in_channels}, out_channels={out_channels}"
+            )
+        CF.check_hyperparameters(kernel_size, scale, padding, padding_mode, eps)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.scale = scale
+        self.padding = padding
+        self.padding_mode = padding_mode
+        self.eps = float(eps)
+        factory = {"device": device, "dtype": dtype}
+        draw = torch.randn(1, in_channels, kernel_size * kernel_size, **factory)
+        self.weight = nn.Parameter(
+            torch.softmax(draw, dim=-1).view(1, in_channels, kernel_size, kernel_size)
+        )
+        self.bias = nn.Parameter(torch.zeros(1, in_channels, 1, 1, **factory))
+        self._filter_cache: tuple[tuple, Tensor] | None = None
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"scale={self.scale}, padding={self.padding}, padding_mode={self.padding_mode!r}, "
+            f"eps={self.eps:g}"
+        )
+
+    def regularizer(self) -> Tensor:
+        """Current λ per channel, shape (1, C, 1, 1)."""
+        return CF.regularizer(self.bias, self.eps)
+
+    def clear_filter_cache(self) -> None:
+        """Drop the cached spectral filter (it is rebuilt on the next call)."""
+        self._filter_cache = None
+
+    def _cacheable(self) -> bool:
+        if torch.compiler.is_compiling():
+            return False
+        needs_graph = self.weight.requires_grad or self.bias.requires_grad
+        return not (torch.is_grad_enabled() and needs_graph)
+
+    def _filter(self, weight: Tensor, bias: Tensor, height: int, width: int) -> Tensor:
+        if not self._cacheable():
+            self._filter_cache = None
+            return CF.converse2d_filter(weight, bias, self.scale, height, width, self.eps)
+        key = (
+            height,
+            width,
+            weight.dtype,
+            weight.device,
+            self.weight._version,
+            self.bias._version,
+            self.weight.data_ptr(),
+            self.bias.data_ptr(),
+            self.scale,
+            self.eps,
+            torch.is_inference_mode_enabled(),
+        )
+        if self._filter_cache is not None and self._filter_cache[0] == key:
+            return self._filter_cache[1]
+        self._filter_cache = None  # free the stale filter before building a new one
+        filt = CF.converse2d_filter(weight, bias, self.scale, height, width, self.eps)
+        if filt.numel() * filt.element_size() <= self.filter_cache_max_bytes:
+            self._filter_cache = (key, filt)
+        return filt
+
+    def forward(self, x: Tensor) -> Tensor:
+        if isinstance(x, Tensor) and x.dim() == 4 and x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected an input with {self.in_channels} channels, got {x.shape[1]} "
+                f"(input shape {tuple(x.shape)})"
+            )
+        return CF.converse2d_forward(
+            x, self.weight, self.bias, self.scale, self.padding, self.padding_mode, self._filter
+        )
+
+
+class LayerNorm2d(nn.Module):
+    """Layer normalisation over the channel axis of an (N, C, H, W) tensor.
+
+    Shape:
+        - Input: :math:`(N, C, H, W)`; Output: same.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels))
+        self.eps = eps
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps:g}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        var, mean = torch.var_mean(x, dim=1, keepdim=True, correction=0)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+class ConverseBlock(nn.Module):
+    """Transformer-like block around Converse2D, with two residual branches.
+
+    ``conv1``: LayerNorm → 1×1 conv (C→2C) → GELU → Converse2D(2C) → GELU → 1×1 conv (2C→C);
+    ``conv2``: LayerNorm → 1×1 conv (C→2C) → GELU → 1×1 conv (2C→C).
+    ``x = x + conv1(x); x = x + conv2(x)``.
+
+    Args:
+        channels: number of channels :math:`C`.
+        kernel_size, padding, padding_mode, eps: passed to :class:`Converse2D`.
+
+    Shape:
+        - Input: :math:`(N, C, H, W)`; Output: same.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int = 3,
+        padding: int = 2,
+        padding_mode: str = "replicate",
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        hidden = 2 * channels
+        self.conv1 = nn.Sequential(
+            LayerNorm2d(channels),
+            nn.Conv2d(channels, hidden, 1),
+            nn.GELU(),
+            Converse2D(hidden, hidden, kernel_size, 1, padding, padding_mode, eps),
+            nn.GELU(),
+            nn.Conv2d(hidden, channels, 1),
+        )
+        self.conv2 = nn.Sequential(
+            LayerNorm2d(channels),
+            nn.Conv2d(channels, hidden, 1),
+            nn.GELU(),
+            nn.Conv2d(hidden, channels, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.conv1(x)
+        return x + self.conv2(x)
+
+
+class ConverseBlockAlpha(ConverseBlock):
+    """:class:`ConverseBlock` whose residual branches are scaled by learnable per-channel
+    factors ``alpha1``, ``alpha2`` of shape (1, C, 1, 1), initialised to 0 (the block
+    starts as the identity)."""
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int = 3,
+        padding: int = 2,
+        padding_mode: str = "replicate",
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__(channels, kernel_size, padding, padding_mode, eps)
+        self.alpha1 = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.alpha2 = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.alpha1 * self.conv1(x)
+        return x + self.alpha2 * self.conv2(x)
