@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("eval", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:
