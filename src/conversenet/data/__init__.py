@@ -1,0 +1,38 @@
+"""Data utilities: MATLAB-compatible resizing, degradations and blur kernels.
+
+- :mod:`conversenet.data.imresize` — :func:`imresize` (MATLAB bicubic with antialiasing).
+- :mod:`conversenet.data.degradations` — the paper's test-time noise/blur and the
+  training-time :class:`Degradation` family.
+- :mod:`conversenet.data.kernels` — :func:`load_kernel` and :func:`paper_kernels`.
+"""
+
+from .degradations import (
+    DeblurDegradation,
+    Degradation,
+    DenoiseDegradation,
+    SRDegradation,
+    add_gaussian_noise,
+    awgn,
+    blur,
+    modcrop,
+    random_anisotropic_gaussian_kernel,
+    random_motion_kernel,
+)
+from .imresize import imresize
+from .kernels import load_kernel, paper_kernels
+
+__all__ = [
+    "DeblurDegradation",
+    "Degradation",
+    "DenoiseDegradation",
+    "SRDegradation",
+    "add_gaussian_noise",
+    "awgn",
+    "blur",
+    "imresize",
+    "load_kernel",
+    "modcrop",
+    "paper_kernels",
+    "random_anisotropic_gaussian_kernel",
+    "random_motion_kernel",
+]

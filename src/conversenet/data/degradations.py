@@ -1,0 +1,522 @@
+"""Degradations: the paper's test-time protocol and on-the-fly training degradations.
+
+Test-time functions reproduce the reference scripts bit for bit:
+
+- :func:`add_gaussian_noise` — ``np.random.seed(seed)`` then
+  ``img + np.random.normal(0, sigma/255, img.shape)`` (float64 draw, float32 result,
+  no clipping), on a float image in ``[0, 1]``;
+- :func:`blur` — ``scipy.ndimage.convolve`` of the *uint8* HR image with the kernel
+  (``mode='wrap'``); the result keeps the input dtype, so for uint8 every value is
+  **truncated** toward zero (not rounded) — the reference behaviour, reproduced on
+  purpose;
+- :func:`modcrop` — crop the bottom/right so that H and W are multiples of a number.
+
+Training-time pieces draw everything from an explicit random source (a numpy
+``Generator`` or a ``torch.Generator``) so that data-loader workers are reproducible and
+independent: :func:`awgn`, :func:`random_anisotropic_gaussian_kernel`,
+:func:`random_motion_kernel` and the :class:`Degradation` family
+(:class:`DenoiseDegradation`, :class:`SRDegradation`, :class:`DeblurDegradation`), which
+turn a clean HR patch into ``(lq, hq[, kernel])`` tensors.
+
+Noise levels ``sigma`` are always on the 0–255 scale, as in the paper (σ = 25, 2.55).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import Tensor
+
+from .imresize import imresize
+
+__all__ = [
+    "DeblurDegradation",
+    "Degradation",
+    "DenoiseDegradation",
+    "SRDegradation",
+    "add_gaussian_noise",
+    "awgn",
+    "blur",
+    "modcrop",
+    "random_anisotropic_gaussian_kernel",
+    "random_motion_kernel",
+]
+
+SeedLike = int | np.random.Generator | None
+KernelSource = Callable[[np.random.Generator], np.ndarray] | np.ndarray
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------
+def _as_generator(rng: SeedLike) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def _check_sigma(sigma, name: str = "sigma") -> tuple[float, float]:
+    """A noise level (number) or range ``(low, high)`` on the 0-255 scale → (low, high)."""
+    if isinstance(sigma, numbers.Real) and not isinstance(sigma, bool):
+        low = high = float(sigma)
+    elif isinstance(sigma, Sequence) and len(sigma) == 2:
+        if not all(isinstance(s, numbers.Real) and not isinstance(s, bool) for s in sigma):
+            raise TypeError(f"{name} range must hold two numbers, got {sigma!r}")
+        low, high = float(sigma[0]), float(sigma[1])
+    else:
+        raise TypeError(f"{name} must be a number or a (low, high) pair, got {sigma!r}")
+    if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high < low:
+        raise ValueError(f"{name} must satisfy 0 <= low <= high (finite), got {sigma!r}")
+    return low, high
+
+
+def _to_chw(img) -> Tensor:
+    """A clean image → float32 (C, H, W) tensor in [0, 1] (uint8 numpy is divided by 255)."""
+    if isinstance(img, Tensor):
+        if img.dim() == 2:
+            img = img[None]
+        if img.dim() != 3:
+            raise ValueError(f"tensor image must be (C, H, W) or (H, W), got {tuple(img.shape)}")
+        if not img.is_floating_point():
+            raise TypeError(f"tensor image must be floating point in [0, 1], got {img.dtype}")
+        return img.to(torch.float32)
+    if isinstance(img, np.ndarray):
+        if img.ndim not in (2, 3):
+            raise ValueError(f"numpy image must be HxW or HxWxC, got shape {img.shape}")
+        if img.dtype == np.uint8:
+            arr = img.astype(np.float32) / np.float32(255.0)
+        elif np.issubdtype(img.dtype, np.floating):
+            arr = img.astype(np.float32)
+        else:
+            raise TypeError(f"numpy image must be uint8 or float in [0, 1], got {img.dtype}")
+        arr = arr[..., None] if arr.ndim == 2 else arr
+        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    raise TypeError(f"image must be a numpy array or a tensor, got {type(img).__name__}")
+
+
+def _check_kernel(kernel: np.ndarray, name: str = "kernel") -> np.ndarray:
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {kernel.shape}")
+    if not np.issubdtype(kernel.dtype, np.number) or kernel.dtype == np.bool_:
+        raise TypeError(f"{name} must be numeric, got dtype {kernel.dtype}")
+    if not np.all(np.isfinite(kernel)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return kernel
+
+
+# ---------------------------------------------------------------------------------------
+# the paper's test-time degradations
+# ---------------------------------------------------------------------------------------
+def add_gaussian_noise(img: np.ndarray, sigma: float, seed: int | None = 0) -> np.ndarray:
+    """Additive white Gaussian noise exactly as the paper's test scripts add it.
+
+    Equivalent to ``np.random.seed(seed); img + np.random.normal(0, sigma / 255, img.shape)``
+    (the same legacy Mersenne-Twister stream), computed in float64 and returned as
+    float32, without clipping. The draw uses a private ``np.random.RandomState(seed)``,
+    so numpy's global random state is left untouched. ``seed=None`` draws fresh entropy.
+
+    Args:
+        img: float image in ``[0, 1]`` (integer images are refused: divide by 255 first).
+        sigma: noise standard deviation on the 0-255 scale (25 for the denoising table,
+            2.55 for deblurring).
+        seed: seed of the legacy generator (0 in the reference scripts).
+
+    Shape:
+        - img: any shape, e.g. :math:`(H, W)` or :math:`(H, W, C)`; output: same, float32.
+    """
+    if not isinstance(img, np.ndarray):
+        raise TypeError(f"img must be a numpy array, got {type(img).__name__}")
+    if not np.issubdtype(img.dtype, np.floating):
+        raise TypeError(f"img must be a float image in [0, 1], got dtype {img.dtype}")
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not sigma >= 0:
+        raise ValueError(f"sigma must be a number >= 0 (0-255 scale), got {sigma!r}")
+    state = np.random.RandomState(seed)
+    noise = state.normal(0.0, float(sigma) / 255.0, img.shape)
+    return (img.astype(np.float64) + noise).astype(np.float32)
+
+
+def blur(img: np.ndarray, kernel: np.ndarray, mode: str = "wrap") -> np.ndarray:
+    """Blur an image as the reference scripts do: ``scipy.ndimage.convolve`` per channel.
+
+    This is ``ndimage.convolve(img, kernel[..., None], mode=mode)`` for ``H×W×C`` input
+    and ``ndimage.convolve(img, kernel, mode=mode)`` for ``H×W``. The output has the dtype
+    of the input: the reference code blurs the **uint8** HR image, so each blurred value
+    is truncated toward zero (e.g. 101.9 → 101) rather than rounded, and a flat region can
+    lose one gray level to floating-point error. This is kept on purpose so the published
+    numbers are reproduced; pass a float image to get the unquantised blur.
+
+    Args:
+        img: ``H×W`` or ``H×W×C`` image, normally uint8.
+        kernel: 2-D blur kernel (true convolution, i.e. the kernel is flipped).
+        mode: boundary handling of ``scipy.ndimage`` (``"wrap"`` = circular).
+
+    Shape:
+        - img: :math:`(H, W)` or :math:`(H, W, C)`; output: same shape and dtype.
+    """
+    if not isinstance(img, np.ndarray):
+        raise TypeError(f"img must be a numpy array, got {type(img).__name__}")
+    if img.ndim not in (2, 3):
+        raise ValueError(f"img must be HxW or HxWxC, got shape {img.shape}")
+    kernel = _check_kernel(kernel)
+    weights = kernel[..., None] if img.ndim == 3 else kernel
+    return ndimage.convolve(img, weights, mode=mode)
+
+
+def modcrop(img, multiple: int):
+    """Crop the bottom and right edges so that H and W are multiples of ``multiple``.
+
+    Works on numpy ``H×W`` / ``H×W×C`` arrays (returns a copy) and on tensors
+    ``(..., H, W)`` (returns a view).
+    """
+    if isinstance(multiple, bool) or not isinstance(multiple, numbers.Integral) or multiple < 1:
+        raise ValueError(f"multiple must be a positive int, got {multiple!r}")
+    if isinstance(img, Tensor):
+        if img.dim() < 2:
+            raise ValueError(f"expected a (..., H, W) tensor, got shape {tuple(img.shape)}")
+        h, w = img.shape[-2:]
+        return img[..., : h - h % multiple, : w - w % multiple]
+    if isinstance(img, np.ndarray):
+        if img.ndim not in (2, 3):
+            raise ValueError(f"img must be HxW or HxWxC, got shape {img.shape}")
+        h, w = img.shape[:2]
+        return img[: h - h % multiple, : w - w % multiple].copy()
+    raise TypeError(f"img must be a numpy array or a tensor, got {type(img).__name__}")
+
+
+# ---------------------------------------------------------------------------------------
+# on-the-fly noise for training
+# ---------------------------------------------------------------------------------------
+def awgn(
+    x: Tensor,
+    sigma: float | tuple[float, float],
+    generator: torch.Generator | None = None,
+    *,
+    return_sigma: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Add white Gaussian noise to a batch on its own device (training-time degradation).
+
+    ``sigma`` (0-255 scale) is a number, or a range ``(low, high)`` from which one level
+    per sample is drawn uniformly. No clipping (as at test time).
+
+    Args:
+        x: clean images in ``[0, 1]``.
+        sigma: noise level or range of levels.
+        generator: optional ``torch.Generator`` on ``x.device`` for reproducibility.
+        return_sigma: also return the per-sample levels (0-255 scale), shape ``(N,)``.
+
+    Shape:
+        - x: :math:`(N, C, H, W)` (one level per sample) or :math:`(C, H, W)`; output: same.
+    """
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError("x must be a floating-point tensor")
+    if x.dim() not in (3, 4):
+        raise ValueError(f"x must be (N, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
+    low, high = _check_sigma(sigma)
+    n = x.shape[0] if x.dim() == 4 else 1
+    levels = torch.rand(n, generator=generator, device=x.device, dtype=x.dtype)
+    levels = low + (high - low) * levels
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    scale = (levels / 255.0).view(-1, 1, 1, 1) if x.dim() == 4 else levels / 255.0
+    noisy = x + noise * scale
+    return (noisy, levels) if return_sigma else noisy
+
+
+# ---------------------------------------------------------------------------------------
+# random blur kernels for training
+# ---------------------------------------------------------------------------------------
+def _check_size(size, minimum: int = 1) -> int:
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < minimum:
+        raise ValueError(f"size must be an int >= {minimum}, got {size!r}")
+    return int(size)
+
+
+def random_anisotropic_gaussian_kernel(
+    size: int = 25,
+    rng: SeedLike = None,
+    *,
+    variance_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """A random anisotropic Gaussian blur kernel (the Gaussian half of USRNet's training set).
+
+    The covariance is ``R(θ) diag(λ1, λ2) R(θ)ᵀ`` with the two variances λ drawn uniformly
+    from ``variance_range`` and the angle θ uniformly from ``[0, π)``; the kernel is
+    ``exp(-½ zᵀ Σ⁻¹ z)`` on the ``size × size`` grid centred at ``((size-1)/2, (size-1)/2)``,
+    normalised to sum 1. USRNet draws λ in ``[0.6, 12]`` for 25×25 kernels; the default
+    range scales that linearly with the size, ``(0.6, 12) · size/25`` (for the 7×7 kernels
+    of the paper's deblurring models: ``[0.168, 3.36]``, standard deviations 0.41–1.83 px).
+
+    A numpy ``Generator`` (or a seed for one) is used rather than numpy's global state so
+    that kernels are reproducible per worker and independent across workers.
+
+    Shape:
+        - Output: :math:`(size, size)`, float64, non-negative, sums to 1.
+    """
+    size = _check_size(size)
+    rng = _as_generator(rng)
+    if variance_range is None:
+        variance_range = (0.6 * size / 25.0, 12.0 * size / 25.0)
+    low, high = (float(v) for v in variance_range)
+    if not 0 < low <= high:
+        raise ValueError(f"variance_range must satisfy 0 < low <= high, got {variance_range!r}")
+    lambda1, lambda2 = rng.uniform(low, high, size=2)
+    theta = rng.uniform(0.0, np.pi)
+    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    inv_cov = rotation @ np.diag([1.0 / lambda1, 1.0 / lambda2]) @ rotation.T
+    coords = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    x, y = np.meshgrid(coords, coords)  # x: column offset, y: row offset
+    quad = inv_cov[0, 0] * x * x + 2 * inv_cov[0, 1] * x * y + inv_cov[1, 1] * y * y
+    kernel = np.exp(-0.5 * quad)
+    return kernel / kernel.sum()
+
+
+def random_motion_kernel(
+    size: int = 25,
+    rng: SeedLike = None,
+    *,
+    length_range: tuple[float, float] = (0.4, 1.0),
+    steps: int = 2000,
+) -> np.ndarray:
+    """A random camera-shake (motion) blur kernel from a simulated 2-D trajectory.
+
+    The trajectory follows Boracchi & Foi's model ("Modeling the performance of image
+    restoration from motion blur", IEEE TIP 2012), the one behind the motion kernels of
+    common deblurring training sets: a point moves at constant speed for ``steps`` steps
+    (2000 as in the paper's simulations);
+    at each step its velocity receives a Gaussian perturbation, a pull back toward the
+    origin (centripetal term) and, rarely, an abrupt near-reversal (a shake), each with a
+    randomly drawn strength. The path length is ``uniform(*length_range) · (size - 2)``
+    pixels, so it always fits the support. The path is shifted so its centroid is the
+    kernel centre (as far as the support allows), rasterised with bilinear weights and
+    normalised. Compared with USRNet's generator (a 3-D random walk binned into a
+    histogram and smoothed), this produces thin, connected paths at sub-pixel precision
+    and works for small supports such as the paper's 7×7 kernels.
+
+    Shape:
+        - Output: :math:`(size, size)`, float64, non-negative, sums to 1.
+    """
+    size = _check_size(size, minimum=3)
+    rng = _as_generator(rng)
+    low, high = (float(v) for v in length_range)
+    if not 0 <= low <= high <= 1:
+        raise ValueError(f"length_range must satisfy 0 <= low <= high <= 1, got {length_range!r}")
+    steps = _check_size(steps, minimum=2)
+
+    length = rng.uniform(low, high) * (size - 2)
+    anxiety = 0.005 * rng.uniform()
+    centripetal = 0.7 * rng.uniform()
+    gaussian_term = 10.0 * rng.uniform()
+    shake_frequency = 0.2 * rng.uniform()
+    step_length = length / (steps - 1)
+    velocity = np.exp(1j * rng.uniform(0.0, 2.0 * np.pi)) * step_length
+    path = np.zeros(steps, dtype=np.complex128)
+    shakes = rng.uniform(size=steps) < shake_frequency * anxiety
+    shake_angles = np.pi + (rng.uniform(size=steps) - 0.5)
+    perturbations = rng.standard_normal(steps) + 1j * rng.standard_normal(steps)
+    for t in range(steps - 1):
+        dv = anxiety * (gaussian_term * perturbations[t] - centripetal * path[t]) * step_length
+        if shakes[t]:
+            dv = dv + 2.0 * velocity * np.exp(1j * shake_angles[t])
+        velocity = velocity + dv
+        speed = abs(velocity)
+        velocity = velocity / speed * step_length if speed > 0 else velocity
+        path[t + 1] = path[t] + velocity
+
+    cols, rows = path.real, path.imag
+    centre = (size - 1) / 2.0
+    shifted = []
+    for coord in (rows, cols):
+        shift = centre - coord.mean()
+        # keep the whole path inside [0, size - 1]
+        shift = min(max(shift, -coord.min()), (size - 1) - coord.max())
+        shifted.append(coord + shift)
+    rows, cols = shifted
+    kernel = np.zeros((size + 1, size + 1), dtype=np.float64)
+    r0 = np.clip(np.floor(rows).astype(np.int64), 0, size - 1)
+    c0 = np.clip(np.floor(cols).astype(np.int64), 0, size - 1)
+    fr, fc = np.clip(rows - r0, 0.0, 1.0), np.clip(cols - c0, 0.0, 1.0)
+    np.add.at(kernel, (r0, c0), (1 - fr) * (1 - fc))
+    np.add.at(kernel, (r0 + 1, c0), fr * (1 - fc))
+    np.add.at(kernel, (r0, c0 + 1), (1 - fr) * fc)
+    np.add.at(kernel, (r0 + 1, c0 + 1), fr * fc)
+    kernel = kernel[:size, :size]
+    return kernel / kernel.sum()
+
+
+# ---------------------------------------------------------------------------------------
+# the Degradation family (training)
+# ---------------------------------------------------------------------------------------
+class Degradation:
+    """Base class: turns a clean HR patch into a training pair.
+
+    Call with the patch and a numpy ``Generator`` (or an int seed); returns float32
+    tensors ``(lq, hq)`` or ``(lq, hq, kernel)``. The patch may be a float tensor
+    :math:`(C, H, W)` in ``[0, 1]`` or a numpy image :math:`(H, W[, C])` (uint8, or float
+    in ``[0, 1]``). Meant for the data-loader side (CPU); one call degrades one patch.
+    """
+
+    def __call__(self, hq, rng: SeedLike = None) -> tuple[Tensor, ...]:
+        return self.apply(_to_chw(hq), _as_generator(rng))
+
+    def apply(self, hq: Tensor, rng: np.random.Generator) -> tuple[Tensor, ...]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+def _gaussian_noise(shape, low: float, high: float, rng: np.random.Generator) -> Tensor:
+    level = rng.uniform(low, high) if high > low else low
+    noise = rng.standard_normal(shape) * (level / 255.0)
+    return torch.from_numpy(noise)
+
+
+class DenoiseDegradation(Degradation):
+    """``lq = hq + N(0, σ/255)`` with σ fixed or drawn uniformly from a range (no clipping).
+
+    Args:
+        sigma: noise level on the 0-255 scale, or ``(low, high)`` (one level per call).
+
+    Shape:
+        - hq: :math:`(C, H, W)`; returns ``(lq, hq)``, both :math:`(C, H, W)` float32.
+    """
+
+    def __init__(self, sigma: float | tuple[float, float] = 25.0) -> None:
+        self.sigma = _check_sigma(sigma)
+
+    def apply(self, hq: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+        noise = _gaussian_noise(tuple(hq.shape), *self.sigma, rng).to(hq.device)
+        lq = (hq.to(torch.float64) + noise).to(torch.float32)
+        return lq, hq
+
+    def extra_repr(self) -> str:
+        low, high = self.sigma
+        return f"sigma={low:g}" if low == high else f"sigma=({low:g}, {high:g})"
+
+
+class SRDegradation(Degradation):
+    """``lq`` = MATLAB bicubic (antialiased) downscaling of ``hq`` by ``1/scale``.
+
+    The patch is first mod-cropped to a multiple of ``scale``; the low-resolution image
+    is kept in float (not rounded), as in the paper's test protocol.
+
+    Shape:
+        - hq: :math:`(C, H, W)`; returns ``lq`` :math:`(C, H/s, W/s)` and the cropped
+          ``hq`` :math:`(C, s\\lfloor H/s\\rfloor, s\\lfloor W/s\\rfloor)`.
+    """
+
+    def __init__(self, scale: int = 4) -> None:
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
+            raise ValueError(f"scale must be a positive int, got {scale!r}")
+        self.scale = int(scale)
+
+    def apply(self, hq: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+        hq = modcrop(hq, self.scale)
+        lq = imresize(hq.to(torch.float64), 1.0 / self.scale).to(torch.float32)
+        return lq, hq.contiguous()
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
+class DeblurDegradation(Degradation):
+    """Blur with a random kernel, optionally decimate, then add Gaussian noise.
+
+    Mirrors the deblurring protocol: with ``quantize=True`` (default) the HR patch is put
+    on the 8-bit grid and blurred by :func:`blur` (uint8 in, truncated uint8 out,
+    circular boundary), exactly as the test images are made; with ``quantize=False``
+    the blur is computed in float64. Then ``lq = blurred[::scale, ::scale] / 255 +
+    N(0, σ/255)``.
+
+    Args:
+        kernel_sources: kernels to draw from, one uniformly per call; each entry is a
+            fixed 2-D kernel array or a callable ``rng -> kernel``. Default: 7×7 random
+            anisotropic Gaussian and 7×7 random motion kernels with equal probability
+            (the size of the paper's deblurring kernels).
+        noise: noise level (0-255 scale) or ``(low, high)`` range. Default ``(0, 2.55)``.
+        nonblind: also return the kernel (for models that take it as input).
+        scale: decimation factor after blurring (1 = deblurring only).
+        quantize: blur the 8-bit image as the reference code does (see above).
+
+    Shape:
+        - hq: :math:`(C, H, W)`; returns ``lq`` :math:`(C, H/s, W/s)`, ``hq``
+          :math:`(C, H, W)` and, when ``nonblind``, ``kernel`` :math:`(1, k, k)`; all float32.
+    """
+
+    def __init__(
+        self,
+        kernel_sources: Sequence[KernelSource] | None = None,
+        noise: float | tuple[float, float] = (0.0, 2.55),
+        nonblind: bool = False,
+        scale: int = 1,
+        quantize: bool = True,
+    ) -> None:
+        if kernel_sources is None:
+            kernel_sources = (
+                functools.partial(random_anisotropic_gaussian_kernel, 7),
+                functools.partial(random_motion_kernel, 7),
+            )
+        sources = list(kernel_sources)
+        if not sources:
+            raise ValueError("kernel_sources must not be empty")
+        for i, source in enumerate(sources):
+            if isinstance(source, np.ndarray):
+                _check_kernel(source, f"kernel_sources[{i}]")
+            elif not callable(source):
+                raise TypeError(
+                    f"kernel_sources[{i}] must be an array or a callable rng -> kernel, "
+                    f"got {type(source).__name__}"
+                )
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
+            raise ValueError(f"scale must be a positive int, got {scale!r}")
+        self.kernel_sources = sources
+        self.noise = _check_sigma(noise, "noise")
+        self.nonblind = bool(nonblind)
+        self.scale = int(scale)
+        self.quantize = bool(quantize)
+
+    def sample_kernel(self, rng: np.random.Generator) -> np.ndarray:
+        """Draw one kernel (float64, 2-D, sum 1)."""
+        source = self.kernel_sources[int(rng.integers(len(self.kernel_sources)))]
+        kernel = source if isinstance(source, np.ndarray) else source(rng)
+        kernel = _check_kernel(kernel).astype(np.float64)
+        total = kernel.sum()
+        if not total > 0:
+            raise ValueError(f"a kernel source returned a kernel summing to {total}")
+        return kernel / total
+
+    def apply(self, hq: Tensor, rng: np.random.Generator) -> tuple[Tensor, ...]:
+        kernel = self.sample_kernel(rng)
+        image = hq.detach().cpu().permute(1, 2, 0).numpy()
+        if self.quantize:
+            image_u8 = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+            hq = torch.from_numpy(image_u8.transpose(2, 0, 1).astype(np.float32) / 255.0)
+            blurred = blur(image_u8, kernel).astype(np.float64) / 255.0
+        else:
+            blurred = blur(image.astype(np.float64), kernel)
+        blurred = blurred[:: self.scale, :: self.scale]
+        noise = _gaussian_noise(blurred.shape, *self.noise, rng).numpy()
+        lq = np.ascontiguousarray((blurred + noise).transpose(2, 0, 1), dtype=np.float32)
+        out = (torch.from_numpy(lq), hq.contiguous())
+        if self.nonblind:
+            out = (*out, torch.from_numpy(kernel.astype(np.float32))[None])
+        return out
+
+    def extra_repr(self) -> str:
+        low, high = self.noise
+        noise = f"{low:g}" if low == high else f"({low:g}, {high:g})"
+        return (
+            f"kernel_sources={len(self.kernel_sources)}, noise={noise}, "
+            f"nonblind={self.nonblind}, scale={self.scale}, quantize={self.quantize}"
+        )
