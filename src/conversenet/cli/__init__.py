@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 
-SUBCOMMANDS: tuple[str, ...] = ("eval", "reproduce")
+SUBCOMMANDS: tuple[str, ...] = ("eval", "reproduce", "restore", "models", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
