@@ -118,6 +118,38 @@ def pad_input(x: Tensor, padding: int, padding_mode: str) -> Tensor:
 # ---------------------------------------------------------------------------------------
 # the fast operator
 # ---------------------------------------------------------------------------------------
+class _RealFFT2(torch.autograd.Function):
+    """``torch.fft.rfft2`` over the last two axes, with a cheaper backward.
+
+    PyTorch differentiates ``rfft2`` by zero-filling the missing half of the spectrum and
+    running a full complex FFT. The same gradient is one inverse real FFT: the adjoint of
+    the one-sided transform is ``H·W·irfft2`` of the incoming gradient with the columns
+    that stand for two conjugate frequencies halved.
+    """
+
+    @staticmethod
+    def forward(x: Tensor) -> Tensor:
+        return torch.fft.rfft2(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.size = tuple(inputs[0].shape[-2:])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        h, w = ctx.size
+        paired = w - grad.shape[-1]  # columns 1..paired have a conjugate twin
+        weights = grad.new_ones(grad.shape[-1], dtype=grad.real.dtype)
+        weights[1 : 1 + paired] = 0.5
+        return torch.fft.irfft2(grad * weights, s=(h, w)) * (h * w)
+
+
+def _rfft2(x: Tensor) -> Tensor:
+    if x.requires_grad and torch.is_grad_enabled():
+        return _RealFFT2.apply(x)
+    return torch.fft.rfft2(x)
+
+
 def _otf(weight: Tensor, height: int, width: int) -> Tensor:
     """Zero-pad the kernels to height×width and centre them on the origin (circularly)."""
     kh, kw = weight.shape[-2:]
@@ -131,20 +163,66 @@ def _otf(weight: Tensor, height: int, width: int) -> Tensor:
 
 
 def _block_mean(a: Tensor, scale: int) -> Tensor:
-    """Mean of the scale×scale distinct blocks of the last two axes: (..., sH, sW) -> (..., H, W)."""
+    """Mean of the scale×scale blocks of the last two axes: (..., sH, sW) -> (..., H, W)."""
     *lead, hh, ww = a.shape
     return a.reshape(*lead, scale, hh // scale, scale, ww // scale).mean(dim=(-4, -2))
 
 
 def _box_spectrum(scale: int, height: int, width: int, dtype, device) -> Tensor:
-    """2-D DFT (height×width) of the scale×scale box at the origin: nearest upsampling."""
+    """One-sided 2-D DFT (height×(width//2+1)) of the scale×scale box at the origin."""
 
     def axis(n: int) -> Tensor:
         box = torch.zeros(n, dtype=dtype, device=device)
         box[:scale] = 1
-        return torch.fft.fft(box)
+        return box
 
-    return axis(height)[:, None] * axis(width)[None, :]
+    return torch.fft.fft(axis(height))[:, None] * torch.fft.rfft(axis(width))[None, :]
+
+
+def _wrap(a: Tensor, offset: tuple[int, int], height: int, width: int) -> Tensor:
+    """Place a small (..., h, w) array on a circular height×width grid.
+
+    Element ``[i, j]`` lands at ``((i + offset[0]) % height, (j + offset[1]) % width)``;
+    elements that land on the same place are summed.
+    """
+    *lead, h, w = a.shape
+    rows, cols = -(-h // height) * height, -(-w // width) * width
+    a = F.pad(a, (0, cols - w, 0, rows - h))
+    a = a.reshape(*lead, rows // height, height, cols // width, width).sum(dim=(-4, -2))
+    return torch.roll(a, shifts=offset, dims=(-2, -1))
+
+
+def _decimated_spectra(weight: Tensor, scale: int, height: int, width: int):
+    r"""Block means of :math:`|\hat K|^2` and :math:`\hat K\hat B` at the input resolution.
+
+    The mean of the :math:`s\times s` aliased blocks of a spectrum is the spectrum of the
+    :math:`s`-fold decimated signal, so both come from small spatial arrays: the kernel's
+    autocorrelation (for the power) and the kernel convolved with the :math:`s\times s`
+    box (for the cross term), each sampled every :math:`s` pixels and wrapped onto the
+    height×width grid.
+
+    Returns:
+        power: real, :math:`(B, C, H, W)`; cross: complex, :math:`(B, C, H, W)`.
+    """
+    b, c, kh, kw = weight.shape
+    flat = weight.reshape(1, b * c, kh, kw)
+    filters = weight.reshape(b * c, 1, kh, kw)
+
+    # autocorrelation: lag d sits at index d + k - 1; keep the lags that are multiples of s
+    auto = F.conv2d(F.pad(flat, (kw - 1, kw - 1, kh - 1, kh - 1)), filters, groups=b * c)
+    r0, c0 = (kh - 1) % scale, (kw - 1) % scale
+    auto = auto[..., r0::scale, c0::scale]
+    offset = ((r0 - kh + 1) // scale, (c0 - kw + 1) // scale)
+    power = torch.fft.fft2(_wrap(auto, offset, height, width)).real
+
+    # kernel ⊛ box: tap r of the result sits at position r - k//2 of the output grid
+    box = flat.new_ones(b * c, 1, scale, scale)
+    smeared = F.conv2d(F.pad(flat, (scale - 1,) * 4), box, groups=b * c)
+    r0, c0 = (kh // 2) % scale, (kw // 2) % scale
+    smeared = smeared[..., r0::scale, c0::scale]
+    offset = ((r0 - kh // 2) // scale, (c0 - kw // 2) // scale)
+    cross = torch.fft.fft2(_wrap(smeared, offset, height, width))
+    return power.reshape(b, c, height, width), cross.reshape(b, c, height, width)
 
 
 def converse2d_filter(
@@ -153,54 +231,129 @@ def converse2d_filter(
     r"""Spectral filter :math:`G` of Converse2D for a padded input of size height×width.
 
     Args:
-        weight: kernels, shape :math:`(1, C, k_H, k_W)`.
+        weight: kernels, shape :math:`(B, C, k_H, k_W)`; :math:`B = 1` for a layer, or one
+            kernel set per sample.
         bias: regulariser logits, shape :math:`(1, C, 1, 1)`.
         scale: integer upsampling factor :math:`s`.
         height, width: spatial size of the *padded* input.
         eps: floor added to λ.
 
     Returns:
-        Complex tensor of shape :math:`(1, C, sH, \lfloor sW/2 \rfloor + 1)`: the half
+        Complex tensor of shape :math:`(B, C, sH, \lfloor sW/2 \rfloor + 1)`: the half
         spectrum (as produced by ``rfft2``) of the filter; see the module docstring.
     """
     lam = regularizer(bias, eps)
     out_h, out_w = scale * height, scale * width
-    otf = _otf(weight, out_h, out_w)
+    k_hat = _rfft2(_otf(weight, out_h, out_w))
+    k_re, k_im = k_hat.real, k_hat.imag
     if scale == 1:
-        k_hat = torch.fft.rfft2(otf)
-        return (k_hat.conj() + lam) / (k_hat.real.square() + k_hat.imag.square() + lam)
+        denominator = k_re.square() + k_im.square() + lam
+        return torch.complex((k_re + lam) / denominator, -k_im / denominator)
 
-    c = weight.shape[1]
-    k_hat = torch.fft.fft2(otf)
-    box = _box_spectrum(scale, out_h, out_w, otf.dtype, otf.device)
-    power = _block_mean(k_hat.real.square() + k_hat.imag.square(), scale)
-    cross = _block_mean(k_hat * box, scale)
-    q = (1 - cross) / (power + lam)  # (1, C, H, W)
-    g = k_hat.conj().view(1, c, scale, height, scale, width) * q.view(1, c, 1, height, 1, width)
-    g = g + box.view(scale, height, scale, width)
-    return g.reshape(1, c, out_h, out_w)[..., : out_w // 2 + 1]
+    b, c = weight.shape[:2]
+    half = out_w // 2 + 1
+    power, cross = _decimated_spectra(weight, scale, height, width)
+    denominator = power + lam
+    q_re, q_im = (1 - cross.real) / denominator, -cross.imag / denominator
+    # column v of the output half spectrum reads column v mod W of the input-size arrays
+    cols = torch.arange(half, device=weight.device) % width
+    q_re = q_re.index_select(-1, cols).unsqueeze(2)  # (B, C, 1, H, half)
+    q_im = q_im.index_select(-1, cols).unsqueeze(2)
+    k_re = k_re.view(b, c, scale, height, half)
+    k_im = k_im.view(b, c, scale, height, half)
+    box = _box_spectrum(scale, out_h, out_w, weight.dtype, weight.device)
+    box = box.view(scale, height, half)
+    g_re = k_re * q_re + k_im * q_im + box.real  # conj(K)·q + B
+    g_im = k_re * q_im - k_im * q_re + box.imag
+    return torch.complex(g_re, g_im).reshape(b, c, out_h, half)
+
+
+def _tile_columns(y_hat: Tensor, half: int) -> Tensor:
+    """Columns 0..half-1 of the s-fold tiled full spectrum ``y_hat`` (N, C, H, W), shaped
+    (N, C, 1, H, half) to broadcast over the s row blocks: the spectrum of the s-fold
+    zero-upsampled signal is the input spectrum tiled s×s."""
+    cols = torch.arange(half, device=y_hat.device) % y_hat.shape[-1]
+    return y_hat.index_select(-1, cols).unsqueeze(2)
+
+
+def _filter_spectrum(y_hat: Tensor, filt: Tensor, scale: int, width: int) -> Tensor:
+    """Multiply by the filter and return to the pixel domain at the output resolution."""
+    c, h = y_hat.shape[1:3]
+    if scale == 1:
+        return torch.fft.irfft2(y_hat * filt, s=(h, width))
+    out_h, out_w = scale * h, scale * width
+    half = out_w // 2 + 1
+    x_hat = filt.view(filt.shape[0], c, scale, h, half) * _tile_columns(y_hat, half)
+    return torch.fft.irfft2(x_hat.reshape(-1, c, out_h, half), s=(out_h, out_w))
+
+
+class _ApplyFilter(torch.autograd.Function):
+    """``irfft2(tile_s(fft(y)) · G)`` with a backward that avoids full complex FFTs."""
+
+    @staticmethod
+    def forward(ctx, y: Tensor, filt: Tensor, scale: int) -> Tensor:
+        y_hat = torch.fft.rfft2(y) if scale == 1 else torch.fft.fft2(y)
+        out = _filter_spectrum(y_hat, filt, scale, y.shape[-1])
+        ctx.scale = scale
+        ctx.shapes = (tuple(y.shape), tuple(filt.shape))
+        # y rather than its spectrum: smaller, and it keeps double backward exact
+        ctx.save_for_backward(
+            y if ctx.needs_input_grad[1] else None,
+            filt if ctx.needs_input_grad[0] else None,
+        )
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        y, filt = ctx.saved_tensors
+        s = ctx.scale
+        y_shape, filt_shape = ctx.shapes
+        out_h, out_w = grad.shape[-2:]
+        g_hat = torch.fft.rfft2(grad)
+        grad_y = grad_filt = None
+        if ctx.needs_input_grad[0]:
+            # adjoint of "zero-upsample, then filter": correlate, then keep every s-th pixel
+            grad_y = torch.fft.irfft2(g_hat * filt.conj(), s=(out_h, out_w))
+            if s > 1:
+                grad_y = grad_y[..., ::s, ::s]
+            grad_y = _sum_to(grad_y, y_shape)
+        if ctx.needs_input_grad[1]:
+            # gradient of irfft2 w.r.t. its half spectrum: rfft2 / (H·W), paired columns ×2
+            half = g_hat.shape[-1]
+            weights = grad.new_full((half,), 1 / (out_h * out_w))
+            weights[1 : 1 + out_w - half] *= 2
+            g_hat = g_hat * weights
+            if s == 1:
+                grad_filt = torch.fft.rfft2(y).conj() * g_hat
+            else:
+                n, c = g_hat.shape[:2]
+                tiled = _tile_columns(torch.fft.fft2(y), half)
+                g_hat = g_hat.view(n, c, s, out_h // s, half)
+                grad_filt = (tiled.conj() * g_hat).reshape(n, c, out_h, half)
+            grad_filt = _sum_to(grad_filt, filt_shape)
+        return grad_y, grad_filt, None
+
+
+def _sum_to(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum a broadcast gradient back to ``shape`` (leading axes of size 1)."""
+    if tuple(t.shape) == shape:
+        return t
+    dims = [i for i, (a, b) in enumerate(zip(t.shape, shape, strict=True)) if b == 1 and a != 1]
+    return t.sum(dim=dims, keepdim=True)
 
 
 def apply_converse2d_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
-    """Apply a filter from :func:`converse2d_filter` to a padded input.
+    r"""Apply a filter from :func:`converse2d_filter` to a padded input.
 
     Shape:
         - y: :math:`(N, C, H, W)` real.
-        - filt: :math:`(1, C, sH, \\lfloor sW/2\\rfloor+1)` complex.
+        - filt: :math:`(B, C, sH, \lfloor sW/2\rfloor+1)` complex, :math:`B \in \{1, N\}`.
         - output: :math:`(N, C, sH, sW)` real.
     """
-    n, c, h, w = y.shape
-    if scale == 1:
-        return torch.fft.irfft2(torch.fft.rfft2(y) * filt, s=(h, w))
-    out_h, out_w = scale * h, scale * w
-    half = out_w // 2 + 1
-    # The spectrum of the zero-upsampled input is the input spectrum tiled s×s: gather the
-    # columns the half spectrum needs and broadcast over the s row blocks.
-    y_hat = torch.fft.fft2(y)
-    cols = torch.arange(half, device=y.device) % w
-    y_cols = y_hat.index_select(-1, cols).unsqueeze(2)  # (N, C, 1, H, half)
-    x_hat = (filt.view(1, c, scale, h, half) * y_cols).reshape(n, c, out_h, half)
-    return torch.fft.irfft2(x_hat, s=(out_h, out_w))
+    if torch.is_grad_enabled() and (y.requires_grad or filt.requires_grad):
+        return _ApplyFilter.apply(y, filt, scale)
+    y_hat = torch.fft.rfft2(y) if scale == 1 else torch.fft.fft2(y)
+    return _filter_spectrum(y_hat, filt, scale, y.shape[-1])
 
 
 def _default_filter(scale: int, eps: float) -> FilterFn:
