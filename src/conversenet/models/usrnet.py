@@ -64,20 +64,8 @@ def converse_data_step(
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     y, kernels, bias = x.to(dtype), kernels.to(dtype), bias.to(dtype)
     h, w = y.shape[-2:]
-    if scale == 1 or kernels.shape[0] == 1:
-        filt = CF.converse2d_filter(kernels, bias, scale, h, w, eps)
-        out = CF.apply_converse2d_filter(y, filt, scale)
-    else:  # the fast scale > 1 filter takes one kernel set at a time
-        out = torch.cat(
-            [
-                CF.apply_converse2d_filter(
-                    y[i : i + 1],
-                    CF.converse2d_filter(kernels[i : i + 1], bias, scale, h, w, eps),
-                    scale,
-                )
-                for i in range(y.shape[0])
-            ]
-        )
+    filt = CF.converse2d_filter(kernels, bias, scale, h, w, eps)
+    out = CF.apply_converse2d_filter(y, filt, scale)
     return out.to(x.dtype)
 
 
