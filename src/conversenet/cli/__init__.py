@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 
-SUBCOMMANDS: tuple[str, ...] = ("eval", "reproduce", "restore", "models", "demo")
+SUBCOMMANDS: tuple[str, ...] = ("eval", "reproduce", "restore", "models", "demo", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,69 @@
+"""``conversenet train CONFIG``: train a model from a YAML configuration.
+
+Examples::
+
+    conversenet train configs/converse_dncnn_s25.yaml
+    conversenet train configs/compact_denoiser_blind.yaml --set train.total_steps=2000 \\
+        --set optim.lr=1e-3 --out runs/compact
+    conversenet train configs/converse_dncnn_s25.yaml --resume          # newest valid checkpoint
+    torchrun --nproc_per_node 4 -m conversenet.cli train configs/converse_srresnet_x4.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._common import fail
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model from a YAML config",
+        description="Train a model from a YAML config (see configs/). The run folder gets "
+        "the resolved config.yaml, train.log, checkpoints and the final model.safetensors. "
+        "A run folder that already holds checkpoints is resumed from the newest valid one. "
+        "Ctrl-C saves a checkpoint and stops. Launch with torchrun for data-parallel "
+        "training (NCCL on GPU, gloo on CPU).",
+    )
+    p.add_argument("config", type=Path, help="YAML configuration file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set optim.lr=2e-4 (repeatable; values are YAML)",
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="PATH",
+        help="resume from PATH (a checkpoint or a run folder) or, without PATH, from the "
+        "newest valid checkpoint of the run folder (an error if there is none)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="run folder (default: train.out_dir of the config, else runs/<config name>)",
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training import load_config, train
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        out = args.out
+        if out is None:
+            out = Path(cfg.train.out_dir) if cfg.train.out_dir else Path("runs") / args.config.stem
+        summary = train(cfg, out, resume=args.resume)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
+        return fail(err, args)
+    return 130 if summary.get("interrupted") else 0
