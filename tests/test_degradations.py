@@ -55,6 +55,27 @@ def test_noise_equals_direct_legacy_numpy_call(sigma, seed):
     np.testing.assert_array_equal(out, expected)
 
 
+def _official(name):
+    return np.load(need_shared("reference", "models_official_outputs.npz"))[name]
+
+
+def test_noise_reproduces_the_upstream_denoising_input():
+    # dncnn_x was made by the upstream script from Set12/01.png (crop located by search):
+    # uint8 /255, np.random.seed(0), + N(0, 25/255)
+    crop = _load("data", "Set12", "01.png", mode="L")[64:128, 80:144]
+    out = add_gaussian_noise(crop.astype(np.float32) / 255.0, 25, seed=0)
+    np.testing.assert_array_equal(out, _official("dncnn_x")[0, 0])
+
+
+def test_blur_and_noise_reproduce_the_upstream_deblurring_input():
+    # usrnet_x: Set5/bird.bmp crop (located by search) blurred with kernel_2 by the
+    # uint8 ndimage call, /255, seed 0, + N(0, 2.55/255) -- bit for bit
+    crop = _load("data", "Set5", "bird.bmp", mode="RGB")[80:144, 96:160]
+    blurred = blur(crop, _paper_kernel(2))
+    out = add_gaussian_noise(blurred.astype(np.float32) / 255.0, 2.55, seed=0)
+    np.testing.assert_array_equal(out, _official("usrnet_x")[0].transpose(1, 2, 0))
+
+
 def test_noise_leaves_global_state_alone_and_does_not_clip():
     img = np.full((32, 32, 3), 0.98, np.float32)
     before = np.random.get_state()[1].copy()

@@ -94,6 +94,17 @@ def test_set5_x4_downscale_matches_literal_formula():
     np.testing.assert_allclose(up, _literal_imresize(lr, 4), atol=1e-6)
 
 
+def test_reproduces_the_upstream_sr_input():
+    # srresnet_x was made by the upstream (KAIR, float32) imresize_np from the 48x48 crop
+    # [100:148, 60:108] of Set5/butterfly.bmp (crop located by search) at scale 1/4
+    reference = np.load(need_shared("reference", "models_official_outputs.npz"))["srresnet_x"]
+    with Image.open(need_shared("data", "Set5", "butterfly.bmp")) as im:
+        crop = np.asarray(im.convert("RGB"), dtype=np.uint8)[100:148, 60:108]
+    lr = imresize(crop.astype(np.float32) / 255.0, 1 / 4)
+    # float32 rounding of the reference's float32 arithmetic only
+    np.testing.assert_allclose(lr, reference[0].transpose(1, 2, 0), rtol=0, atol=2.5e-7)
+
+
 # ---------------------------------------------------------------------------------------
 # published MATLAB outputs
 # ---------------------------------------------------------------------------------------

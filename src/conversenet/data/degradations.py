@@ -289,8 +289,8 @@ def random_motion_kernel(
 
     The trajectory follows Boracchi & Foi's model ("Modeling the performance of image
     restoration from motion blur", IEEE TIP 2012), the one behind the motion kernels of
-    common deblurring training sets: a point moves at constant speed for ``steps`` steps
-    (2000 as in the paper's simulations);
+    common deblurring training sets (e.g. DeblurGAN's): a point moves at constant speed
+    for ``steps`` steps (2000 by default, as in the authors' reference code);
     at each step its velocity receives a Gaussian perturbation, a pull back toward the
     origin (centripetal term) and, rarely, an abrupt near-reversal (a shake), each with a
     randomly drawn strength. The path length is ``uniform(*length_range) · (size - 2)``
