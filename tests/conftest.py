@@ -9,12 +9,21 @@ suite still runs on a bare checkout.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
+
+# Test tensors are small: with several intra-op threads, every FFT, matmul or pad waits on
+# a thread hand-off, which on a busy machine costs far more than the work itself (a tiny
+# Converse2D call measured 130 ms with 2 threads and 1 ms with 1). OMP_NUM_THREADS, when
+# set, still decides.
+if "OMP_NUM_THREADS" not in os.environ:
+    torch.set_num_threads(1)
 
 
 def need_shared(*parts: str) -> Path:

@@ -30,6 +30,7 @@ depends only on the parameters and the padded size, so layers cache it for infer
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 
@@ -150,6 +151,40 @@ def _rfft2(x: Tensor) -> Tensor:
     return torch.fft.rfft2(x)
 
 
+def _twiddles(n: int, count: int, length: int, offset: int, dtype, device):
+    """cos and sin of 2π·u·(i + offset)/n for u < count, i < length, as (count, length).
+
+    The phase is reduced modulo n in integers first, so large sizes lose no accuracy.
+    """
+    u = torch.arange(count, device=device)
+    i = torch.arange(offset, offset + length, device=device)
+    angle = torch.outer(u, i).remainder_(n).to(torch.float64).mul_(2 * math.pi / n)
+    return angle.cos().to(dtype), angle.sin().to(dtype)
+
+
+def _small_dft2(a: Tensor, offset: tuple[int, int], height: int, width: int, onesided: bool):
+    r"""DFT on a height×width grid of a small array placed with its [0, 0] at ``offset``.
+
+    Returns the real and imaginary parts of
+    :math:`\sum_{i,j} a_{ij} e^{-2\pi\mathrm{i}(u(i+o_0)/H + v(j+o_1)/W)}` for every
+    row :math:`u` and the columns :math:`v < W` (``onesided``: :math:`v \le W/2`).
+    Elements that land on the same grid point (a larger than the grid) add up, as for a
+    circular layout. Two small matrix products per axis instead of an FFT of the
+    zero-padded grid: no large temporary, and a cheap backward.
+
+    Shape:
+        - a: :math:`(..., h, w)` real; outputs: :math:`(..., H, W')`.
+    """
+    h, w = a.shape[-2:]
+    cols = width // 2 + 1 if onesided else width
+    cos_h, sin_h = _twiddles(height, height, h, offset[0], a.dtype, a.device)
+    cos_w, sin_w = _twiddles(width, cols, w, offset[1], a.dtype, a.device)
+    a_cos, a_sin = a @ cos_w.T, a @ sin_w.T
+    real = cos_h @ a_cos - sin_h @ a_sin
+    imag = -(sin_h @ a_cos + cos_h @ a_sin)
+    return real, imag
+
+
 def _otf(weight: Tensor, height: int, width: int) -> Tensor:
     """Zero-pad the kernels to height×width and centre them on the origin (circularly)."""
     kh, kw = weight.shape[-2:]
@@ -179,30 +214,17 @@ def _box_spectrum(scale: int, height: int, width: int, dtype, device) -> Tensor:
     return torch.fft.fft(axis(height))[:, None] * torch.fft.rfft(axis(width))[None, :]
 
 
-def _wrap(a: Tensor, offset: tuple[int, int], height: int, width: int) -> Tensor:
-    """Place a small (..., h, w) array on a circular height×width grid.
-
-    Element ``[i, j]`` lands at ``((i + offset[0]) % height, (j + offset[1]) % width)``;
-    elements that land on the same place are summed.
-    """
-    *lead, h, w = a.shape
-    rows, cols = -(-h // height) * height, -(-w // width) * width
-    a = F.pad(a, (0, cols - w, 0, rows - h))
-    a = a.reshape(*lead, rows // height, height, cols // width, width).sum(dim=(-4, -2))
-    return torch.roll(a, shifts=offset, dims=(-2, -1))
-
-
 def _decimated_spectra(weight: Tensor, scale: int, height: int, width: int):
     r"""Block means of :math:`|\hat K|^2` and :math:`\hat K\hat B` at the input resolution.
 
     The mean of the :math:`s\times s` aliased blocks of a spectrum is the spectrum of the
     :math:`s`-fold decimated signal, so both come from small spatial arrays: the kernel's
     autocorrelation (for the power) and the kernel convolved with the :math:`s\times s`
-    box (for the cross term), each sampled every :math:`s` pixels and wrapped onto the
-    height×width grid.
+    box (for the cross term), each sampled every :math:`s` pixels.
 
     Returns:
-        power: real, :math:`(B, C, H, W)`; cross: complex, :math:`(B, C, H, W)`.
+        power: real, :math:`(B, C, H, W)`; cross (real part, imaginary part), each
+        :math:`(B, C, H, W)`.
     """
     b, c, kh, kw = weight.shape
     flat = weight.reshape(1, b * c, kh, kw)
@@ -212,17 +234,37 @@ def _decimated_spectra(weight: Tensor, scale: int, height: int, width: int):
     auto = F.conv2d(F.pad(flat, (kw - 1, kw - 1, kh - 1, kh - 1)), filters, groups=b * c)
     r0, c0 = (kh - 1) % scale, (kw - 1) % scale
     auto = auto[..., r0::scale, c0::scale]
+    auto = auto.reshape(b, c, *auto.shape[-2:])
     offset = ((r0 - kh + 1) // scale, (c0 - kw + 1) // scale)
-    power = torch.fft.fft2(_wrap(auto, offset, height, width)).real
+    power = _small_dft2(auto, offset, height, width, onesided=False)[0]
 
     # kernel ⊛ box: tap r of the result sits at position r - k//2 of the output grid
     box = flat.new_ones(b * c, 1, scale, scale)
     smeared = F.conv2d(F.pad(flat, (scale - 1,) * 4), box, groups=b * c)
     r0, c0 = (kh // 2) % scale, (kw // 2) % scale
     smeared = smeared[..., r0::scale, c0::scale]
+    smeared = smeared.reshape(b, c, *smeared.shape[-2:])
     offset = ((r0 - kh // 2) // scale, (c0 - kw // 2) // scale)
-    cross = torch.fft.fft2(_wrap(smeared, offset, height, width))
-    return power.reshape(b, c, height, width), cross.reshape(b, c, height, width)
+    cross = _small_dft2(smeared, offset, height, width, onesided=False)
+    return power, cross
+
+
+def _tracks_grad(*tensors: Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _identity_scale_filter(k_re: Tensor, k_im: Tensor, lam: Tensor) -> Tensor:
+    """G = (conj(K) + λ) / (|K|² + λ) from the real and imaginary parts of K."""
+    if _tracks_grad(k_re, k_im, lam):
+        denominator = k_re.square() + k_im.square() + lam
+        return torch.complex((k_re + lam) / denominator, -k_im / denominator)
+    # outside autograd: write straight into the interleaved complex result (large filters
+    # are dominated by memory traffic, and every temporary costs a fresh allocation)
+    inverse = torch.addcmul(lam, k_re, k_re).addcmul_(k_im, k_im).reciprocal_()
+    out = inverse.new_empty(*inverse.shape, 2)
+    torch.add(k_re, lam, out=out[..., 0]).mul_(inverse)
+    torch.mul(k_im, inverse, out=out[..., 1]).neg_()
+    return torch.view_as_complex(out)
 
 
 def converse2d_filter(
@@ -243,18 +285,23 @@ def converse2d_filter(
         spectrum (as produced by ``rfft2``) of the filter; see the module docstring.
     """
     lam = regularizer(bias, eps)
+    kh, kw = weight.shape[-2:]
     out_h, out_w = scale * height, scale * width
-    k_hat = _rfft2(_otf(weight, out_h, out_w))
-    k_re, k_im = k_hat.real, k_hat.imag
+    if kh > out_h or kw > out_w:
+        raise ValueError(
+            f"kernel {kh}x{kw} does not fit the padded output {out_h}x{out_w}; "
+            "use a larger input or padding"
+        )
+    # the kernel's OTF: the kernel centred on the origin of the output grid
+    k_re, k_im = _small_dft2(weight, (-(kh // 2), -(kw // 2)), out_h, out_w, onesided=True)
     if scale == 1:
-        denominator = k_re.square() + k_im.square() + lam
-        return torch.complex((k_re + lam) / denominator, -k_im / denominator)
+        return _identity_scale_filter(k_re, k_im, lam)
 
     b, c = weight.shape[:2]
     half = out_w // 2 + 1
-    power, cross = _decimated_spectra(weight, scale, height, width)
+    power, (cross_re, cross_im) = _decimated_spectra(weight, scale, height, width)
     denominator = power + lam
-    q_re, q_im = (1 - cross.real) / denominator, -cross.imag / denominator
+    q_re, q_im = (1 - cross_re) / denominator, -cross_im / denominator
     # column v of the output half spectrum reads column v mod W of the input-size arrays
     cols = torch.arange(half, device=weight.device) % width
     q_re = q_re.index_select(-1, cols).unsqueeze(2)  # (B, C, 1, H, half)
@@ -280,66 +327,13 @@ def _filter_spectrum(y_hat: Tensor, filt: Tensor, scale: int, width: int) -> Ten
     """Multiply by the filter and return to the pixel domain at the output resolution."""
     c, h = y_hat.shape[1:3]
     if scale == 1:
-        return torch.fft.irfft2(y_hat * filt, s=(h, width))
+        in_place = not _tracks_grad(y_hat, filt) and y_hat.shape[0] >= filt.shape[0]
+        product = y_hat.mul_(filt) if in_place else y_hat * filt
+        return torch.fft.irfft2(product, s=(h, width))
     out_h, out_w = scale * h, scale * width
     half = out_w // 2 + 1
     x_hat = filt.view(filt.shape[0], c, scale, h, half) * _tile_columns(y_hat, half)
     return torch.fft.irfft2(x_hat.reshape(-1, c, out_h, half), s=(out_h, out_w))
-
-
-class _ApplyFilter(torch.autograd.Function):
-    """``irfft2(tile_s(fft(y)) · G)`` with a backward that avoids full complex FFTs."""
-
-    @staticmethod
-    def forward(ctx, y: Tensor, filt: Tensor, scale: int) -> Tensor:
-        y_hat = torch.fft.rfft2(y) if scale == 1 else torch.fft.fft2(y)
-        out = _filter_spectrum(y_hat, filt, scale, y.shape[-1])
-        ctx.scale = scale
-        ctx.shapes = (tuple(y.shape), tuple(filt.shape))
-        # y rather than its spectrum: smaller, and it keeps double backward exact
-        ctx.save_for_backward(
-            y if ctx.needs_input_grad[1] else None,
-            filt if ctx.needs_input_grad[0] else None,
-        )
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        y, filt = ctx.saved_tensors
-        s = ctx.scale
-        y_shape, filt_shape = ctx.shapes
-        out_h, out_w = grad.shape[-2:]
-        g_hat = torch.fft.rfft2(grad)
-        grad_y = grad_filt = None
-        if ctx.needs_input_grad[0]:
-            # adjoint of "zero-upsample, then filter": correlate, then keep every s-th pixel
-            grad_y = torch.fft.irfft2(g_hat * filt.conj(), s=(out_h, out_w))
-            if s > 1:
-                grad_y = grad_y[..., ::s, ::s]
-            grad_y = _sum_to(grad_y, y_shape)
-        if ctx.needs_input_grad[1]:
-            # gradient of irfft2 w.r.t. its half spectrum: rfft2 / (H·W), paired columns ×2
-            half = g_hat.shape[-1]
-            weights = grad.new_full((half,), 1 / (out_h * out_w))
-            weights[1 : 1 + out_w - half] *= 2
-            g_hat = g_hat * weights
-            if s == 1:
-                grad_filt = torch.fft.rfft2(y).conj() * g_hat
-            else:
-                n, c = g_hat.shape[:2]
-                tiled = _tile_columns(torch.fft.fft2(y), half)
-                g_hat = g_hat.view(n, c, s, out_h // s, half)
-                grad_filt = (tiled.conj() * g_hat).reshape(n, c, out_h, half)
-            grad_filt = _sum_to(grad_filt, filt_shape)
-        return grad_y, grad_filt, None
-
-
-def _sum_to(t: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """Sum a broadcast gradient back to ``shape`` (leading axes of size 1)."""
-    if tuple(t.shape) == shape:
-        return t
-    dims = [i for i, (a, b) in enumerate(zip(t.shape, shape, strict=True)) if b == 1 and a != 1]
-    return t.sum(dim=dims, keepdim=True)
 
 
 def apply_converse2d_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
@@ -350,9 +344,7 @@ def apply_converse2d_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
         - filt: :math:`(B, C, sH, \lfloor sW/2\rfloor+1)` complex, :math:`B \in \{1, N\}`.
         - output: :math:`(N, C, sH, sW)` real.
     """
-    if torch.is_grad_enabled() and (y.requires_grad or filt.requires_grad):
-        return _ApplyFilter.apply(y, filt, scale)
-    y_hat = torch.fft.rfft2(y) if scale == 1 else torch.fft.fft2(y)
+    y_hat = _rfft2(y) if scale == 1 else torch.fft.fft2(y)
     return _filter_spectrum(y_hat, filt, scale, y.shape[-1])
 
 
