@@ -190,7 +190,7 @@ class Trainer:
         self._stop_requested = False
         self._signal_count = 0
         self.step = 0
-        self.history: list[dict[str, float]] = []
+        self.history: dict[str, list[dict[str, float]]] = {"loss": [], "validation": []}
 
     # -- set-up -------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -283,7 +283,10 @@ class Trainer:
         set_rng_state(state["rng"])
         if state.get("loader_generator") is not None:
             self.loader_generator.set_state(state["loader_generator"])
-        self.history = list(state.get("history", []))
+        saved = state.get("history") or {}
+        if isinstance(saved, list):  # older checkpoints kept only the validation results
+            saved = {"validation": saved}
+        self.history = {k: list(saved.get(k, [])) for k in ("loss", "validation")}
 
     def _find_resume(self) -> tuple[Path, dict[str, Any]] | None:
         resume = self.resume
@@ -403,7 +406,7 @@ class Trainer:
             result["images"],
             time.perf_counter() - start,
         )
-        self.history.append({"step": self.step, **result})
+        self.history["validation"].append({"step": self.step, **result})
         if self.writer is not None:
             for k, v in result.items():
                 if k != "images":
@@ -436,6 +439,7 @@ class Trainer:
         handlers = _setup_logging(self.out_dir, ctx.is_main)
         self.writer = None
         previous = {}
+        threads = torch.get_num_threads()
         try:
             self._setup()
             found = self._find_resume()
@@ -465,6 +469,7 @@ class Trainer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            torch.set_num_threads(threads)
             if self.writer is not None:
                 self.writer.close()
             for h in handlers:
@@ -509,6 +514,7 @@ class Trainer:
                         lr = self.optimizer.param_groups[0]["lr"]
                         loss_sum.zero_()
                         loss_count = 0
+                        self.history["loss"].append({"step": self.step, "loss": last_loss})
                         if bar is not None:
                             bar.set_postfix(loss=f"{last_loss:.4g}", lr=f"{lr:.2g}")
                         if ctx.is_main:
@@ -540,7 +546,12 @@ class Trainer:
             self.save()
             barrier(ctx)
             log.warning("stopped at step %d; resume with --resume", self.step)
-            return {"step": self.step, "interrupted": True, "loss": last_loss}
+            return {
+                "step": self.step,
+                "interrupted": True,
+                "loss": last_loss,
+                "history": self.history,
+            }
         self.save()
         val = self.run_validation()
         weights = self.export() if ctx.is_main else None
@@ -553,6 +564,7 @@ class Trainer:
             "loss": last_loss,
             "validation": val,
             "weights": str(weights) if weights is not None else None,
+            "history": self.history,
         }
 
 

@@ -1,0 +1,175 @@
+"""Training configuration: the shipped YAML files, typing, unknown keys, --set overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conversenet.models import get_model_info
+from conversenet.training.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    save_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+PAPER_MODELS = {
+    "converse_dncnn",
+    "converse_srresnet",
+    "conversenet",
+    "converse_usrnet",
+    "dncnn",
+    "conv_dncnn",
+    "convt_dncnn",
+    "msrresnet",
+    "convnet",
+    "conv_usrnet",
+}
+
+
+def _minimal(**sections) -> dict:
+    data = {
+        "task": "denoise",
+        "model": {"name": "converse_dncnn"},
+        "data": {"train_dirs": ["images"]},
+        "degradation": {"sigma": 25},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            data.setdefault(key, {}).update(value)
+        else:
+            data[key] = value
+    return data
+
+
+def test_every_paper_model_has_a_config():
+    names = {yaml.safe_load(p.read_text())["model"]["name"] for p in CONFIGS}
+    assert names >= PAPER_MODELS
+    assert "converse_dncnn_compact" in names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_shipped_configs_validate_and_match_the_registry(path):
+    cfg = load_config(path)
+    if cfg.model.name == "converse_dncnn_compact":
+        from conversenet.models.compact import registry_entry
+
+        info = registry_entry()
+    else:
+        info = get_model_info(cfg.model.name)
+    assert cfg.task == info.task
+    assert cfg.data.channels == info.in_channels
+    if cfg.task == "sr":
+        assert cfg.degradation.scale == info.scale
+
+
+def test_unknown_key_names_the_valid_keys_and_suggests_one():
+    data = _minimal(optim={"lrr": 1e-3})
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(data)
+    msg = str(err.value)
+    assert "'lrr'" in msg and "did you mean 'lr'" in msg
+    assert "milestones" in msg and "grad_clip" in msg  # lists the valid keys
+
+
+def test_unknown_section_is_an_error():
+    with pytest.raises(ConfigError, match="did you mean 'optim'"):
+        config_from_dict(_minimal(optimizer={"lr": 1.0}))
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "expected"),
+    [
+        ({"data": {"patch_size": "big"}}, "data.patch_size", "expected int"),
+        ({"data": {"patch_size": 40.5}}, "data.patch_size", "expected int"),
+        ({"data": {"cache_images": 1}}, "data.cache_images", "expected bool"),
+        ({"data": {"batch_size": True}}, "data.batch_size", "expected int"),
+        ({"optim": {"milestones": 100}}, "optim.milestones", "expected list[int]"),
+        ({"optim": {"lr": "fast"}}, "optim.lr", "expected float"),
+        ({"model": {"name": 3}}, "model.name", "expected str"),
+        ({"data": 5}, "data", "expected a mapping"),
+    ],
+)
+def test_wrong_types_are_errors(section, value, expected):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(_minimal(**section))
+    assert value in str(err.value) and expected in str(err.value)
+
+
+def test_numbers_are_converted_where_safe():
+    cfg = config_from_dict(_minimal(optim={"lr": "1e-3", "gamma": 1}))
+    assert cfg.optim.lr == pytest.approx(1e-3) and isinstance(cfg.optim.gamma, float)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"task": "inpaint"}, "task must be one of"),
+        ({"degradation": {"sigma": None}}, "exactly one of degradation.sigma"),
+        ({"degradation": {"sigma_range": [0, 50]}}, "exactly one of degradation.sigma"),
+        ({"optim": {"loss": "l3"}}, "optim.loss must be one of"),
+        ({"optim": {"milestones": [10, 5]}}, "increasing"),
+        ({"data": {"channels": 2}}, "data.channels"),
+        ({"train": {"device": "tpu"}}, "train.device"),
+        (
+            {"task": "sr", "degradation": {"sigma": None, "scale": 4}, "data": {"patch_size": 30}},
+            "multiple of degradation.scale",
+        ),
+        ({"task": "deblur", "degradation": {"sigma": None}}, "needs degradation.sigma_range"),
+        ({"degradation": {"kernel_types": ["box"]}}, "kernel_types"),
+    ],
+)
+def test_bad_values_are_errors(changes, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict(_minimal(**changes))
+
+
+def test_overrides_set_typed_values_and_create_sections():
+    data = apply_overrides(
+        _minimal(),
+        ["optim.lr=2e-4", "train.total_steps=7", "model.options.num_blocks=2", "optim.amp=false"],
+    )
+    cfg = config_from_dict(data)
+    assert cfg.optim.lr == pytest.approx(2e-4)
+    assert cfg.train.total_steps == 7
+    assert cfg.model.options == {"num_blocks": 2}
+    assert cfg.optim.amp is False
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("optim.lrr=1", "did you mean 'lr'"),
+        ("trian.seed=1", "did you mean 'train'"),
+        ("optim.lr", "key=value"),
+        ("optim.lr.x=1", "not a section"),
+    ],
+)
+def test_bad_overrides(override, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_overrides(_minimal(), [override])
+
+
+def test_load_config_applies_overrides_and_names_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(_minimal()))
+    assert load_config(path, ["train.seed=3"]).train.seed == 3
+    with pytest.raises(ConfigError, match=r"c\.yaml.*patch_size"):
+        load_config(path, ["data.patch_size=x"])
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = config_from_dict(_minimal(optim={"milestones": [10, 20]}))
+    save_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert isinstance(again, Config)
+    assert config_to_dict(again) == config_to_dict(cfg)
