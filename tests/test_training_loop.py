@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -125,7 +126,7 @@ def test_training_lowers_the_loss(images, tmp_path):
     summary = run(cfg, tmp_path / "run")
     losses = [h["loss"] for h in summary["history"]["loss"]]
     assert len(losses) == 4
-    assert all(b < a for a, b in zip(losses, losses[1:]))
+    assert all(b < a for a, b in itertools.pairwise(losses))
     assert losses[-1] < 0.5 * losses[0]
 
 
