@@ -18,7 +18,7 @@ from conversenet.metrics import psnr
 
 
 def test_sample_image_ships_with_its_licence():
-    assets = resources.files("conversenet.assets")
+    assets = resources.files("conversenet") / "assets"
     image = load_sample()
     assert image.shape == (192, 192, 3) and image.dtype == np.uint8
     assert image.std() > 20  # a real photo, not a flat placeholder

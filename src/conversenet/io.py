@@ -37,6 +37,7 @@ __all__ = [
     "load_image",
     "load_image_with_info",
     "pil_to_array",
+    "sample_image",
     "save_image",
 ]
 
@@ -84,6 +85,19 @@ class ImageInfo:
     bit_depth: int = 8
     icc_profile: bytes | None = None
     notes: list[str] = field(default_factory=list)
+
+
+def sample_image() -> np.ndarray:
+    """The 192×192 RGB sample photo shipped with the package (CC0; see assets/SOURCE.md).
+
+    Example:
+        >>> sample_image().shape
+        (192, 192, 3)
+    """
+    from importlib import resources
+
+    with resources.as_file(resources.files("conversenet") / "assets" / "chelsea.png") as path:
+        return load_image(path)
 
 
 def is_image_file(path: str | os.PathLike) -> bool:

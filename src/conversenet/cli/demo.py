@@ -17,14 +17,12 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from ._common import fail, select_device
 
-SAMPLE_IMAGE = "chelsea.png"
 DEFAULT_OUT = Path("conversenet-demo")
 PANEL = 192
 TASK_ORDER = ("denoise", "sr", "deblur")
@@ -72,10 +70,9 @@ def demo_kernel(size: int = 7, sigma_major: float = 1.6, sigma_minor: float = 0.
 
 def load_sample() -> np.ndarray:
     """The shipped sample photo as an ``H×W×3`` uint8 array."""
-    from ..io import load_image
+    from ..io import sample_image
 
-    with resources.as_file(resources.files("conversenet.assets") / SAMPLE_IMAGE) as path:
-        return load_image(path)
+    return sample_image()
 
 
 @dataclass
