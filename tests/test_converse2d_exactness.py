@@ -229,3 +229,14 @@ def test_identity_kernel_is_nearest_upsampling():
         out = converse2d(x, weight, bias, scale, 0)
         expected = x.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
         torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_two_tap_kernel_at_scale_two_is_nearest_upsampling(mode):
+    """For s = 2 and any 2x2 kernel summing to one, X0 already fits the data exactly
+    (every kernel footprint lies inside one upsampled pixel), so X* = X0 for every λ."""
+    weight, bias, gen = random_config(5, 3, 2)
+    x = torch.randn(2, 3, 6, 7, generator=gen, dtype=torch.float64)
+    out = converse2d(x, weight, bias, 2, 2, mode)
+    expected = x.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
