@@ -277,7 +277,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         restorer = _make_restorer(args, reporter)
     except Exception as err:
-        reporter.error(None, err)
+        message = str(err).replace("pass weights=<path to the file>", "pass --weights FILE")
+        reporter.error(None, message if message != str(err) else err)
         return 1
     for note in restorer.notes:
         reporter.note(note)

@@ -1,0 +1,7 @@
+"""``python -m conversenet``: the same as the ``conversenet`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
