@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conversenet.cli import main
 from conversenet.io import load_image, save_image
@@ -289,3 +290,25 @@ def test_official_tiled_run_matches_untiled(tmp_path):
     b = load_image(tmp_path / "tiled" / "a.png")
     assert a.shape == b.shape == (48, 48)
     assert psnr(a, b) > 35  # Converse2D is global (FFT): tiles differ a little, not much
+
+
+def test_official_sr_and_nonblind_deblur_with_a_png_kernel(tmp_path, capsys):
+    folder = official_weights_dir()
+    for name in ("converse_srresnet.pth", "converse_usrnet.pth"):
+        if not (folder / name).is_file():
+            pytest.skip(f"official weights not available: {folder / name}")
+    rgb = load_image(need_shared("data", "Set5", "bird.bmp"))[100:124, 100:124]
+    save_image(tmp_path / "lr.png", rgb)
+    code = main(["sr", str(tmp_path / "lr.png"), "-q", "--no-download"])
+    assert code == 0, capsys.readouterr().err
+    assert load_image(tmp_path / "lr_x4.png").shape == (96, 96, 3)
+    assert main(["sr", str(tmp_path / "lr.png"), "--scale", "2", "--no-download"]) == 1
+    assert "upscales by 4, not by 2" in capsys.readouterr().err
+
+    kernel = np.zeros((5, 5), np.uint8)
+    kernel[2, :] = 255  # horizontal motion blur, as an 8-bit image
+    Image.fromarray(kernel).save(tmp_path / "k.png")
+    kernel_option = ["--kernel", str(tmp_path / "k.png")]
+    code = main(["deblur", str(tmp_path / "lr.png"), *kernel_option, "-q", "--no-download"])
+    assert code == 0, capsys.readouterr().err
+    assert load_image(tmp_path / "lr_deblurred.png").shape == (24, 24, 3)
