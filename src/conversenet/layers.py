@@ -38,9 +38,10 @@ class Converse2D(nn.Module):
 
     Parameters ``weight`` :math:`(1, C, k, k)` (each kernel a softmax of a normal draw)
     and ``bias`` :math:`(1, C, 1, 1)` (zeros). Outside autograd (``torch.no_grad``,
-    ``torch.inference_mode`` or frozen parameters) the spectral filter is cached per input
-    size and rebuilt whenever a parameter changes; ``filter_cache_max_bytes`` bounds the
-    cache of each layer (a larger filter is recomputed every call).
+    ``torch.inference_mode`` or frozen parameters) the spectral filter of the last input
+    size is cached, and rebuilt whenever the parameters differ from the values it was
+    built from (however they were changed); ``filter_cache_max_bytes`` bounds the cache
+    of each layer (a larger filter is recomputed every call).
 
     Example:
         >>> layer = Converse2D(8, 8, kernel_size=3, scale=2, padding=2)
@@ -88,7 +89,7 @@ class Converse2D(nn.Module):
             torch.softmax(draw, dim=-1).view(1, in_channels, kernel_size, kernel_size)
         )
         self.bias = nn.Parameter(torch.zeros(1, in_channels, 1, 1, **factory))
-        self._filter_cache: tuple[tuple, Tensor] | None = None
+        self._filter_cache: tuple[tuple, Tensor, Tensor, Tensor] | None = None
 
     def extra_repr(self) -> str:
         return (
@@ -119,21 +120,30 @@ class Converse2D(nn.Module):
             height,
             width,
             weight.dtype,
-            weight.device,
-            self.weight._version,
-            self.bias._version,
-            self.weight.data_ptr(),
-            self.bias.data_ptr(),
+            self.weight.shape,
+            self.weight.dtype,
+            self.weight.device,
+            self.bias.dtype,
             self.scale,
             self.eps,
             torch.is_inference_mode_enabled(),
         )
-        if self._filter_cache is not None and self._filter_cache[0] == key:
-            return self._filter_cache[1]
+        cache = self._filter_cache
+        # The parameters are compared by value with the copy taken when the filter was
+        # built: that catches every change (in place, through ``.data``, load_state_dict,
+        # optimiser steps) and costs O(C·k²), nothing next to the filter itself.
+        if (
+            cache is not None
+            and cache[0] == key
+            and torch.equal(cache[1], self.weight)
+            and torch.equal(cache[2], self.bias)
+        ):
+            return cache[3]
         self._filter_cache = None  # free the stale filter before building a new one
         filt = CF.converse2d_filter(weight, bias, self.scale, height, width, self.eps)
         if filt.numel() * filt.element_size() <= self.filter_cache_max_bytes:
-            self._filter_cache = (key, filt)
+            snapshot = (self.weight.detach().clone(), self.bias.detach().clone())
+            self._filter_cache = (key, *snapshot, filt)
         return filt
 
     def forward(self, x: Tensor) -> Tensor:
