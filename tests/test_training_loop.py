@@ -263,3 +263,68 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     path.write_text("task: denoise\noptim: {lrr: 1}\n")
     assert main(["train", str(path), "--out", str(tmp_path / "o")]) == 1
     assert "did you mean 'lr'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("task", "name", "options", "degradation"),
+    [
+        (
+            "sr",
+            "converse_srresnet",
+            {"num_blocks": 1, "num_features": 8, "upscale": 2},
+            {"scale": 2},
+        ),
+        (
+            "deblur",
+            "conversenet",
+            {"num_blocks": 1, "num_features": 8, "num_iterations": 1},
+            {"sigma_range": [0, 2.55]},
+        ),
+        (
+            "deblur_nonblind",
+            "converse_usrnet",
+            {"num_blocks": 1, "num_features": 8, "num_iterations": 1},
+            {"sigma_range": [0, 2.55]},
+        ),
+    ],
+)
+def test_other_tasks_train_and_export(tmp_path, task, name, options, degradation):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "rgb"
+    folder.mkdir()
+    for i in range(2):
+        save_image(folder / f"{i}.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    cfg = tiny_config(
+        folder,
+        task=task,
+        model={"name": name, "options": options},
+        data={"channels": 3, "batch_size": 2, "patch_size": 16, "repeat": 1},
+        degradation={"sigma": None, **degradation},
+        train={"total_steps": 2, "log_every": 1},
+    )
+    summary = run(cfg, tmp_path / "run")
+    assert summary["step"] == 2 and np.isfinite(summary["loss"])
+    create_model(name, weights=tmp_path / "run" / WEIGHTS_NAME, **options)
+
+
+def test_tensorboard_scalars(images, tmp_path):
+    pytest.importorskip("tensorboard")
+    cfg = tiny_config(images, train={"total_steps": 2, "tensorboard": True})
+    run(cfg, tmp_path / "tb")
+    assert any((tmp_path / "tb" / "tensorboard").iterdir())
+
+
+def test_a_model_that_does_not_fit_the_task_is_a_clear_error(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "rgb"
+    folder.mkdir()
+    save_image(folder / "0.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    cfg = tiny_config(
+        folder,
+        task="sr",
+        model={"name": "converse_srresnet", "options": {"num_blocks": 1, "num_features": 8}},
+        data={"channels": 3, "batch_size": 2, "patch_size": 16, "repeat": 2},
+        degradation={"sigma": None, "scale": 2},
+    )
+    with pytest.raises(ValueError, match=r"degradation\.scale"):
+        run(cfg, tmp_path / "run")

@@ -369,6 +369,13 @@ class Trainer:
         )
         with amp:
             pred = self._forward(batch)
+        if pred.shape != batch["target"].shape:
+            raise ValueError(
+                f"{self.cfg.model.name} returned shape {tuple(pred.shape)} for an input of "
+                f"shape {tuple(batch['input'].shape)}, but the target has shape "
+                f"{tuple(batch['target'].shape)}: do the model options (e.g. upscale, "
+                "in_channels) match the task, data.channels and degradation.scale?"
+            )
         loss = self.loss_fn(pred.float(), batch["target"])
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
