@@ -167,6 +167,19 @@ def test_load_config_applies_overrides_and_names_the_file(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
+def test_duplicate_keys_and_bad_yaml_are_errors(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("task: denoise\ndata:\n  patch_size: 32\n  patch_size: 48\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml: duplicate key 'patch_size' \(line 4\)"):
+        load_config(path)
+    path.write_text("task: [denoise\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(path)
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a YAML mapping"):
+        load_config(path)
+
+
 def test_saved_config_round_trips(tmp_path):
     cfg = config_from_dict(_minimal(optim={"milestones": [10, 20]}))
     save_config(cfg, tmp_path / "config.yaml")

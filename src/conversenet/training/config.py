@@ -356,6 +356,26 @@ def validate_config(cfg: Config) -> None:
 # ---------------------------------------------------------------------------------------
 # overrides and files
 # ---------------------------------------------------------------------------------------
+class _StrictLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects a key given twice in one mapping."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"duplicate key {key!r} (line {key_node.start_mark.line + 1}): "
+                "each key may appear only once"
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override must look like key=value (e.g. optim.lr=2e-4), got {item!r}")
@@ -415,9 +435,11 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
         raise FileNotFoundError(f"config file not found: {path}")
     with open(path, encoding="utf-8") as f:
         try:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_StrictLoader)  # a SafeLoader subclass
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
