@@ -363,6 +363,12 @@ def converse2d_forward(
 ) -> Tensor:
     """Shared body of :func:`converse2d` and the layer: checks, padding, dtype, cropping."""
     _check_tensors(x, weight, bias)
+    n, c, height, width = x.shape
+    if height == 0 or width == 0:
+        raise ValueError(f"input must have a non-empty spatial size, got {height}x{width}")
+    if n == 0:  # an empty batch (FFT backends reject it); keep the autograd connection
+        out = x.new_zeros(0, c, scale * height, scale * width)
+        return out + 0 * (x.sum() + weight.sum() + bias.sum()).to(x.dtype)
     dtype = _compute_dtype(x.dtype)
     y = pad_input(x.to(dtype), padding, padding_mode)
     h, w = y.shape[-2:]
