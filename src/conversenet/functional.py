@@ -23,9 +23,15 @@ the :math:`s\times s` spectral blocks (the spectrum of the :math:`s`-fold decima
         \frac{1 - \overline{\hat K \hat B}}{\overline{|\hat K|^2} + \lambda}\right] + \hat B .
 
 For :math:`s = 1` this is :math:`G = (\operatorname{conj}(\hat K) + \lambda) /
-(|\hat K|^2 + \lambda)`. One real FFT at the input resolution, one product with
+(|\hat K|^2 + \lambda)`. One FFT at the input resolution, one product with
 :math:`G` and one inverse real FFT at the output resolution give the result; :math:`G`
 depends only on the parameters and the padded size, so layers cache it for inference.
+
+:math:`G` itself is built without any FFT of a padded kernel: :math:`\hat K` is the DFT
+of a :math:`k\times k` array, computed by small matrix products, and the two block means
+are the spectra of small decimated arrays (the kernel's autocorrelation and the kernel
+smeared by the :math:`s\times s` box), so everything but the final product with
+:math:`\hat K` happens at the input resolution.
 """
 
 from __future__ import annotations
@@ -327,7 +333,11 @@ def _filter_spectrum(y_hat: Tensor, filt: Tensor, scale: int, width: int) -> Ten
     """Multiply by the filter and return to the pixel domain at the output resolution."""
     c, h = y_hat.shape[1:3]
     if scale == 1:
-        in_place = not _tracks_grad(y_hat, filt) and y_hat.shape[0] >= filt.shape[0]
+        in_place = (
+            not _tracks_grad(y_hat, filt)
+            and y_hat.shape[0] >= filt.shape[0]
+            and y_hat.dtype == filt.dtype
+        )
         product = y_hat.mul_(filt) if in_place else y_hat * filt
         return torch.fft.irfft2(product, s=(h, width))
     out_h, out_w = scale * h, scale * width
