@@ -185,9 +185,11 @@ def _small_dft2(a: Tensor, offset: tuple[int, int], height: int, width: int, one
     cols = width // 2 + 1 if onesided else width
     cos_h, sin_h = _twiddles(height, height, h, offset[0], a.dtype, a.device)
     cos_w, sin_w = _twiddles(width, cols, w, offset[1], a.dtype, a.device)
-    a_cos, a_sin = a @ cos_w.T, a @ sin_w.T
-    real = cos_h @ a_cos - sin_h @ a_sin
-    imag = -(sin_h @ a_cos + cos_h @ a_sin)
+    # (C_h - i S_h) a (C_w - i S_w)^T with the two row factors stacked along the short
+    # axis: one product per output part and no full-size temporaries
+    a_rows = torch.cat([a @ cos_w.T, a @ sin_w.T], dim=-2)  # (..., 2h, W')
+    real = torch.cat([cos_h, -sin_h], dim=1) @ a_rows
+    imag = torch.cat([-sin_h, -cos_h], dim=1) @ a_rows
     return real, imag
 
 
@@ -260,15 +262,19 @@ def _tracks_grad(*tensors: Tensor) -> bool:
 
 
 def _identity_scale_filter(k_re: Tensor, k_im: Tensor, lam: Tensor) -> Tensor:
-    """G = (conj(K) + λ) / (|K|² + λ) from the real and imaginary parts of K."""
+    """G = (conj(K) + λ) / (|K|² + λ) from the real and imaginary parts of K (consumed)."""
     if _tracks_grad(k_re, k_im, lam):
         denominator = k_re.square() + k_im.square() + lam
         return torch.complex((k_re + lam) / denominator, -k_im / denominator)
-    # outside autograd: write straight into the interleaved complex result (large filters
-    # are dominated by memory traffic, and every temporary costs a fresh allocation)
-    inverse = torch.addcmul(lam, k_re, k_re).addcmul_(k_im, k_im).reciprocal_()
-    out = inverse.new_empty(*inverse.shape, 2)
-    torch.add(k_re, lam, out=out[..., 0]).mul_(inverse)
+    # Outside autograd: write straight into the interleaved complex result and reuse k_re
+    # (a temporary of the caller) for 1/(|K|² + λ). Large filters are bound by memory
+    # traffic, and every full-size temporary costs a fresh allocation.
+    out = torch.empty(
+        *torch.broadcast_shapes(k_re.shape, lam.shape), 2, dtype=k_re.dtype, device=k_re.device
+    )
+    torch.add(k_re, lam, out=out[..., 0])
+    inverse = k_re.square_().addcmul_(k_im, k_im).add_(lam).reciprocal_()
+    out[..., 0].mul_(inverse)
     torch.mul(k_im, inverse, out=out[..., 1]).neg_()
     return torch.view_as_complex(out)
 
