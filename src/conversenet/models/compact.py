@@ -30,7 +30,9 @@ class CompactConverseDenoiser(nn.Module):
         kernel_size: kernel side of every Converse2D.
         padding: padding of every Converse2D.
         padding_mode: padding mode of every Converse2D.
-        eps: floor of the Converse2D regulariser.
+        eps: floor of the Converse2D regulariser λ. The paper's models use 1e-5; the
+            compact model uses 0.05, which bounds the gain of every Converse2D (λ ≥ 0.05)
+            and made short CPU training converge markedly faster.
         downscale: pixel-unshuffle factor before the blocks (1: full resolution).
 
     Shape:
@@ -47,7 +49,7 @@ class CompactConverseDenoiser(nn.Module):
         kernel_size: int = 5,
         padding: int = 4,
         padding_mode: str = "circular",
-        eps: float = 1e-5,
+        eps: float = 5e-2,
         downscale: int = 2,
     ) -> None:
         super().__init__()
