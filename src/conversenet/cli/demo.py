@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._common import fail, select_device
+from .restore import set_threads
 
 DEFAULT_OUT = Path("conversenet-demo")
 PANEL = 192
@@ -45,6 +46,9 @@ def register(subparsers) -> None:
         "--tasks", nargs="+", choices=TASK_ORDER, default=list(TASK_ORDER), help="tasks to run"
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: all cores)"
+    )
     p.add_argument(
         "--no-download",
         dest="download",
@@ -184,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics import psnr
 
     try:
+        set_threads(args.threads)
         device = select_device(args.device)
         hr = load_image(args.image) if args.image is not None else load_sample()
         if hr.dtype != np.uint8:

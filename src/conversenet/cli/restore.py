@@ -81,6 +81,9 @@ def _register_task(subparsers, task: str) -> None:
     p.add_argument("--weights", type=Path, metavar="FILE", help="weights file for the model")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: all cores)"
+    )
+    p.add_argument(
         "--tile",
         type=int,
         default=None,
@@ -215,8 +218,21 @@ class Reporter:
         self._write(f"error: {text}")
 
 
+def set_threads(threads: int | None) -> None:
+    """Apply --threads (on a busy machine, fewer threads than cores can be much faster)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _make_restorer(args, reporter: Reporter):
     from ..inference import Restorer
+
+    set_threads(args.threads)
 
     options = {
         "weights": args.weights,
