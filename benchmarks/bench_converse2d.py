@@ -17,6 +17,13 @@ Time: after ``--warmup`` calls, the variants of a case run in turn ``--repeats``
 the median wall-clock time and the median CPU time of the process. On a machine shared
 with other jobs the CPU time is the steadier figure; the speed-ups are ratios of medians.
 
+``--threads`` defaults to 1: on a small machine shared with other jobs, extra intra-op
+threads mostly wait for one another (the many small operations of the filter suffer most),
+so single-threaded figures are the reproducible ones.
+
+The last column checks that the variants compute the same thing: the largest difference
+from the literal output, relative to its largest value.
+
 Memory: every variant also runs once more (warm-up included) in a fresh Python process,
 which reports how far its peak resident set size (Linux ``VmHWM``, reset after setup)
 rose above its resident size after building the inputs and the layer. That is the extra
@@ -83,13 +90,14 @@ def build(case: Case, variant: str) -> Callable[[], object]:
         layer.train()
         x = torch.rand(1, c, n, n, requires_grad=True)
 
-        def step() -> None:
+        def step() -> torch.Tensor:
             x.grad = layer.weight.grad = layer.bias.grad = None
             if variant == "literal":
                 out = CF.converse2d_literal(x, layer.weight, layer.bias, *args)
             else:
                 out = layer(x)
             out.square().mean().backward()
+            return out.detach()
 
         return step
 
@@ -112,11 +120,14 @@ def cpu_seconds() -> float:
 
 
 def time_case(case: Case, repeats: int, warmup: int) -> dict[str, dict[str, float]]:
-    """Median wall and CPU milliseconds of every variant, repeats interleaved."""
+    """Median wall and CPU milliseconds of every variant, repeats interleaved, and the
+    relative difference of its output from the literal one."""
     calls = {v: build(case, v) for v in variants(case)}
-    for fn in calls.values():
+    outputs = {}
+    for v, fn in calls.items():
         for _ in range(warmup):
-            fn()
+            outputs[v] = fn()
+    reference = outputs["literal"]
     wall: dict[str, list[float]] = {v: [] for v in calls}
     cpu: dict[str, list[float]] = {v: [] for v in calls}
     for _ in range(repeats):
@@ -126,7 +137,12 @@ def time_case(case: Case, repeats: int, warmup: int) -> dict[str, dict[str, floa
             wall[v].append(1e3 * (time.perf_counter() - w0))
             cpu[v].append(1e3 * (cpu_seconds() - c0))
     return {
-        v: {"wall": statistics.median(wall[v]), "cpu": statistics.median(cpu[v])} for v in calls
+        v: {
+            "wall": statistics.median(wall[v]),
+            "cpu": statistics.median(cpu[v]),
+            "diff": ((outputs[v] - reference).abs().max() / reference.abs().max()).item(),
+        }
+        for v in calls
     }
 
 
@@ -180,12 +196,14 @@ def measure_memory(case_index: int, variant: str, warmup: int, threads: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed calls first")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed calls first (>= 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-3)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.warmup < 1 or args.repeats < 1:
+        parser.error("--warmup and --repeats must be >= 1")
 
     if args.memory_child:
         index, variant = args.memory_child.split(":")
@@ -202,10 +220,10 @@ def main() -> None:
     )
     header = (
         "| case | ours | literal ms (wall / cpu) | ours ms (wall / cpu) "
-        "| speed-up (wall / cpu) | target | peak MiB literal / ours |"
+        "| speed-up (wall / cpu) | target | peak MiB literal / ours | rel. diff |"
     )
     print(header)
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for i in chosen:
         case = CASES[i]
         times = time_case(case, args.repeats, args.warmup)
@@ -221,7 +239,7 @@ def main() -> None:
                 f"| {case.name} | {label} "
                 f"| {lit['wall']:.1f} / {lit['cpu']:.1f} | {ours['wall']:.1f} / {ours['cpu']:.1f} "
                 f"| {lit['wall'] / ours['wall']:.2f}x / {lit['cpu'] / ours['cpu']:.2f}x "
-                f"| {case.target:g}x | {mem} |"
+                f"| {case.target:g}x | {mem} | {ours['diff']:.1e} |"
             )
         sys.stdout.flush()
 
