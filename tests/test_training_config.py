@@ -104,8 +104,11 @@ def test_wrong_types_are_errors(section, value, expected):
 
 
 def test_numbers_are_converted_where_safe():
-    cfg = config_from_dict(_minimal(optim={"lr": "1e-3", "gamma": 1}))
+    cfg = config_from_dict(
+        _minimal(optim={"lr": "1e-3", "gamma": 1}, model={"options": {"eps": "1e-5"}})
+    )
     assert cfg.optim.lr == pytest.approx(1e-3) and isinstance(cfg.optim.gamma, float)
+    assert cfg.model.options["eps"] == pytest.approx(1e-5)
 
 
 @pytest.mark.parametrize(
@@ -134,12 +137,19 @@ def test_bad_values_are_errors(changes, match):
 def test_overrides_set_typed_values_and_create_sections():
     data = apply_overrides(
         _minimal(),
-        ["optim.lr=2e-4", "train.total_steps=7", "model.options.num_blocks=2", "optim.amp=false"],
+        [
+            "optim.lr=2e-4",
+            "train.total_steps=7",
+            "model.options.num_blocks=2",
+            "model.options.eps=1e-5",
+            "optim.amp=false",
+            "model.options.padding_mode=circular",
+        ],
     )
     cfg = config_from_dict(data)
     assert cfg.optim.lr == pytest.approx(2e-4)
     assert cfg.train.total_steps == 7
-    assert cfg.model.options == {"num_blocks": 2}
+    assert cfg.model.options == {"num_blocks": 2, "eps": 1e-5, "padding_mode": "circular"}
     assert cfg.optim.amp is False
 
 

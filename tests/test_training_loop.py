@@ -328,3 +328,17 @@ def test_a_model_that_does_not_fit_the_task_is_a_clear_error(tmp_path):
     )
     with pytest.raises(ValueError, match=r"degradation\.scale"):
         run(cfg, tmp_path / "run")
+
+
+def test_resume_takes_the_schedule_from_the_config(images, tmp_path):
+    out = tmp_path / "sched"
+    cfg = tiny_config(images, optim={"milestones": [100]}, train={"total_steps": 4})
+    run(cfg, out)
+    cfg = tiny_config(images, optim={"milestones": [6]}, train={"total_steps": 8})
+    run(cfg, out)
+    state = final_state(out)
+    assert state["step"] == 8
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(2e-3 * 0.5)
+    assert (
+        "config changed since the checkpoint: optim.milestones" in (out / "train.log").read_text()
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -48,6 +49,8 @@ __all__ = [
 TASKS = ("denoise", "sr", "deblur", "deblur_nonblind")
 LOSSES = ("l1", "l2", "charbonnier")
 KERNEL_TYPES = ("gaussian", "motion")
+# YAML 1.1 (PyYAML) reads exponent notation without a dot ("1e-5") as a string
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class ConfigError(ValueError):
@@ -220,7 +223,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
-        return {str(k): v for k, v in value.items()}
+        return {
+            str(k): float(v) if isinstance(v, str) and _FLOAT_RE.fullmatch(v.strip()) else v
+            for k, v in value.items()
+        }
     if tp is Any:
         return value
     if tp is bool:
@@ -387,6 +393,8 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse the value of override {item!r}: {exc}") from None
+    if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+        value = float(value)
     return key.split("."), value
 
 

@@ -25,6 +25,7 @@ import math
 import signal
 import threading
 import time
+from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,9 @@ class Trainer:
                 self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        # the schedule comes from the config (identical unless the config was changed)
+        self.scheduler.milestones = Counter(self.cfg.optim.milestones)
+        self.scheduler.gamma = self.cfg.optim.gamma
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
