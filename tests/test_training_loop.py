@@ -342,3 +342,21 @@ def test_resume_takes_the_schedule_from_the_config(images, tmp_path):
     assert (
         "config changed since the checkpoint: optim.milestones" in (out / "train.log").read_text()
     )
+
+
+def test_exported_weights_work_with_conversenet_eval(images, tmp_path):
+    from conversenet.cli import main
+
+    cfg = tiny_config(
+        images,
+        model={"name": "dncnn", "options": {}},
+        data={"batch_size": 2, "patch_size": 16},
+        train={"total_steps": 1},
+    )
+    run(cfg, tmp_path / "run")
+    out = tmp_path / "eval"
+    weights = str(tmp_path / "run" / WEIGHTS_NAME)
+    args = ["eval", "--model", "dncnn", "--data", str(images), "--sigma", "25", "--quiet"]
+    code = main([*args, "--weights", weights, "--out", str(out)])
+    assert code == 0
+    assert (out / "results.json").is_file()
