@@ -31,7 +31,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     root = Path(__file__).resolve().parents[1]
     parser.add_argument("--data", type=Path, default=root.parent / "shared/data/Set12")
-    parser.add_argument("--weights", type=Path, default=None)
+    official = root.parent / "shared/weights/official/converse_dncnn.pth"
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=official if official.exists() else None,
+        help="weights file (default: ../shared's official file, else the usual lookup)",
+    )
     parser.add_argument(
         "--baseline-images",
         type=int,

@@ -90,7 +90,7 @@ def test_to_uint8_clamps_and_rounds():
 
 
 # ------------------------------------------------------------- reproduction of the paper
-def test_converse_dncnn_reproduces_upstream_per_image_on_two_set12_images():
+def test_converse_dncnn_reproduces_upstream_on_the_first_two_set12_images():
     table = official_table("Converse-DnCNN, Set12")
     model = official_model("converse_dncnn")
     paths = list_images(need_shared("data", "Set12"))[:2]
@@ -106,8 +106,11 @@ def test_converse_dncnn_reproduces_the_set12_table():
     table = official_table("Converse-DnCNN, Set12")
     model = official_model("converse_dncnn")
     res = evaluate(model, need_shared("data", "Set12"), Protocol(task="denoise"), progress=False)
+    assert len(res["images"]) == 12
     for row in res["images"]:
-        assert abs(row["psnr"] - table[row["name"][:2]][0]) <= 0.01, row
+        psnr, ssim = table[row["name"][:2]]
+        assert abs(row["psnr"] - psnr) <= 0.01, row
+        assert abs(row["ssim"] - ssim) <= 1e-4, row
     assert round(res["mean"]["psnr"], 2) == table["mean"][0] == 30.70
 
 
@@ -189,3 +192,33 @@ def test_eval_command_reports_a_missing_kernel_clearly(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "needs --kernel" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_reproduce_command_prints_rows_beside_the_paper(tmp_path):
+    set5 = need_shared("data", "Set5")
+    need_shared("weights", "official", "converse_srresnet.pth")
+    root = tmp_path / "datasets"
+    (root / "set5").mkdir(parents=True)
+    shutil.copy(set5 / "bird.bmp", root / "set5" / "bird.bmp")
+    env = {**os.environ, "CONVERSENET_WEIGHTS": str(need_shared("weights", "official"))}
+    cmd = [
+        sys.executable,
+        "-m",
+        "conversenet.cli",
+        "reproduce",
+        "--data",
+        str(root),
+        "--models",
+        "converse_srresnet",
+        "converse_dncnn",
+        "--quiet",
+        "--out",
+        str(tmp_path / "all.json"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("converse_srresnet"))
+    assert row.split()[1:4] == ["Set5", "x4", "psnr_y"]
+    assert float(row.split()[5]) == 32.25  # the paper's number beside ours
+    records = json.loads((tmp_path / "all.json").read_text())
+    assert records[0]["paper_psnr"] == 32.25 and len(records[0]["images"]) == 1

@@ -174,9 +174,12 @@ class LayerNorm2d(nn.Module):
         return f"{self.weight.shape[0]}, eps={self.eps:g}"
 
     def forward(self, x: Tensor) -> Tensor:
-        var, mean = torch.var_mean(x, dim=1, keepdim=True, correction=0)
-        x = (x - mean) * torch.rsqrt(var + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
+        # Two plain means: torch.var_mean over a strided channel axis is several times slower.
+        centred = x - x.mean(dim=1, keepdim=True)
+        inv_std = torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
+        return torch.addcmul(
+            self.bias[:, None, None], self.weight[:, None, None], centred * inv_std
+        )
 
 
 class ConverseBlock(nn.Module):
