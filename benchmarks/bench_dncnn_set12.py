@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mb, use_literal_operator
 from conversenet.evaluation import Protocol, evaluate, list_images
 from conversenet.models import create_model
+
+from common import peak_rss_mb, use_literal_operator
 
 UPSTREAM_SECONDS = 951.0  # the paper's code on this kind of machine (shared/reference)
 
