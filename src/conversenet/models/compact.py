@@ -12,12 +12,20 @@ configs/compact_denoiser_blind.yaml``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers import ConverseBlock
 
-__all__ = ["CompactConverseDenoiser"]
+__all__ = [
+    "COMPACT_MODEL_NAME",
+    "COMPACT_WEIGHTS_PATH",
+    "COMPACT_WEIGHTS_SHA256",
+    "CompactConverseDenoiser",
+    "registry_entry",
+]
 
 
 class CompactConverseDenoiser(nn.Module):
@@ -94,12 +102,30 @@ class CompactConverseDenoiser(nn.Module):
 
 #: Registry name of the compact denoiser.
 COMPACT_MODEL_NAME = "converse_dncnn_compact"
+#: The shipped weights (see ``assets/converse_dncnn_compact.md`` for how they were trained).
+COMPACT_WEIGHTS_PATH = (
+    Path(__file__).resolve().parents[1] / "assets" / (COMPACT_MODEL_NAME + ".safetensors")
+)
+COMPACT_WEIGHTS_SHA256 = "f4b61c33cd9e1ab6d90d18a81e704b4865c85a435ea0cf6e30aafa9c2c43fa2f"
 
 
 def registry_entry():
-    """The :class:`~conversenet.models.registry.ModelInfo` of the compact denoiser."""
-    from .registry import ModelInfo
+    """The :class:`~conversenet.models.registry.ModelInfo` of the compact denoiser.
 
+    Its ``pretrained`` entry points at the weights shipped inside the package (the URL is
+    the file's ``file://`` URI, so the hub can also "download" it into its cache).
+    """
+    from .registry import ModelInfo, PretrainedWeights
+
+    weights = PretrainedWeights(
+        filename=COMPACT_WEIGHTS_PATH.name,
+        sha256=COMPACT_WEIGHTS_SHA256,
+        url=COMPACT_WEIGHTS_PATH.as_uri(),
+        task="denoise",
+        in_channels=1,
+        license="Apache-2.0 (trained by the conversenet project on Train400)",
+        description="blind gray Gaussian denoising, sigma in [0, 50] (0-255 scale)",
+    )
     return ModelInfo(
         name=COMPACT_MODEL_NAME,
         task="denoise",
@@ -107,7 +133,7 @@ def registry_entry():
         scale=1,
         description="compact blind gray Converse denoiser (48 features, 6 blocks at half "
         "resolution), trained by this project",
-        pretrained=None,
+        pretrained=weights,
         builder=CompactConverseDenoiser,
         defaults={},
     )

@@ -461,19 +461,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
 
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved configuration as YAML (atomically)."""
-    import os
-    import tempfile
+    from .checkpoint import atomic_write
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(text), mode="w")
