@@ -69,9 +69,10 @@ def test_cache_dir_follows_xdg_and_home(monkeypatch, tmp_path):
 
 
 def test_weights_dir_candidates_order(monkeypatch, tmp_path):
-    assert hub.weights_dir_candidates() == [hub.cache_dir()]
+    packaged = hub.PACKAGED_WEIGHTS_DIR
+    assert hub.weights_dir_candidates() == [hub.cache_dir(), packaged]
     monkeypatch.setenv(hub.ENV_WEIGHTS, str(tmp_path / "mine"))
-    assert hub.weights_dir_candidates() == [tmp_path / "mine", hub.cache_dir()]
+    assert hub.weights_dir_candidates() == [tmp_path / "mine", hub.cache_dir(), packaged]
 
 
 def test_resolution_order(monkeypatch, tmp_path):

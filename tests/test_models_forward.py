@@ -17,6 +17,7 @@ TINY = {
     "dncnn": {"depth": 3, "num_features": 8},
     "msrresnet": {"num_blocks": 1, "num_features": 8},
     "converse_up_srresnet": {"num_blocks": 1, "num_features": 8},
+    "converse_dncnn_compact": {"num_blocks": 1, "num_features": 8},
 }
 for _name in ("converse_dncnn", "conv_dncnn", "convt_dncnn"):
     TINY[_name] = {"num_blocks": 2, "num_features": 8}

@@ -12,10 +12,12 @@ from conversenet.models.registry import UPSTREAM_URL
 from conftest import need_shared
 
 ALL = [
-    "conv_dncnn", "conv_srresnet", "conv_usrnet", "converse_dncnn", "converse_srresnet",
-    "converse_up_srresnet", "converse_usrnet", "conversenet", "convnet", "convt_dncnn",
-    "convt_srresnet", "dncnn", "msrresnet",
+    "conv_dncnn", "conv_srresnet", "conv_usrnet", "converse_dncnn", "converse_dncnn_compact",
+    "converse_srresnet", "converse_up_srresnet", "converse_usrnet", "conversenet", "convnet",
+    "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet",
 ]  # fmt: skip
+# Models with the paper's published weights (the project's compact model ships its own).
+OFFICIAL = ["converse_dncnn", "converse_srresnet", "converse_usrnet", "conversenet"]
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -29,12 +31,15 @@ def test_list_models_is_complete_and_sorted():
 
 
 def test_list_models_filters():
-    assert list_models(task="denoise") == ["conv_dncnn", "converse_dncnn", "convt_dncnn", "dncnn"]
+    assert list_models(task="denoise") == [
+        "conv_dncnn", "converse_dncnn", "converse_dncnn_compact", "convt_dncnn", "dncnn",
+    ]  # fmt: skip
     assert list_models(task="deblur") == ["conversenet", "convnet"]
     assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet"]
     assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}
     assert list_models(pretrained=True) == [
-        "converse_dncnn", "converse_srresnet", "converse_usrnet", "conversenet",
+        "converse_dncnn", "converse_dncnn_compact", "converse_srresnet", "converse_usrnet",
+        "conversenet",
     ]  # fmt: skip
     assert set(list_models(pretrained=False)) | set(list_models(pretrained=True)) == set(ALL)
     assert list_models(task="sr", pretrained=True) == ["converse_srresnet"]
@@ -48,7 +53,7 @@ def test_model_info_is_consistent(name):
     assert info.name == name and info.task in TASKS
     model = create_model(name)
     assert type(model) is info.builder
-    if info.pretrained is not None:
+    if info.pretrained is not None and name in OFFICIAL:
         w = info.pretrained
         assert w.url == UPSTREAM_URL.format(w.filename)
         assert w.url.startswith("https://github.com/cszn/ConverseNet/raw/main/model_zoo/")
@@ -125,7 +130,7 @@ def test_dncnn_parameter_counts():
 
 
 def test_official_checkpoints_count_every_parameter():
-    for name in list_models(pretrained=True):
+    for name in OFFICIAL:
         path = need_shared("weights", "official", get_model_info(name).pretrained.filename)
         state = torch.load(path, map_location="cpu", weights_only=True)
         assert n_params(create_model(name)) == sum(v.numel() for v in state.values())

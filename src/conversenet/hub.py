@@ -73,13 +73,18 @@ def cache_dir() -> Path:
     return Path(base) / "conversenet"
 
 
+PACKAGED_WEIGHTS_DIR = Path(__file__).resolve().parent / "assets"
+
+
 def weights_dir_candidates() -> list[Path]:
-    """Folders searched for official files, in order: ``$CONVERSENET_WEIGHTS``, the cache."""
+    """Folders searched for weight files, in order: ``$CONVERSENET_WEIGHTS``, the cache, and
+    the weights shipped inside the package (``conversenet/assets``)."""
     folders = []
     env = os.environ.get(ENV_WEIGHTS)
     if env:
         folders.append(Path(env).expanduser())
     folders.append(cache_dir())
+    folders.append(PACKAGED_WEIGHTS_DIR)
     return folders
 
 

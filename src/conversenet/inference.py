@@ -48,6 +48,9 @@ DEFAULT_MODELS = {
     "deblur": "conversenet",
 }
 DEFAULT_NONBLIND_DEBLUR_MODEL = "converse_usrnet"
+# Used instead of the default when its weights cannot be had (no file, no network): the
+# project's own model, whose weights ship inside the package.
+OFFLINE_DEFAULT_MODELS = {"denoise": "converse_dncnn_compact"}
 # Non-blind denoisers and the single noise level (on the 0..255 scale) they were trained for.
 FIXED_NOISE_LEVELS = {"converse_dncnn": 25.0}
 
@@ -363,6 +366,8 @@ class Restorer:
             model = DEFAULT_MODELS[task]
             if task == "deblur" and self.kernel is not None:
                 model = DEFAULT_NONBLIND_DEBLUR_MODEL
+            if weights is None:
+                model = self._available_default(model, download)
         if isinstance(model, str):
             self._init_named(model, weights, download)
         elif isinstance(model, nn.Module):
@@ -398,6 +403,22 @@ class Restorer:
                 )
         if task == "deblur" and self.kernel is not None:
             self._check_kernel_size()
+
+    def _available_default(self, name: str, download: bool) -> str:
+        """``name``, or the task's offline default (with a note) when its weights are missing."""
+        from . import hub
+
+        fallback = OFFLINE_DEFAULT_MODELS.get(self.task)
+        if fallback is None:
+            return name
+        try:
+            hub.resolve_weights(name, download=download, progress=download)
+        except (FileNotFoundError, ValueError, OSError) as err:
+            self.notes.append(
+                f"weights of {name} unavailable ({err}); using the packaged {fallback} instead"
+            )
+            return fallback
+        return name
 
     def _init_named(self, name: str, weights, download: bool) -> None:
         from .models import get_model_info

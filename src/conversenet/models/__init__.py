@@ -5,6 +5,7 @@ exported too for direct construction.
 """
 
 from .blocks import DepthwiseConvBlock, DepthwiseConvBlockAlpha, ResidualBlock
+from .compact import CompactConverseDenoiser
 from .deblur import BlockStack, ConverseNet, ConvNet
 from .dncnn import ConvDnCNN, ConverseDnCNN, ConvTDnCNN, DnCNN
 from .registry import (
@@ -28,6 +29,7 @@ from .usrnet import ConvDataStep, ConverseDataStep, ConverseUSRNet, ConvUSRNet, 
 __all__ = [
     "TASKS",
     "BlockStack",
+    "CompactConverseDenoiser",
     "ConvDataStep",
     "ConvDnCNN",
     "ConvNet",

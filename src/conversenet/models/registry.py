@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from .compact import registry_entry as compact_registry_entry
 from .deblur import ConverseNet, ConvNet
 from .dncnn import ConvDnCNN, ConverseDnCNN, ConvTDnCNN, DnCNN
 from .srresnet import ConverseSRResNet, ConverseUpSRResNet, ConvSRResNet, ConvTSRResNet, MSRResNet
@@ -224,6 +225,10 @@ _REGISTRY: dict[str, ModelInfo] = {
         ),
     )
 }
+
+# The project's own compact blind denoiser, with weights shipped inside the package.
+_COMPACT = compact_registry_entry()
+_REGISTRY[_COMPACT.name] = _COMPACT
 
 
 def _unknown(name: object) -> ValueError:
