@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from . import functional as CF
 
-__all__ = ["Converse2D", "ConverseBlock", "ConverseBlockAlpha", "LayerNorm2d"]
+__all__ = ["Converse2D", "ConverseBlock", "ConverseBlockAlpha", "LayerNorm2d", "TwoBranchBlock"]
 
 
 class Converse2D(nn.Module):
@@ -182,12 +182,53 @@ class LayerNorm2d(nn.Module):
         )
 
 
-class ConverseBlock(nn.Module):
-    """Transformer-like block around Converse2D, with two residual branches.
+class TwoBranchBlock(nn.Module):
+    """The block layout of the paper around any size-preserving spatial operator.
 
-    ``conv1``: LayerNorm → 1×1 conv (C→2C) → GELU → Converse2D(2C) → GELU → 1×1 conv (2C→C);
-    ``conv2``: LayerNorm → 1×1 conv (C→2C) → GELU → 1×1 conv (2C→C).
-    ``x = x + conv1(x); x = x + conv2(x)``.
+    ``conv1``: LayerNorm → 1×1 conv (C→2C) → GELU → ``spatial`` (2C) → GELU → 1×1 conv
+    (2C→C); ``conv2``: LayerNorm → 1×1 conv (C→2C) → GELU → 1×1 conv (2C→C).
+    ``x = x + a1·conv1(x); x = x + a2·conv2(x)``, where ``a1``, ``a2`` are 1 or, when the
+    class sets ``residual_scales``, learnable per-channel factors ``alpha1``, ``alpha2`` of
+    shape (1, C, 1, 1) initialised to 0 (the block starts as the identity).
+
+    Shape:
+        - Input: :math:`(N, C, H, W)`; Output: same.
+    """
+
+    residual_scales: bool = False
+
+    def __init__(self, channels: int, spatial: nn.Module) -> None:
+        super().__init__()
+        if self.residual_scales:
+            self.alpha1 = nn.Parameter(torch.zeros(1, channels, 1, 1))
+            self.alpha2 = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        hidden = 2 * channels
+        self.conv1 = nn.Sequential(
+            LayerNorm2d(channels),
+            nn.Conv2d(channels, hidden, 1),
+            nn.GELU(),
+            spatial,
+            nn.GELU(),
+            nn.Conv2d(hidden, channels, 1),
+        )
+        self.conv2 = nn.Sequential(
+            LayerNorm2d(channels),
+            nn.Conv2d(channels, hidden, 1),
+            nn.GELU(),
+            nn.Conv2d(hidden, channels, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.residual_scales:
+            x = x + self.alpha1 * self.conv1(x)
+            return x + self.alpha2 * self.conv2(x)
+        x = x + self.conv1(x)
+        return x + self.conv2(x)
+
+
+class ConverseBlock(TwoBranchBlock):
+    """Transformer-like block around Converse2D, with two residual branches
+    (:class:`TwoBranchBlock` with a Converse2D of 2C channels as its spatial operator).
 
     Args:
         channels: number of channels :math:`C`.
@@ -205,26 +246,9 @@ class ConverseBlock(nn.Module):
         padding_mode: str = "replicate",
         eps: float = 1e-5,
     ) -> None:
-        super().__init__()
         hidden = 2 * channels
-        self.conv1 = nn.Sequential(
-            LayerNorm2d(channels),
-            nn.Conv2d(channels, hidden, 1),
-            nn.GELU(),
-            Converse2D(hidden, hidden, kernel_size, 1, padding, padding_mode, eps),
-            nn.GELU(),
-            nn.Conv2d(hidden, channels, 1),
-        )
-        self.conv2 = nn.Sequential(
-            LayerNorm2d(channels),
-            nn.Conv2d(channels, hidden, 1),
-            nn.GELU(),
-            nn.Conv2d(hidden, channels, 1),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.conv1(x)
-        return x + self.conv2(x)
+        operator = Converse2D(hidden, hidden, kernel_size, 1, padding, padding_mode, eps)
+        super().__init__(channels, operator)
 
 
 class ConverseBlockAlpha(ConverseBlock):
@@ -232,18 +256,4 @@ class ConverseBlockAlpha(ConverseBlock):
     factors ``alpha1``, ``alpha2`` of shape (1, C, 1, 1), initialised to 0 (the block
     starts as the identity)."""
 
-    def __init__(
-        self,
-        channels: int,
-        kernel_size: int = 3,
-        padding: int = 2,
-        padding_mode: str = "replicate",
-        eps: float = 1e-5,
-    ) -> None:
-        super().__init__(channels, kernel_size, padding, padding_mode, eps)
-        self.alpha1 = nn.Parameter(torch.zeros(1, channels, 1, 1))
-        self.alpha2 = nn.Parameter(torch.zeros(1, channels, 1, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.alpha1 * self.conv1(x)
-        return x + self.alpha2 * self.conv2(x)
+    residual_scales = True

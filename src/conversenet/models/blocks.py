@@ -8,11 +8,10 @@ kernel size. They are the "Conv-" and "ConvT-" baselines of the paper's ablation
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..layers import ConverseBlock, ConverseBlockAlpha, LayerNorm2d
+from ..layers import ConverseBlock, ConverseBlockAlpha, TwoBranchBlock
 
 __all__ = [
     "OPERATORS",
@@ -68,13 +67,10 @@ def depthwise_conv(
     return nn.Conv2d(channels, channels, kernel_size, 1, pad, groups=channels, padding_mode=mode)
 
 
-class DepthwiseConvBlock(nn.Module):
+class DepthwiseConvBlock(TwoBranchBlock):
     """:class:`~conversenet.layers.ConverseBlock` with a depthwise (transposed) convolution
-    in place of Converse2D: the Conv-/ConvT- control block.
-
-    ``conv1``: LayerNorm → 1×1 conv (C→2C) → GELU → depthwise k×k (2C) → GELU → 1×1 conv
-    (2C→C); ``conv2``: LayerNorm → 1×1 conv (C→2C) → GELU → 1×1 conv (2C→C); both residual.
-    Sub-module names and parameter count equal those of the Converse block.
+    in place of Converse2D: the Conv-/ConvT- control block. Sub-module names and
+    parameter count equal those of the Converse block.
 
     Args:
         channels: number of channels :math:`C`.
@@ -93,26 +89,9 @@ class DepthwiseConvBlock(nn.Module):
         padding_mode: str = "replicate",
         transposed: bool = False,
     ) -> None:
-        super().__init__()
-        hidden = 2 * channels
-        self.conv1 = nn.Sequential(
-            LayerNorm2d(channels),
-            nn.Conv2d(channels, hidden, 1),
-            nn.GELU(),
-            depthwise_conv(hidden, kernel_size, padding_mode, transposed),
-            nn.GELU(),
-            nn.Conv2d(hidden, channels, 1),
+        super().__init__(
+            channels, depthwise_conv(2 * channels, kernel_size, padding_mode, transposed)
         )
-        self.conv2 = nn.Sequential(
-            LayerNorm2d(channels),
-            nn.Conv2d(channels, hidden, 1),
-            nn.GELU(),
-            nn.Conv2d(hidden, channels, 1),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.conv1(x)
-        return x + self.conv2(x)
 
 
 class DepthwiseConvBlockAlpha(DepthwiseConvBlock):
@@ -120,20 +99,7 @@ class DepthwiseConvBlockAlpha(DepthwiseConvBlock):
     ``alpha2`` (1, C, 1, 1), initialised to 0, as in
     :class:`~conversenet.layers.ConverseBlockAlpha`."""
 
-    def __init__(
-        self,
-        channels: int,
-        kernel_size: int = 3,
-        padding_mode: str = "replicate",
-        transposed: bool = False,
-    ) -> None:
-        super().__init__(channels, kernel_size, padding_mode, transposed)
-        self.alpha1 = nn.Parameter(torch.zeros(1, channels, 1, 1))
-        self.alpha2 = nn.Parameter(torch.zeros(1, channels, 1, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.alpha1 * self.conv1(x)
-        return x + self.alpha2 * self.conv2(x)
+    residual_scales = True
 
 
 def make_block(
