@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -185,7 +187,7 @@ class LayerNorm2d(nn.Module):
 class TwoBranchBlock(nn.Module):
     """The block layout of the paper around any size-preserving spatial operator.
 
-    ``conv1``: LayerNorm → 1×1 conv (C→2C) → GELU → ``spatial`` (2C) → GELU → 1×1 conv
+    ``conv1``: LayerNorm → 1×1 conv (C→2C) → GELU → ``make_spatial(2C)`` → GELU → 1×1 conv
     (2C→C); ``conv2``: LayerNorm → 1×1 conv (C→2C) → GELU → 1×1 conv (2C→C).
     ``x = x + a1·conv1(x); x = x + a2·conv2(x)``, where ``a1``, ``a2`` are 1 or, when the
     class sets ``residual_scales``, learnable per-channel factors ``alpha1``, ``alpha2`` of
@@ -197,7 +199,7 @@ class TwoBranchBlock(nn.Module):
 
     residual_scales: bool = False
 
-    def __init__(self, channels: int, spatial: nn.Module) -> None:
+    def __init__(self, channels: int, make_spatial: Callable[[int], nn.Module]) -> None:
         super().__init__()
         if self.residual_scales:
             self.alpha1 = nn.Parameter(torch.zeros(1, channels, 1, 1))
@@ -207,7 +209,7 @@ class TwoBranchBlock(nn.Module):
             LayerNorm2d(channels),
             nn.Conv2d(channels, hidden, 1),
             nn.GELU(),
-            spatial,
+            make_spatial(hidden),  # built here, so parameters are drawn in module order
             nn.GELU(),
             nn.Conv2d(hidden, channels, 1),
         )
@@ -246,9 +248,9 @@ class ConverseBlock(TwoBranchBlock):
         padding_mode: str = "replicate",
         eps: float = 1e-5,
     ) -> None:
-        hidden = 2 * channels
-        operator = Converse2D(hidden, hidden, kernel_size, 1, padding, padding_mode, eps)
-        super().__init__(channels, operator)
+        super().__init__(
+            channels, lambda c: Converse2D(c, c, kernel_size, 1, padding, padding_mode, eps)
+        )
 
 
 class ConverseBlockAlpha(ConverseBlock):

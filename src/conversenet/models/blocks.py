@@ -90,7 +90,7 @@ class DepthwiseConvBlock(TwoBranchBlock):
         transposed: bool = False,
     ) -> None:
         super().__init__(
-            channels, depthwise_conv(2 * channels, kernel_size, padding_mode, transposed)
+            channels, lambda c: depthwise_conv(c, kernel_size, padding_mode, transposed)
         )
 
 
