@@ -29,6 +29,7 @@ from torch import nn
 from . import metrics
 from .data import degradations
 from .data.imresize import imresize
+from .io import IMAGE_EXTENSIONS
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -39,7 +40,6 @@ __all__ = [
     "to_uint8",
 ]
 
-IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 TASKS = ("denoise", "sr", "deblur", "deblur_nonblind")
 
 

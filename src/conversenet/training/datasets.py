@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 from ..data import degradations as D
+from ..io import IMAGE_EXTENSIONS
 from .config import Config
 
 __all__ = [
@@ -37,8 +38,6 @@ __all__ = [
     "read_training_image",
     "worker_init_fn",
 ]
-
-IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
 def list_image_files(folders: str | Path | Sequence[str | Path]) -> list[Path]:
