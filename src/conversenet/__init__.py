@@ -5,6 +5,7 @@ from .inference import restore
 from .io import load_image, save_image
 from .layers import Converse2D, ConverseBlock, ConverseBlockAlpha, LayerNorm2d
 from .models import create_model, get_model_info, list_models
+from .runtime import reuse_freed_memory
 
 __version__ = "0.1.0"
 
@@ -22,5 +23,6 @@ __all__ = [
     "load_image",
     "models",
     "restore",
+    "reuse_freed_memory",
     "save_image",
 ]

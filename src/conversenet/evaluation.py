@@ -30,6 +30,7 @@ from . import metrics
 from .data import degradations
 from .data.imresize import imresize
 from .io import IMAGE_EXTENSIONS
+from .runtime import reuse_freed_memory
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -208,6 +209,7 @@ def evaluate(
         paths = list_images(images)
     else:
         paths = [Path(p) for p in images]
+    reuse_freed_memory()
     model.eval()
     run = model_runner(model, protocol, tile=tile)
     device = next(model.parameters()).device

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .runtime import reuse_freed_memory
+
 __all__ = [
     "DEFAULT_MODELS",
     "DEFAULT_NONBLIND_DEBLUR_MODEL",
@@ -345,6 +347,7 @@ class Restorer:
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        reuse_freed_memory()
         self.task = task
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.kernel = _as_kernel(kernel) if kernel is not None else None
