@@ -16,6 +16,7 @@ from torch import nn
 import conversenet
 from conversenet.inference import (
     DEFAULT_MODELS,
+    DEFAULT_TILE,
     Restorer,
     auto_tile,
     count_tiles,
@@ -126,8 +127,27 @@ def test_tiled_reports_a_model_with_the_wrong_scale():
 
 def test_auto_tile():
     assert auto_tile(300, 500) == (None, 32)
-    assert auto_tile(600, 500) == (512, 32)
-    assert auto_tile(100, 140, scale=4) == (128, 8)
+    assert auto_tile(544, 544) == (None, 32)  # fits in one tile of 512 + overlap
+    assert auto_tile(1024, 1024) == (528, 32)  # 2x2 tiles, not 3x3 of 512
+    assert auto_tile(600, 500) == (500, 32)  # the short side stays whole
+    assert auto_tile(100, 140, scale=4) == (100, 8)
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4])
+@pytest.mark.parametrize("size", [(545, 545), (1024, 1024), (700, 3000), (4096, 4096), (2000, 40)])
+def test_auto_tile_uses_the_fewest_tiles_no_larger_than_base_plus_overlap(size, scale):
+    height, width = (s // scale for s in size)
+    tile, overlap = auto_tile(height, width, scale)
+    base = DEFAULT_TILE // scale
+    longest = max(height, width)
+    if tile is None:
+        assert longest <= base + overlap
+        return
+    assert overlap < tile <= base + overlap
+    fewest = -(-(longest - overlap) // base)  # ceil
+    assert count_tiles(longest, 1, tile, overlap) == fewest
+    # and one pixel less of tile would need more tiles: the tile is the smallest
+    assert count_tiles(longest, 1, tile - 1, overlap) > fewest or tile == min(height, width)
 
 
 # ---------------------------------------------------------------------------------------

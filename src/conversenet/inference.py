@@ -102,14 +102,22 @@ def count_tiles(height: int, width: int, tile: int | None, overlap: int) -> int:
 def auto_tile(height: int, width: int, scale: int = 1) -> tuple[int | None, int]:
     """Default (tile, overlap) in input pixels for an input of ``height × width``.
 
-    No tiling when the output fits in one :data:`DEFAULT_TILE` square; otherwise tiles of
-    ``DEFAULT_TILE / scale`` input pixels overlapping by ``DEFAULT_TILE_OVERLAP / scale``.
+    With ``base = DEFAULT_TILE / scale`` and ``overlap = DEFAULT_TILE_OVERLAP / scale``
+    (input pixels): no tiling when the longer side fits in one tile of ``base + overlap``;
+    otherwise the fewest tiles of at most ``base + overlap`` that cover the longer side
+    with that overlap, all of the same (smallest such) size, and never smaller than a
+    shorter side that fits in one tile. A 1024² image gets 2×2 tiles of 528 instead of
+    3×3 of 512.
     """
-    tile = max(DEFAULT_TILE // scale, MIN_TILE)
+    base = max(DEFAULT_TILE // scale, MIN_TILE)
     overlap = max(DEFAULT_TILE_OVERLAP // scale, 4)
-    if max(height, width) <= tile:
+    side = max(height, width)
+    count = math.ceil((side - overlap) / base)
+    if count <= 1:
         return None, overlap
-    return tile, overlap
+    tile = math.ceil((side + (count - 1) * overlap) / count)
+    short = min(height, width)
+    return (max(tile, short) if short <= base + overlap else tile), overlap
 
 
 def _ramp(length: int, ramp: int, at_start: bool, at_end: bool) -> Tensor:
