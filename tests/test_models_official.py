@@ -77,23 +77,14 @@ def _run(model, golden, key):
 
 @pytest.mark.parametrize(
     ("name", "key"),
-    [("converse_dncnn", "dncnn"), ("conversenet", "conversenet")],
+    [
+        ("converse_dncnn", "dncnn"),
+        ("conversenet", "conversenet"),
+        ("converse_srresnet", "srresnet"),  # small λ: see GOLDEN_ATOL
+        ("converse_usrnet", "usrnet"),
+    ],
 )
 def test_golden_outputs(name, key, golden, official_env):
-    model = conversenet.create_model(name, pretrained=True).eval()
-    out = _run(model, golden, key)
-    expected = torch.from_numpy(golden[f"{key}_y"])
-    assert out.shape == expected.shape and out.dtype == torch.float32
-    err = (out - expected).abs().max().item()
-    print(f"{name}: max |ours - upstream| = {err:.2e}")
-    assert err <= GOLDEN_ATOL[key]
-
-
-@pytest.mark.parametrize(
-    ("name", "key"),
-    [("converse_srresnet", "srresnet"), ("converse_usrnet", "usrnet")],
-)
-def test_golden_outputs_small_lambda(name, key, golden, official_env):
     model = conversenet.create_model(name, pretrained=True).eval()
     out = _run(model, golden, key)
     expected = torch.from_numpy(golden[f"{key}_y"])
