@@ -18,30 +18,33 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
+from tqdm import tqdm
 
 from . import metrics
-from .data import degradations
 from .data.imresize import imresize
-from .io import IMAGE_EXTENSIONS
+from .data.protocol import add_gaussian_noise, blur, modcrop
+from .io import IMAGE_EXTENSIONS, save_image
+from .runner import ModelRunner
 from .runtime import reuse_freed_memory
+from .tasks import get_task
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "Protocol",
     "degrade",
     "evaluate",
     "list_images",
+    "make_runner",
+    "score_images",
     "to_uint8",
 ]
-
-TASKS = ("denoise", "sr", "deblur", "deblur_nonblind")
 
 
 @dataclass
@@ -59,8 +62,7 @@ class Protocol:
     x8: bool = False
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        get_task(self.task)
         if self.task.startswith("deblur") and self.kernel is None:
             raise ValueError(f"the {self.task!r} protocol needs a blur kernel, got none")
         if self.channels not in (1, 3):
@@ -101,8 +103,6 @@ def list_images(directory: str | Path) -> list[Path]:
 
 def read_test_image(path: str | Path, channels: int) -> np.ndarray:
     """Read a test image as uint8 H×W (channels=1) or H×W×3 (channels=3)."""
-    from PIL import Image
-
     with Image.open(path) as im:
         im = im.convert("L" if channels == 1 else "RGB")
         return np.asarray(im, dtype=np.uint8).copy()
@@ -117,16 +117,14 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 def degrade(hr: np.ndarray, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """Return (ground truth uint8 after mod-crop, degraded float32 model input)."""
-    hr = degradations.modcrop(hr, protocol.modcrop)
+    hr = modcrop(hr, protocol.modcrop)
     if protocol.task == "denoise":
-        lq = degradations.add_gaussian_noise(
-            hr.astype(np.float32) / 255.0, protocol.sigma, seed=protocol.seed
-        )
+        lq = add_gaussian_noise(hr.astype(np.float32) / 255.0, protocol.sigma, seed=protocol.seed)
     elif protocol.task == "sr":
         lq = imresize(hr.astype(np.float32) / 255.0, 1.0 / protocol.scale).astype(np.float32)
     else:
-        blurred = degradations.blur(hr, protocol.kernel)
-        lq = degradations.add_gaussian_noise(
+        blurred = blur(hr, protocol.kernel)
+        lq = add_gaussian_noise(
             blurred.astype(np.float32) / 255.0, protocol.noise, seed=protocol.seed
         )
     return hr, lq
@@ -138,48 +136,61 @@ def _to_tensor(img: np.ndarray, device) -> torch.Tensor:
     return t[None].to(device)
 
 
-def _score(restored: np.ndarray, hr: np.ndarray, border: int) -> dict[str, float]:
-    scores = {
-        "psnr": metrics.psnr(restored, hr, border=border),
-        "ssim": metrics.ssim(restored, hr, border=border),
-    }
+def _score(restored: np.ndarray, hr: np.ndarray, border: int, ssim: bool) -> dict[str, float]:
+    pairs = [("", restored, hr)]
     if hr.ndim == 3 and hr.shape[2] == 3:
-        y_restored, y_hr = metrics.rgb2ycbcr(restored), metrics.rgb2ycbcr(hr)
-        scores["psnr_y"] = metrics.psnr(y_restored, y_hr, border=border)
-        scores["ssim_y"] = metrics.ssim(y_restored, y_hr, border=border)
+        pairs.append(("_y", metrics.rgb2ycbcr(restored), metrics.rgb2ycbcr(hr)))
+    scores = {}
+    for suffix, a, b in pairs:
+        scores["psnr" + suffix] = metrics.psnr(a, b, border=border)
+        if ssim:
+            scores["ssim" + suffix] = metrics.ssim(a, b, border=border)
     return scores
 
 
-def model_runner(
-    model: nn.Module, protocol: Protocol, *, tile: int | None = None, tile_overlap: int = 32
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function x → model output that applies the protocol's extra inputs, x8 and tiling."""
-    from . import inference
-
-    device = next(model.parameters()).device
-    if protocol.task == "deblur_nonblind":
+def make_runner(
+    model: nn.Module,
+    protocol: Protocol,
+    *,
+    tile: int | str | None = None,
+    tile_overlap: int | None = None,
+) -> ModelRunner:
+    """The :class:`~conversenet.runner.ModelRunner` of ``model`` under ``protocol``: the
+    kernel of the non-blind task, x8, and tiling (``None``: whole images, as the paper)."""
+    kernel = None
+    if get_task(protocol.task).takes_kernel:
         kernel = torch.from_numpy(np.ascontiguousarray(protocol.kernel, dtype=np.float32))
-        kernel = kernel[None, None].to(device)
-
-        def forward(x):
-            return model(x, kernel.expand(x.shape[0], -1, -1, -1), 1)
-    else:
-        forward = model
+        kernel = kernel[None, None]
     scale = protocol.scale if protocol.task == "sr" else 1
-    run = forward
-    if tile:
+    return ModelRunner(
+        model, kernel=kernel, scale=scale, tile=tile, tile_overlap=tile_overlap, x8=protocol.x8
+    )
 
-        def run(x):
-            return inference.tiled_apply(forward, x, tile, tile_overlap, scale=scale)
 
-    if protocol.x8:
-        if protocol.task == "deblur_nonblind":
+def score_images(
+    runner: ModelRunner,
+    paths: Iterable[str | Path],
+    protocol: Protocol,
+    *,
+    ssim: bool = True,
+    name: str = "the model",
+) -> Iterator[tuple[Path, np.ndarray, dict[str, float]]]:
+    """Degrade, restore and score each image; yields ``(path, restored uint8, row)`` with
+    ``row = {"name", "psnr", ("ssim",) ("psnr_y", "ssim_y" for RGB), "seconds"}``."""
+    device = next(runner.model.parameters()).device
+    for path in map(Path, paths):
+        hr, lq = degrade(read_test_image(path, protocol.channels), protocol)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            restored = to_uint8(runner(_to_tensor(lq, device)))
+        seconds = time.perf_counter() - start
+        if restored.shape != hr.shape:
             raise ValueError(
-                "--x8 is not supported for the non-blind deblurring protocol "
-                "(the kernel would have to be transformed too)"
+                f"{name} returned an image of shape {restored.shape} for {path.name}, "
+                f"expected {hr.shape}: does the model match the {protocol.task!r} task?"
             )
-        return lambda x: inference.self_ensemble(run, x)
-    return run
+        scores = _score(restored, hr, protocol.border, ssim)
+        yield path, restored, {"name": path.name, **scores, "seconds": seconds}
 
 
 def evaluate(
@@ -190,7 +201,8 @@ def evaluate(
     out_dir: str | Path | None = None,
     model_name: str = "model",
     dataset_name: str | None = None,
-    tile: int | None = None,
+    tile: int | str | None = None,
+    tile_overlap: int | None = None,
     progress: bool = True,
     on_image: Callable[[dict], None] | None = None,
 ) -> dict:
@@ -198,12 +210,10 @@ def evaluate(
 
     The dictionary is ``{"model", "dataset", "protocol", "images": [{"name", "psnr",
     "ssim", ("psnr_y", "ssim_y"), "seconds"}], "mean": {...}}``; with ``out_dir`` it is
-    also written to ``out_dir/results.json`` next to the restored images.
+    also written to ``out_dir/results.json`` next to the restored images. ``tile`` and
+    ``tile_overlap`` have the meaning of :class:`~conversenet.runner.ModelRunner`'s
+    (default: whole images, the paper's protocol).
     """
-    from tqdm import tqdm
-
-    from .io import save_image
-
     if isinstance(images, (str, Path)):
         dataset_name = dataset_name or Path(images).name
         paths = list_images(images)
@@ -211,32 +221,21 @@ def evaluate(
         paths = [Path(p) for p in images]
     reuse_freed_memory()
     model.eval()
-    run = model_runner(model, protocol, tile=tile)
-    device = next(model.parameters()).device
+    runner = make_runner(model, protocol, tile=tile, tile_overlap=tile_overlap)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
 
     rows = []
-    for path in tqdm(paths, desc=f"eval {model_name}", disable=not progress, unit="img"):
-        hr, lq = degrade(read_test_image(path, protocol.channels), protocol)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            restored = to_uint8(run(_to_tensor(lq, device)))
-        seconds = time.perf_counter() - start
-        if restored.shape != hr.shape:
-            raise ValueError(
-                f"{model_name} returned an image of shape {restored.shape} for {path.name}, "
-                f"expected {hr.shape}: does the model match the {protocol.task!r} task?"
-            )
-        row = {"name": path.name, **_score(restored, hr, protocol.border), "seconds": seconds}
+    bar = tqdm(paths, desc=f"eval {model_name}", disable=not progress, unit="img")
+    for path, restored, row in score_images(runner, bar, protocol, name=model_name):
         rows.append(row)
         if on_image is not None:
             on_image(row)
         if out is not None:
             save_image(out / f"{path.stem}.png", restored, overwrite=True)
 
-    keys = [k for k in rows[0] if k not in ("name",)]
+    keys = [k for k in rows[0] if k != "name"]
     results = {
         "model": model_name,
         "dataset": dataset_name or "images",

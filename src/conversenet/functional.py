@@ -37,12 +37,13 @@ smeared by the :math:`s\times s` box), so everything but the final product with
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .checks import check_choice, check_int, check_real
 
 __all__ = [
     "PADDING_MODES",
@@ -67,23 +68,21 @@ def regularizer(bias: Tensor, eps: float) -> Tensor:
 # ---------------------------------------------------------------------------------------
 # argument checks (shared with the layers)
 # ---------------------------------------------------------------------------------------
-def check_hyperparameters(kernel_size: int, scale: int, padding: int, padding_mode: str, eps):
+def check_hyperparameters(
+    kernel_size: int, scale: int, padding: int, padding_mode: str, eps: float
+) -> None:
+    """Validate the constructor arguments of a Converse2D layer; raise TypeError/ValueError."""
+    check_int("kernel_size", kernel_size, minimum=1)
+    check_options(scale, padding, padding_mode, eps)
+
+
+def check_options(scale: int, padding: int, padding_mode: str, eps: float) -> None:
     """Validate the non-tensor arguments of the operator; raise TypeError/ValueError."""
-    for name, value in (("kernel_size", kernel_size), ("scale", scale), ("padding", padding)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if kernel_size < 1:
-        raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
-    if scale < 1:
+    if check_int("scale", scale) < 1:
         raise ValueError(f"scale must be an integer >= 1, got {scale}")
-    if padding < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a real number, got {type(eps).__name__} {eps!r}")
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    check_int("padding", padding, minimum=0)
+    check_choice("padding_mode", padding_mode, PADDING_MODES)
+    check_real("eps", eps, minimum=0)
 
 
 def _check_tensors(x: Tensor, weight: Tensor, bias: Tensor) -> None:
@@ -193,14 +192,19 @@ def _small_dft2(a: Tensor, offset: tuple[int, int], height: int, width: int, one
     return real, imag
 
 
-def _otf(weight: Tensor, height: int, width: int) -> Tensor:
-    """Zero-pad the kernels to height×width and centre them on the origin (circularly)."""
-    kh, kw = weight.shape[-2:]
+def _check_kernel_fits(kernel: Tensor, height: int, width: int) -> None:
+    kh, kw = kernel.shape[-2:]
     if kh > height or kw > width:
         raise ValueError(
             f"kernel {kh}x{kw} does not fit the padded output {height}x{width}; "
             "use a larger input or padding"
         )
+
+
+def _otf(weight: Tensor, height: int, width: int) -> Tensor:
+    """Zero-pad the kernels to height×width and centre them on the origin (circularly)."""
+    _check_kernel_fits(weight, height, width)
+    kh, kw = weight.shape[-2:]
     otf = F.pad(weight, (0, width - kw, 0, height - kh))
     return torch.roll(otf, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
 
@@ -294,16 +298,21 @@ def converse2d_filter(
 
     Returns:
         Complex tensor of shape :math:`(B, C, sH, \lfloor sW/2 \rfloor + 1)`: the half
-        spectrum (as produced by ``rfft2``) of the filter; see the module docstring.
+        spectrum (as produced by ``rfft2``) of the filter; see the module docstring. It is
+        computed in the dtype of ``weight`` even under autocast, which would otherwise run
+        its small matrix products and convolutions in half precision.
     """
+    with torch.autocast(weight.device.type, enabled=False):
+        return _converse2d_filter(weight, bias, scale, height, width, eps)
+
+
+def _converse2d_filter(
+    weight: Tensor, bias: Tensor, scale: int, height: int, width: int, eps: float
+) -> Tensor:
     lam = regularizer(bias, eps)
     kh, kw = weight.shape[-2:]
     out_h, out_w = scale * height, scale * width
-    if kh > out_h or kw > out_w:
-        raise ValueError(
-            f"kernel {kh}x{kw} does not fit the padded output {out_h}x{out_w}; "
-            "use a larger input or padding"
-        )
+    _check_kernel_fits(weight, out_h, out_w)
     # the kernel's OTF: the kernel centred on the origin of the output grid
     k_re, k_im = _small_dft2(weight, (-(kh // 2), -(kw // 2)), out_h, out_w, onesided=True)
     if scale == 1:
@@ -431,8 +440,7 @@ def converse2d(
         >>> converse2d(x, w, torch.zeros(1, 3, 1, 1), scale=2).shape
         torch.Size([2, 3, 32, 32])
     """
-    _check_tensors(x, weight, bias)
-    check_hyperparameters(weight.shape[-1], scale, padding, padding_mode, eps)
+    check_options(scale, padding, padding_mode, eps)
     return converse2d_forward(
         x, weight, bias, scale, padding, padding_mode, _default_filter(scale, eps)
     )
@@ -464,7 +472,7 @@ def converse2d_literal(
     Same arguments and shapes as :func:`converse2d`.
     """
     _check_tensors(x, weight, bias)
-    check_hyperparameters(weight.shape[-1], scale, padding, padding_mode, eps)
+    check_options(scale, padding, padding_mode, eps)
     s = scale
     y = pad_input(x, padding, padding_mode)
     n, c, h, w = y.shape

@@ -10,14 +10,15 @@ transparency, gray when every palette entry is gray); 1-bit images become ``uint
 then a rename) and never replaces an existing file unless ``overwrite=True``.
 
 Formats: PNG, JPEG, BMP, TIFF and WebP (anything else Pillow reads can be loaded too).
-16-bit images are kept at 16 bits, gray and colour, in PNG and TIFF: Pillow only decodes
-16-bit colour at 8 bits, so those files are decoded twice (high and low bytes) and
-written by a small encoder in this module.
+16-bit images are kept at 16 bits, gray and colour, in PNG and TIFF. Pillow decodes and
+encodes everything but 16-bit colour (and 16-bit gray + alpha), which it only handles at
+8 bits: those go through pypng (PNG) and tifffile (TIFF).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import struct
 import tempfile
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import png
+import tifffile
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
@@ -37,7 +40,6 @@ __all__ = [
     "load_image",
     "load_image_with_info",
     "pil_to_array",
-    "sample_image",
     "save_image",
 ]
 
@@ -54,13 +56,6 @@ _FORMATS = {
 }
 _ALPHA_FORMATS = ("PNG", "TIFF", "WEBP")  # formats that store an alpha channel
 _ICC_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
-# Pillow raw modes for 16-bit colour data, and the one that reads the other byte of each sample.
-_SWAP_16BIT = {
-    "RGB;16B": "RGB;16L",
-    "RGB;16L": "RGB;16B",
-    "RGBA;16B": "RGBA;16L",
-    "RGBA;16L": "RGBA;16B",
-}
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -85,19 +80,6 @@ class ImageInfo:
     bit_depth: int = 8
     icc_profile: bytes | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def sample_image() -> np.ndarray:
-    """The 192×192 RGB sample photo shipped with the package (CC0; see assets/SOURCE.md).
-
-    Example:
-        >>> sample_image().shape
-        (192, 192, 3)
-    """
-    from importlib import resources
-
-    with resources.as_file(resources.files("conversenet") / "assets" / "chelsea.png") as path:
-        return load_image(path)
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -198,56 +180,32 @@ def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return array
 
 
-def _replace_rawmode(tile, rawmode: str):
-    args = tile[3]
-    if isinstance(args, str):
-        new_args = rawmode
-    elif isinstance(args, tuple) and args and isinstance(args[0], str):
-        new_args = (rawmode, *args[1:])
-    else:
-        raise ImageFileError("unexpected decoder arguments")
-    if hasattr(tile, "_replace"):
-        return tile._replace(args=new_args)
-    return (*tile[:3], new_args)
-
-
-def _tile_rawmode(tile) -> str | None:
-    args = tile[3]
-    if isinstance(args, str):
-        return args
-    if isinstance(args, tuple) and args and isinstance(args[0], str):
-        return args[0]
-    return None
+_TIFF_BITS_PER_SAMPLE = 258
+_TIFF_SAMPLES_PER_PIXEL = 277
 
 
 def _decode_16bit_colour(img: Image.Image, path: Path) -> np.ndarray | None:
-    """Decode 16-bit RGB/RGBA (and 16-bit gray + alpha PNG) at full depth, else None.
+    """16-bit colour or gray + alpha at full depth (pypng, tifffile), else None.
 
-    Pillow unfilters/decompresses the whole 16-bit stream but keeps one byte per sample;
-    decoding a second time with the other byte order's raw mode yields the other byte.
+    Pillow opens these files but decodes them to 8 bits per sample.
     """
-    tiles = list(getattr(img, "tile", None) or [])
-    rawmodes = {_tile_rawmode(t) for t in tiles}
-    if len(rawmodes) != 1:
-        return None
-    rawmode = rawmodes.pop()
-    if rawmode in _SWAP_16BIT:
-        first = _load_with_rawmode(path, None)
-        second = _load_with_rawmode(path, _SWAP_16BIT[rawmode])
-        return (first.astype(np.uint16) << 8) | second.astype(np.uint16)
-    if rawmode == "LA;16B" and img.format == "PNG":
-        # 4 bytes per pixel (L hi, L lo, A hi, A lo): the 8-bit RGBA raw mode reads them all.
-        raw = _load_with_rawmode(path, "RGBA").astype(np.uint16)
-        return np.stack([(raw[..., 0] << 8) | raw[..., 1], (raw[..., 2] << 8) | raw[..., 3]], -1)
+    if img.format == "PNG":
+        reader = png.Reader(filename=str(path))
+        reader.preamble()
+        if reader.bitdepth != 16 or reader.planes == 1:
+            return None
+        width, height, rows, _ = reader.asDirect()
+        return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(
+            height, width, reader.planes
+        )
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))
+        samples = img.tag_v2.get(_TIFF_SAMPLES_PER_PIXEL, 1)
+        if 16 not in (bits if isinstance(bits, tuple) else (bits,)) or samples == 1:
+            return None
+        array = tifffile.imread(path, key=0)
+        return array if array.dtype == np.uint16 and array.ndim == 3 else None
     return None
-
-
-def _load_with_rawmode(path: Path, rawmode: str | None) -> np.ndarray:
-    with Image.open(path) as img:
-        if rawmode is not None:
-            img.tile = [_replace_rawmode(t, rawmode) for t in img.tile]
-        img.load()
-        return np.asarray(img)
 
 
 def _gray_palette(img: Image.Image) -> bool:
@@ -306,7 +264,7 @@ def pil_to_array(img: Image.Image, notes: list[str] | None = None) -> np.ndarray
 def array_to_pil(array: np.ndarray) -> Image.Image:
     """Convert an 8-bit array (or a 16-bit gray / float32 gray array) to a PIL image.
 
-    16-bit colour has no Pillow mode; :func:`save_image` writes it with its own encoder.
+    16-bit colour has no Pillow mode; :func:`save_image` writes it with pypng or tifffile.
     """
     array = _check_array(array)
     if array.dtype == np.uint16:
@@ -446,9 +404,12 @@ def _rename_no_clobber(tmp: Path, path: Path) -> None:
 def _write(fh, array: np.ndarray, fmt: str, quality: int, icc_profile: bytes | None) -> None:
     if array.dtype == np.uint16 and array.ndim == 3:
         if fmt == "PNG":
-            fh.write(encode_png16(array, icc_profile))
+            fh.write(_encode_png16(array, icc_profile))
         else:
-            fh.write(encode_tiff16(array))
+            extra = ["unassalpha"] if array.shape[2] == 4 else []
+            buffer = io.BytesIO()  # tifffile wants a named file or a buffer, not a descriptor
+            tifffile.imwrite(buffer, array, photometric="rgb", extrasamples=extra)
+            fh.write(buffer.getvalue())
         return
     img = array_to_pil(array)
     options: dict = {}
@@ -463,76 +424,16 @@ def _write(fh, array: np.ndarray, fmt: str, quality: int, icc_profile: bytes | N
     img.save(fh, format=fmt, **options)
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def encode_png16(array: np.ndarray, icc_profile: bytes | None = None) -> bytes:
-    """Encode a ``uint16`` (H, W), (H, W, 2), (H, W, 3) or (H, W, 4) array as a 16-bit PNG.
-
-    Every row but the first uses the PNG "Up" filter, which suits natural images.
-    """
-    h, w = array.shape[:2]
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    rows = np.ascontiguousarray(array, dtype=">u2").view(np.uint8).reshape(h, w * channels * 2)
-    filtered = np.empty((h, rows.shape[1] + 1), dtype=np.uint8)
-    filtered[:, 0] = 2  # "Up": each byte minus the byte above, modulo 256
-    filtered[0, 0] = 0
-    filtered[0, 1:] = rows[0]
-    filtered[1:, 1:] = rows[1:] - rows[:-1]  # uint8 arithmetic wraps modulo 256
-    header = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    parts = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header)]
-    if icc_profile:
-        parts.append(_png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc_profile)))
-    parts.append(_png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)))
-    parts.append(_png_chunk(b"IEND", b""))
-    return b"".join(parts)
-
-
-def encode_tiff16(array: np.ndarray) -> bytes:
-    """Encode a ``uint16`` (H, W, 3) or (H, W, 4) array as an uncompressed 16-bit TIFF."""
-    h, w, channels = array.shape
-    if channels not in (3, 4):
-        raise ValueError(f"expected 3 (RGB) or 4 (RGBA) channels, got {channels}")
-    pixels = np.ascontiguousarray(array, dtype="<u2").tobytes()
-    entries: list[tuple[int, int, int, int | bytes]] = []  # tag, type, count, value
-    bits = struct.pack(f"<{channels}H", *([16] * channels))
-    entries += [
-        (256, 4, 1, w),
-        (257, 4, 1, h),
-        (258, 3, channels, bits),
-        (259, 3, 1, 1),
-        (262, 3, 1, 2),  # RGB
-        (273, 4, 1, 0),  # strip offset, patched below
-        (277, 3, 1, channels),
-        (278, 4, 1, h),
-        (279, 4, 1, len(pixels)),
-        (284, 3, 1, 1),
-    ]
-    if channels == 4:
-        entries.append((338, 3, 1, 2))  # one extra sample: unassociated alpha
-    ifd_offset = 8
-    ifd_size = 2 + 12 * len(entries) + 4
-    extra_offset = ifd_offset + ifd_size
-    extra = b""
-    strip_offset = extra_offset + len(bits) + (len(bits) % 2)
-    ifd = struct.pack("<H", len(entries))
-    for tag, kind, count, value in entries:
-        if tag == 273:
-            value = strip_offset
-        if isinstance(value, bytes):
-            if len(value) <= 4:
-                field_value = value.ljust(4, b"\x00")
-            else:
-                field_value = struct.pack("<I", extra_offset + len(extra))
-                extra += value
-        elif kind == 3:
-            field_value = struct.pack("<HH", value, 0)
-        else:
-            field_value = struct.pack("<I", value)
-        ifd += struct.pack("<HHI", tag, kind, count) + field_value
-    ifd += struct.pack("<I", 0)
-    extra = extra.ljust(strip_offset - extra_offset, b"\x00")
-    return b"II*\x00" + struct.pack("<I", ifd_offset) + ifd + extra + pixels
+def _encode_png16(array: np.ndarray, icc_profile: bytes | None) -> bytes:
+    """A 16-bit PNG (gray + alpha, RGB or RGBA) with pypng, the ICC profile as iCCP."""
+    h, w, planes = array.shape
+    writer = png.Writer(w, h, greyscale=planes == 2, alpha=planes in (2, 4), bitdepth=16)
+    buffer = io.BytesIO()
+    writer.write(buffer, array.reshape(h, w * planes))
+    if not icc_profile:
+        return buffer.getvalue()
+    chunks = list(png.Reader(bytes=buffer.getvalue()).chunks())
+    iccp = (b"iCCP", b"icc\x00\x00" + zlib.compress(icc_profile))
+    out = io.BytesIO()
+    png.write_chunks(out, [chunks[0], iccp, *chunks[1:]])  # iCCP goes right after IHDR
+    return out.getvalue()

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as CF
+from .checks import check_int
 
 __all__ = ["Converse2D", "ConverseBlock", "ConverseBlockAlpha", "LayerNorm2d", "TwoBranchBlock"]
 
@@ -67,11 +68,8 @@ class Converse2D(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("out_channels", out_channels, minimum=1)
         if in_channels != out_channels:
             raise ValueError(
                 "Converse2D is depthwise: out_channels must equal in_channels, "
@@ -189,18 +187,22 @@ class TwoBranchBlock(nn.Module):
 
     ``conv1``: LayerNorm → 1×1 conv (C→2C) → GELU → ``make_spatial(2C)`` → GELU → 1×1 conv
     (2C→C); ``conv2``: LayerNorm → 1×1 conv (C→2C) → GELU → 1×1 conv (2C→C).
-    ``x = x + a1·conv1(x); x = x + a2·conv2(x)``, where ``a1``, ``a2`` are 1 or, when the
-    class sets ``residual_scales``, learnable per-channel factors ``alpha1``, ``alpha2`` of
-    shape (1, C, 1, 1) initialised to 0 (the block starts as the identity).
+    ``x = x + a1·conv1(x); x = x + a2·conv2(x)``, where ``a1``, ``a2`` are 1 or, with
+    ``residual_scales``, learnable per-channel factors ``alpha1``, ``alpha2`` of shape
+    (1, C, 1, 1) initialised to 0 (the block starts as the identity).
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: same.
     """
 
-    residual_scales: bool = False
-
-    def __init__(self, channels: int, make_spatial: Callable[[int], nn.Module]) -> None:
+    def __init__(
+        self,
+        channels: int,
+        make_spatial: Callable[[int], nn.Module],
+        residual_scales: bool = False,
+    ) -> None:
         super().__init__()
+        self.residual_scales = bool(residual_scales)
         if self.residual_scales:
             self.alpha1 = nn.Parameter(torch.zeros(1, channels, 1, 1))
             self.alpha2 = nn.Parameter(torch.zeros(1, channels, 1, 1))
@@ -249,7 +251,9 @@ class ConverseBlock(TwoBranchBlock):
         eps: float = 1e-5,
     ) -> None:
         super().__init__(
-            channels, lambda c: Converse2D(c, c, kernel_size, 1, padding, padding_mode, eps)
+            channels,
+            lambda c: Converse2D(c, c, kernel_size, 1, padding, padding_mode, eps),
+            residual_scales=isinstance(self, ConverseBlockAlpha),
         )
 
 
@@ -257,5 +261,3 @@ class ConverseBlockAlpha(ConverseBlock):
     """:class:`ConverseBlock` whose residual branches are scaled by learnable per-channel
     factors ``alpha1``, ``alpha2`` of shape (1, C, 1, 1), initialised to 0 (the block
     starts as the identity)."""
-
-    residual_scales = True

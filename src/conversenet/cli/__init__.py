@@ -1,6 +1,7 @@
-"""The ``conversenet`` command: one sub-module per sub-command.
+"""The ``conversenet`` command: one sub-module per command (``restore`` holds the three
+restoration commands ``denoise``, ``sr`` and ``deblur``).
 
-Each sub-module exposes ``register(subparsers)``, which adds its parser and sets
+Each sub-module exposes ``register(subparsers)``, which adds its parser(s) and sets
 ``func`` (called with the parsed namespace, returning the exit code).
 """
 
@@ -12,8 +13,11 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..runtime import reuse_freed_memory
+from . import demo, models, reproduce, restore, train
+from . import eval as evaluate
 
-SUBCOMMANDS: tuple[str, ...] = ("eval", "reproduce", "restore", "models", "demo", "train")
+#: The modules that register the sub-commands, in the order of ``conversenet --help``.
+COMMAND_MODULES = (restore, evaluate, reproduce, models, demo, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,10 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"conversenet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    import importlib
-
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 

@@ -1,4 +1,8 @@
-"""``conversenet eval``: the paper's evaluation protocol on a folder of test images."""
+"""``conversenet eval``: evaluate a model with the paper's protocol.
+
+Degrade every image of DIR as the paper does, restore it, and print per-image PSNR/SSIM
+and the mean; writes OUT/results.json and the restored images.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import fail, select_device
+from ..data.kernels import load_kernel
+from ..evaluation import Protocol, evaluate, format_table
+from ..models import create_model, get_model_info
+from ._common import add_command, add_common_options, fail, parse_tile, select_device, set_threads
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "eval",
-        help="evaluate a model with the paper's protocol",
-        description="Degrade every image of DIR as the paper does, restore it, and print "
-        "per-image PSNR/SSIM and the mean; writes OUT/results.json and the restored images.",
-    )
+    p = add_command(subparsers, "eval", __doc__)
     p.add_argument(
         "--model", required=True, help="registered model name (see `conversenet models`)"
     )
@@ -27,21 +29,26 @@ def register(subparsers) -> None:
     p.add_argument("--weights", type=Path, help="weights file (default: the official ones)")
     p.add_argument("--out", type=Path, help="output folder (default: results/MODEL-DATASET)")
     p.add_argument("--x8", action="store_true", help="self-ensemble over the 8 flips/rotations")
-    p.add_argument("--tile", type=int, default=None, help="tile size (default: whole image)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--tile",
+        type=parse_tile,
+        default=0,
+        metavar="N",
+        help="tile side in input pixels, or 'auto' as the restore commands; "
+        "default 0: whole images (the paper's protocol)",
+    )
+    p.add_argument(
+        "--tile-overlap", type=int, default=None, metavar="M", help="overlap between tiles"
+    )
+    add_common_options(p)
     p.set_defaults(func=run)
 
 
-def build_protocol(task: str, channels: int, scale: int, args) -> object:
-    from ..evaluation import Protocol
-
+def build_protocol(task: str, channels: int, scale: int, args) -> Protocol:
     kernel = kernel_name = None
     if task.startswith("deblur"):
         if args.kernel is None:
             raise ValueError(f"the {task!r} protocol needs --kernel FILE (a 2-D blur kernel)")
-        from ..data.kernels import load_kernel
-
         kernel, kernel_name = load_kernel(args.kernel), args.kernel.name
     return Protocol(
         task=task,
@@ -56,17 +63,21 @@ def build_protocol(task: str, channels: int, scale: int, args) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate, format_table
-    from ..models import create_model, get_model_info
-
     try:
+        set_threads(args.threads)
         info = get_model_info(args.model)
         scale = args.scale or info.scale
         if args.scale and info.task == "sr" and args.scale != info.scale:
             raise ValueError(f"{args.model} is a x{info.scale} model, got --scale {args.scale}")
         protocol = build_protocol(info.task, info.in_channels, scale, args)
         device = select_device(args.device)
-        model = create_model(args.model, pretrained=True, weights=args.weights).to(device)
+        model = create_model(
+            args.model,
+            pretrained=True,
+            weights=args.weights,
+            download=args.download,
+            progress=not args.quiet,
+        ).to(device)
         out = args.out or Path("results") / f"{args.model}-{args.data.name}"
         results = evaluate(
             model,
@@ -74,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
             protocol,
             out_dir=out,
             model_name=args.model,
-            tile=args.tile,
+            tile=args.tile or None,
+            tile_overlap=args.tile_overlap,
             progress=not args.quiet,
         )
     except (ValueError, FileNotFoundError, RuntimeError) as err:

@@ -16,7 +16,13 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import select_device
+from tqdm import tqdm
+
+from ..data.kernels import load_kernel
+from ..inference import Restorer
+from ..io import IMAGE_EXTENSIONS, is_image_file, load_image_with_info, save_image
+from ..tasks import COMMAND_TASKS, command_task
+from ._common import add_common_options, parse_tile, select_device, set_threads
 
 TASK_HELP = {
     "denoise": "remove Gaussian noise",
@@ -28,19 +34,17 @@ _GLOB_CHARS = set("*?[")
 
 
 def register(subparsers) -> None:
-    for task in ("denoise", "sr", "deblur"):
+    for task in COMMAND_TASKS:
         _register_task(subparsers, task)
 
 
 def _register_task(subparsers, task: str) -> None:
-    from ..inference import DEFAULT_MODELS, DEFAULT_NONBLIND_DEBLUR_MODEL
-
-    default = DEFAULT_MODELS[task]
+    default = command_task(task).default_model
     description = f"{TASK_HELP[task].capitalize()} with a pretrained Converse model."
     if task == "deblur":
         description += (
             f" Without --kernel the blind {default} is used; with --kernel the non-blind "
-            f"{DEFAULT_NONBLIND_DEBLUR_MODEL}."
+            f"{command_task(task, with_kernel=True).default_model}."
         )
     p = subparsers.add_parser(
         task,
@@ -79,16 +83,12 @@ def _register_task(subparsers, task: str) -> None:
         )
     p.add_argument("--model", metavar="NAME", help=f"model name (default {default})")
     p.add_argument("--weights", type=Path, metavar="FILE", help="weights file for the model")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: all cores)"
-    )
     p.add_argument(
         "--tile",
-        type=int,
-        default=None,
+        type=parse_tile,
+        default="auto",
         metavar="N",
-        help="tile side in input pixels (default: automatic from the image size; 0: no tiling)",
+        help="tile side in input pixels, or 'auto' (default: from the image size); 0: no tiling",
     )
     p.add_argument(
         "--tile-overlap", type=int, default=None, metavar="M", help="overlap between tiles"
@@ -109,14 +109,7 @@ def _register_task(subparsers, task: str) -> None:
         help="output format by extension: png, jpg, bmp, tif, webp (default: the input's)",
     )
     p.add_argument("--recursive", "-r", action="store_true", help="descend into sub-folders")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or listing")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.add_argument(
-        "--no-download",
-        dest="download",
-        action="store_false",
-        help="never download missing official weights",
-    )
+    add_common_options(p)
     p.set_defaults(func=run, task=task)
 
 
@@ -131,8 +124,6 @@ class Job:
 
 def collect_inputs(specs: list[str], recursive: bool) -> tuple[list[Job], list[str]]:
     """Expand files, folders and glob patterns; return (jobs, problems)."""
-    from ..io import is_image_file
-
     jobs: list[Job] = []
     problems: list[str] = []
     seen: set[Path] = set()
@@ -198,8 +189,6 @@ class Reporter:
         self.seen_notes: set[str] = set()
 
     def _write(self, text: str) -> None:
-        from tqdm import tqdm
-
         tqdm.write(text, file=sys.stderr)
 
     def note(self, text: str) -> None:
@@ -218,26 +207,12 @@ class Reporter:
         self._write(f"error: {text}")
 
 
-def set_threads(threads: int | None) -> None:
-    """Apply --threads (on a busy machine, fewer threads than cores can be much faster)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def _make_restorer(args, reporter: Reporter):
-    from ..inference import Restorer
-
+def _make_restorer(args):
     set_threads(args.threads)
-
     options = {
         "weights": args.weights,
         "device": select_device(args.device),
-        "tile": "auto" if args.tile is None else (args.tile or None),
+        "tile": args.tile,
         "tile_overlap": args.tile_overlap,
         "x8": args.x8,
         "download": args.download,
@@ -247,24 +222,16 @@ def _make_restorer(args, reporter: Reporter):
     if args.task == "sr":
         options["scale"] = args.scale
     if args.task == "deblur" and args.kernel is not None:
-        from ..data.kernels import load_kernel
-
         try:
             options["kernel"] = load_kernel(args.kernel)
         except FileNotFoundError:
             raise ValueError(f"--kernel {args.kernel}: no such file") from None
         except (ValueError, OSError) as err:
             raise ValueError(f"--kernel {args.kernel}: {err}") from err
-    if args.tile is not None and args.tile < 0:
-        raise ValueError(f"--tile must be >= 0, got {args.tile}")
     return Restorer(args.task, args.model, **options)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..io import IMAGE_EXTENSIONS
-
     reporter = Reporter(args.debug)
     if args.format and "." + args.format.lower().lstrip(".") not in IMAGE_EXTENSIONS:
         reporter.error(None, f"--format must be one of {', '.join(IMAGE_EXTENSIONS)}")
@@ -291,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
 
     try:
-        restorer = _make_restorer(args, reporter)
+        restorer = _make_restorer(args)
     except Exception as err:
         message = str(err).replace("pass weights=<path to the file>", "pass --weights FILE")
         reporter.error(None, message if message != str(err) else err)
@@ -333,10 +300,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _process(job: Job, target: Path, args, restorer, reporter, inputs, show: bool) -> None:
-    from tqdm import tqdm
-
-    from ..io import load_image_with_info, save_image
-
     if target.resolve() in inputs:
         raise ValueError(
             f"the output {target} would replace an input file; choose another -o or --suffix"

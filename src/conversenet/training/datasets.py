@@ -25,11 +25,10 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 from ..data import degradations as D
-from ..io import IMAGE_EXTENSIONS
+from ..io import IMAGE_EXTENSIONS, load_image
 from .config import Config
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "PatchDataset",
     "ShardedSampler",
     "augment",
@@ -58,8 +57,6 @@ def list_image_files(folders: str | Path | Sequence[str | Path]) -> list[Path]:
 
 def read_training_image(path: str | Path, channels: int) -> np.ndarray:
     """Read an image as uint8, H×W×``channels`` (gray from RGB with the ITU-R 601 weights)."""
-    from ..io import load_image
-
     img = load_image(path)
     if img.dtype == np.uint16:
         img = np.round(img.astype(np.float64) / 257.0).astype(np.uint8)

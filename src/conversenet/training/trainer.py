@@ -34,7 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
+from ..models import create_model
+from ..tasks import call_model
 from .checkpoint import (
     CheckpointError,
     CheckpointManager,
@@ -52,6 +55,7 @@ from .distributed import (
     cleanup_distributed,
     init_distributed,
 )
+from .validation import make_protocol, validate
 
 __all__ = ["ModelEMA", "Trainer", "build_loss", "build_model", "train"]
 
@@ -65,9 +69,7 @@ WEIGHTS_NAME = "model.safetensors"
 # ---------------------------------------------------------------------------------------
 def build_model(cfg: Config) -> nn.Module:
     """``create_model(cfg.model.name, **cfg.model.options)`` (untrained)."""
-    from .. import models
-
-    return models.create_model(cfg.model.name, **cfg.model.options)
+    return create_model(cfg.model.name, **cfg.model.options)
 
 
 def build_loss(name: str, charbonnier_eps: float = 1e-3):
@@ -124,8 +126,6 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 class _TqdmHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
         try:
             tqdm.write(self.format(record))
         except Exception:  # pragma: no cover - logging must never raise
@@ -154,7 +154,7 @@ def _setup_logging(out_dir: Path | None, is_main: bool) -> list[logging.Handler]
 
 
 def _tensorboard_writer(folder: Path):
-    try:
+    try:  # tensorboard is an optional extra
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         log.info("tensorboard is not installed: no TensorBoard scalars (pip install tensorboard)")
@@ -242,8 +242,6 @@ class Trainer:
 
         self.val_protocol = None
         if cfg.validation.dir is not None:
-            from .validation import make_protocol
-
             self.val_protocol = make_protocol(
                 cfg.task,
                 sigma=cfg.validation.sigma,
@@ -356,10 +354,7 @@ class Trainer:
 
     # -- steps --------------------------------------------------------------------------
     def _forward(self, batch: dict[str, Tensor]) -> Tensor:
-        x = batch["input"]
-        if "kernel" in batch:
-            return self.model(x, batch["kernel"], 1)
-        return self.model(x)
+        return call_model(self.model, batch["input"], batch.get("kernel"))
 
     def train_step(self, batch: dict[str, Tensor]) -> Tensor:
         """One optimiser step on a batch; returns the (detached) loss."""
@@ -400,8 +395,6 @@ class Trainer:
     def run_validation(self) -> dict[str, float] | None:
         if self.val_protocol is None or not self.ctx.is_main:
             return None
-        from .validation import validate
-
         start = time.perf_counter()
         result = validate(
             self.eval_model(),
@@ -494,8 +487,6 @@ class Trainer:
         bpe = self.sampler.batches_per_epoch
         bar = None
         if ctx.is_main and cfg.train.progress_bar:
-            from tqdm import tqdm
-
             bar = tqdm(total=total, initial=self.step, desc="train", unit="it", dynamic_ncols=True)
         loss_sum = torch.zeros((), device=ctx.device)
         loss_count = 0

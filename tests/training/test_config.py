@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -18,8 +16,9 @@ from conversenet.training.config import (
     save_config,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+from conftest import REPO_ROOT, training_config
+
+CONFIGS = sorted((REPO_ROOT / "configs").glob("*.yaml"))
 PAPER_MODELS = {
     "converse_dncnn",
     "converse_srresnet",
@@ -34,21 +33,6 @@ PAPER_MODELS = {
 }
 
 
-def _minimal(**sections) -> dict:
-    data = {
-        "task": "denoise",
-        "model": {"name": "converse_dncnn"},
-        "data": {"train_dirs": ["images"]},
-        "degradation": {"sigma": 25},
-    }
-    for key, value in sections.items():
-        if isinstance(value, dict):
-            data.setdefault(key, {}).update(value)
-        else:
-            data[key] = value
-    return data
-
-
 def test_every_paper_model_has_a_config():
     names = {yaml.safe_load(p.read_text())["model"]["name"] for p in CONFIGS}
     assert names >= PAPER_MODELS
@@ -58,12 +42,7 @@ def test_every_paper_model_has_a_config():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_shipped_configs_validate_and_match_the_registry(path):
     cfg = load_config(path)
-    if cfg.model.name == "converse_dncnn_compact":
-        from conversenet.models.compact import registry_entry
-
-        info = registry_entry()
-    else:
-        info = get_model_info(cfg.model.name)
+    info = get_model_info(cfg.model.name)
     assert cfg.task == info.task
     assert cfg.data.channels == info.in_channels
     if cfg.task == "sr":
@@ -71,7 +50,7 @@ def test_shipped_configs_validate_and_match_the_registry(path):
 
 
 def test_unknown_key_names_the_valid_keys_and_suggests_one():
-    data = _minimal(optim={"lrr": 1e-3})
+    data = training_config(optim={"lrr": 1e-3})
     with pytest.raises(ConfigError) as err:
         config_from_dict(data)
     msg = str(err.value)
@@ -81,7 +60,7 @@ def test_unknown_key_names_the_valid_keys_and_suggests_one():
 
 def test_unknown_section_is_an_error():
     with pytest.raises(ConfigError, match="did you mean 'optim'"):
-        config_from_dict(_minimal(optimizer={"lr": 1.0}))
+        config_from_dict(training_config(optimizer={"lr": 1.0}))
 
 
 @pytest.mark.parametrize(
@@ -99,13 +78,13 @@ def test_unknown_section_is_an_error():
 )
 def test_wrong_types_are_errors(section, value, expected):
     with pytest.raises(ConfigError) as err:
-        config_from_dict(_minimal(**section))
+        config_from_dict(training_config(**section))
     assert value in str(err.value) and expected in str(err.value)
 
 
 def test_numbers_are_converted_where_safe():
     cfg = config_from_dict(
-        _minimal(optim={"lr": "1e-3", "gamma": 1}, model={"options": {"eps": "1e-5"}})
+        training_config(optim={"lr": "1e-3", "gamma": 1}, model={"options": {"eps": "1e-5"}})
     )
     assert cfg.optim.lr == pytest.approx(1e-3) and isinstance(cfg.optim.gamma, float)
     assert cfg.model.options["eps"] == pytest.approx(1e-5)
@@ -131,12 +110,12 @@ def test_numbers_are_converted_where_safe():
 )
 def test_bad_values_are_errors(changes, match):
     with pytest.raises(ConfigError, match=match):
-        config_from_dict(_minimal(**changes))
+        config_from_dict(training_config(**changes))
 
 
 def test_overrides_set_typed_values_and_create_sections():
     data = apply_overrides(
-        _minimal(),
+        training_config(),
         [
             "optim.lr=2e-4",
             "train.total_steps=7",
@@ -164,12 +143,12 @@ def test_overrides_set_typed_values_and_create_sections():
 )
 def test_bad_overrides(override, match):
     with pytest.raises(ConfigError, match=match):
-        apply_overrides(_minimal(), [override])
+        apply_overrides(training_config(), [override])
 
 
 def test_load_config_applies_overrides_and_names_the_file(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(_minimal()))
+    path.write_text(yaml.safe_dump(training_config()))
     assert load_config(path, ["train.seed=3"]).train.seed == 3
     with pytest.raises(ConfigError, match=r"c\.yaml.*patch_size"):
         load_config(path, ["data.patch_size=x"])
@@ -191,7 +170,7 @@ def test_duplicate_keys_and_bad_yaml_are_errors(tmp_path):
 
 
 def test_saved_config_round_trips(tmp_path):
-    cfg = config_from_dict(_minimal(optim={"milestones": [10, 20]}))
+    cfg = config_from_dict(training_config(optim={"milestones": [10, 20]}))
     save_config(cfg, tmp_path / "config.yaml")
     again = load_config(tmp_path / "config.yaml")
     assert isinstance(again, Config)

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from conversenet.hub import load_state_dict, sha256sum
-from conversenet.models.compact import (
-    COMPACT_WEIGHTS_PATH,
-    CompactConverseDenoiser,
-    registry_entry,
-)
+from conversenet.models import get_model_info
+from conversenet.models.compact import CompactConverseDenoiser
+from conversenet.weights import PACKAGED_WEIGHTS_DIR, load_state_dict, sha256sum
 
 from conftest import need_shared
+
+COMPACT = get_model_info("converse_dncnn_compact")
+COMPACT_WEIGHTS_PATH = PACKAGED_WEIGHTS_DIR / COMPACT.pretrained.filename
 
 
 def test_shapes_identity_start_and_odd_sizes():
@@ -29,7 +29,7 @@ def test_shapes_identity_start_and_odd_sizes():
 
 
 def test_registry_entry_describes_the_shipped_file():
-    info = registry_entry()
+    info = COMPACT
     assert info.task == "denoise" and info.in_channels == 1
     assert info.pretrained is not None
     assert COMPACT_WEIGHTS_PATH.is_file()

@@ -11,6 +11,8 @@ import conversenet.functional as CF
 from conversenet import Converse2D
 from conversenet.functional import converse2d
 
+from conftest import make_layer
+
 
 @pytest.fixture
 def filter_calls(monkeypatch) -> list[tuple[int, int]]:
@@ -24,14 +26,6 @@ def filter_calls(monkeypatch) -> list[tuple[int, int]]:
 
     monkeypatch.setattr(CF, "converse2d_filter", counting)
     return calls
-
-
-def make_layer(scale: int = 2, dtype=torch.float32) -> Converse2D:
-    torch.manual_seed(0)
-    layer = Converse2D(3, 3, 3, scale=scale, padding=2, padding_mode="replicate", eps=1e-4)
-    with torch.no_grad():
-        layer.bias.uniform_(-2, 2)
-    return layer.to(dtype).eval()
 
 
 def reference(layer: Converse2D, x: torch.Tensor) -> torch.Tensor:

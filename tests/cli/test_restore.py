@@ -8,11 +8,6 @@ from $CONVERSENET_WEIGHTS and skip without them.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -21,33 +16,7 @@ from PIL import Image
 from conversenet.cli import main
 from conversenet.io import load_image, save_image
 
-from conftest import need_shared
-
-
-def official_weights_dir() -> Path:
-    folder = os.environ.get("CONVERSENET_WEIGHTS")
-    if not folder:
-        pytest.skip("CONVERSENET_WEIGHTS is not set (folder with the official weights)")
-    if not (Path(folder) / "converse_dncnn.pth").is_file():
-        pytest.skip(f"official weights not available in {folder}")
-    return Path(folder)
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The real command, ``python -m conversenet.cli``, in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "conversenet.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        timeout=600,
-    )
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(peak**2 / mse) if mse > 0 else float("inf")
+from conftest import need_shared, official_weights, psnr, run_cli, write_random_images
 
 
 def noisy_crop(size: int = 32, seed: int = 0) -> np.ndarray:
@@ -68,20 +37,11 @@ def random_dncnn(tmp_path_factory) -> list[str]:
     return ["--model", "dncnn", "--weights", str(path)]
 
 
-def images(folder: Path, n: int = 2, shape=(24, 20)) -> list[Path]:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    return [
-        save_image(folder / f"img{i}.png", rng.integers(0, 256, shape, dtype=np.uint8))
-        for i in range(n)
-    ]
-
-
 # ---------------------------------------------------------------------------------------
 # in-process: inputs, outputs, errors
 # ---------------------------------------------------------------------------------------
 def test_folder_with_a_corrupt_file_processes_the_others(tmp_path, random_dncnn, capsys):
-    good = images(tmp_path / "in", 2)
+    good = write_random_images(tmp_path / "in", 2)
     (tmp_path / "in" / "broken.png").write_bytes(good[0].read_bytes()[:60])  # truncated
     (tmp_path / "in" / "notes.txt").write_text("not an image, not an image extension")
     code = main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), *random_dncnn])
@@ -103,7 +63,7 @@ def test_debug_shows_the_traceback(tmp_path, random_dncnn, capsys):
 
 
 def test_never_overwrites_outputs_without_overwrite(tmp_path, random_dncnn, capsys):
-    (src,) = images(tmp_path / "in", 1)
+    (src,) = write_random_images(tmp_path / "in", 1)
     out = tmp_path / "out"
     assert main(["denoise", str(src), "-o", str(out), "-q", *random_dncnn]) == 0
     first = (out / src.name).read_bytes()
@@ -116,7 +76,7 @@ def test_never_overwrites_outputs_without_overwrite(tmp_path, random_dncnn, caps
 
 
 def test_never_overwrites_an_input(tmp_path, random_dncnn, capsys):
-    (src,) = images(tmp_path, 1)
+    (src,) = write_random_images(tmp_path, 1)
     before = src.read_bytes()
     code = main(["denoise", str(src), "-o", str(tmp_path), "--overwrite", *random_dncnn])
     assert code == 1 and "would replace an input" in capsys.readouterr().err
@@ -124,7 +84,7 @@ def test_never_overwrites_an_input(tmp_path, random_dncnn, capsys):
 
 
 def test_default_output_is_next_to_the_input_with_a_suffix(tmp_path, random_dncnn):
-    (src,) = images(tmp_path, 1)
+    (src,) = write_random_images(tmp_path, 1)
     assert main(["denoise", str(src), "-q", *random_dncnn]) == 0
     assert (tmp_path / "img0_denoised.png").is_file()
     assert (
@@ -134,15 +94,15 @@ def test_default_output_is_next_to_the_input_with_a_suffix(tmp_path, random_dncn
 
 
 def test_single_output_file_name(tmp_path, random_dncnn):
-    (src,) = images(tmp_path / "in", 1)
+    (src,) = write_random_images(tmp_path / "in", 1)
     target = tmp_path / "result.png"
     assert main(["denoise", str(src), "-o", str(target), "-q", *random_dncnn]) == 0
     assert load_image(target).shape == (24, 20)
 
 
 def test_recursive_folders_and_globs(tmp_path, random_dncnn, capsys):
-    images(tmp_path / "in", 1)
-    images(tmp_path / "in" / "sub", 1)
+    write_random_images(tmp_path / "in", 1)
+    write_random_images(tmp_path / "in" / "sub", 1)
     assert (
         main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "flat"), "-q", *random_dncnn])
         == 0
@@ -170,14 +130,14 @@ def test_missing_input_and_empty_folder(tmp_path, random_dncnn, capsys):
 
 
 def test_output_folder_that_cannot_be_created(tmp_path, random_dncnn, capsys):
-    (src,) = images(tmp_path / "in", 1)
+    (src,) = write_random_images(tmp_path / "in", 1)
     (tmp_path / "blocker").write_text("a file where the folder should go")
     code = main(["denoise", str(src), "-o", str(tmp_path / "blocker" / "out"), *random_dncnn])
     assert code == 1 and "cannot create the output folder" in capsys.readouterr().err
 
 
 def test_missing_weights_file(tmp_path, capsys):
-    (src,) = images(tmp_path / "in", 1)
+    (src,) = write_random_images(tmp_path / "in", 1)
     code = main(["denoise", str(src), "--weights", str(tmp_path / "none.pth"), "--no-download"])
     err = capsys.readouterr().err
     assert code == 1 and "none.pth" in err and "does not exist" in err
@@ -190,7 +150,7 @@ def test_missing_weights_file(tmp_path, capsys):
     [(np.ones((3, 3, 3)), "2-D"), (np.zeros((5, 5)), "sum")],
 )
 def test_bad_kernel_files(tmp_path, capsys, content, message):
-    (src,) = images(tmp_path / "in", 1, shape=(24, 20, 3))
+    (src,) = write_random_images(tmp_path / "in", 1, shape=(24, 20, 3))
     np.save(tmp_path / "k.npy", content)
     code = main(["deblur", str(src), "--kernel", str(tmp_path / "k.npy"), "--no-download"])
     err = capsys.readouterr().err
@@ -198,13 +158,13 @@ def test_bad_kernel_files(tmp_path, capsys, content, message):
 
 
 def test_missing_kernel_file(tmp_path, capsys):
-    (src,) = images(tmp_path / "in", 1, shape=(24, 20, 3))
+    (src,) = write_random_images(tmp_path / "in", 1, shape=(24, 20, 3))
     code = main(["deblur", str(src), "--kernel", str(tmp_path / "k.npy"), "--no-download"])
     assert code == 1 and "no such file" in capsys.readouterr().err
 
 
 def test_quiet_silences_progress(tmp_path, random_dncnn, capsys):
-    images(tmp_path / "in", 2)
+    write_random_images(tmp_path / "in", 2)
     main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "a"), *random_dncnn])
     captured = capsys.readouterr()
     assert "img/s" in captured.err or "it/s" in captured.err or "2/2" in captured.err
@@ -228,14 +188,14 @@ def test_models_lists_the_registry(tmp_path, monkeypatch, capsys):
 
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["converse_srresnet"]["scale"] == 4
-    assert rows["converse_srresnet"]["weights"] == "missing"  # wrong checksum: not found
+    assert rows["converse_srresnet"]["weights"] == "corrupt"  # wrong checksum: not "missing"
 
 
 # ---------------------------------------------------------------------------------------
 # subprocess, official weights
 # ---------------------------------------------------------------------------------------
 def test_official_folder_with_corrupt_file(tmp_path):
-    official_weights_dir()
+    official_weights()
     (tmp_path / "in").mkdir()
     save_image(tmp_path / "in" / "a.png", noisy_crop())
     (tmp_path / "in" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
@@ -249,7 +209,7 @@ def test_official_folder_with_corrupt_file(tmp_path):
 
 
 def test_official_16bit_png_stays_16bit(tmp_path):
-    official_weights_dir()
+    official_weights()
     noisy8 = noisy_crop()
     save_image(tmp_path / "n16.png", noisy8.astype(np.uint16) * 257)
     save_image(tmp_path / "n8.png", noisy8)
@@ -266,7 +226,7 @@ def test_official_16bit_png_stays_16bit(tmp_path):
 
 
 def test_official_rgba_keeps_alpha(tmp_path):
-    official_weights_dir()
+    official_weights()
     gray = noisy_crop()
     rgb = np.stack([gray, np.roll(gray, 5, 0), np.roll(gray, 5, 1)], axis=-1)
     alpha = np.tile(np.linspace(0, 255, 32).astype(np.uint8), (32, 1))
@@ -280,7 +240,7 @@ def test_official_rgba_keeps_alpha(tmp_path):
 
 
 def test_official_tiled_run_matches_untiled(tmp_path):
-    official_weights_dir()
+    official_weights()
     save_image(tmp_path / "a.png", noisy_crop(48, seed=1))
     base = ("denoise", tmp_path / "a.png", "--no-download", "-q")
     whole = run_cli(*base, "-o", tmp_path / "whole", "--tile", "0")
@@ -293,7 +253,7 @@ def test_official_tiled_run_matches_untiled(tmp_path):
 
 
 def test_official_sr_and_nonblind_deblur_with_a_png_kernel(tmp_path, capsys):
-    folder = official_weights_dir()
+    folder = official_weights()
     for name in ("converse_srresnet.pth", "converse_usrnet.pth"):
         if not (folder / name).is_file():
             pytest.skip(f"official weights not available: {folder / name}")

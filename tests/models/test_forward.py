@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from conversenet.layers import Converse2D
 from conversenet.models import create_model, get_model_info, list_models
-from conversenet.models.blocks import DepthwiseConvBlock, make_block
+from conversenet.models.blocks import make_block
 from conversenet.models.srresnet import NearestConvUpsample
 from conversenet.models.usrnet import ConvDataStep, converse_data_step
 
@@ -108,7 +108,7 @@ def test_blocks_keep_size_and_parameter_count(operator):
 
 def test_control_blocks_need_odd_kernels():
     with pytest.raises(ValueError, match="odd kernel_size"):
-        DepthwiseConvBlock(8, kernel_size=4)
+        make_block("conv", 8, kernel_size=4, padding=0, padding_mode="replicate")
     with pytest.raises(ValueError, match="operator must be one of"):
         make_block("deconv", 8, 3, 2, "circular")
 

@@ -10,9 +10,10 @@ import sys
 import numpy as np
 
 import conversenet
-from conversenet import hub
-from conversenet.io import load_image, sample_image, save_image
+import conversenet.weights as cw
+from conversenet.io import load_image, save_image
 from conversenet.metrics import psnr
+from conversenet.samples import sample_image
 
 
 def _no_official_weights(monkeypatch, tmp_path):
@@ -29,12 +30,10 @@ def _noisy_crop():
 
 def test_packaged_weights_are_found_without_any_folder(monkeypatch, tmp_path):
     _no_official_weights(monkeypatch, tmp_path)
-    path = hub.resolve_weights("converse_dncnn_compact", download=False)
-    assert path.parent == hub.PACKAGED_WEIGHTS_DIR
-    assert (
-        hub.sha256sum(path)
-        == conversenet.get_model_info("converse_dncnn_compact").pretrained.sha256
-    )
+    info = conversenet.get_model_info("converse_dncnn_compact")
+    path = cw.resolve_weights(info.pretrained, download=False)
+    assert path.parent == cw.PACKAGED_WEIGHTS_DIR
+    assert cw.sha256sum(path) == info.pretrained.sha256
 
 
 def test_restore_falls_back_to_the_packaged_denoiser(monkeypatch, tmp_path):

@@ -18,15 +18,11 @@ from conversenet.functional import (
     pad_input,
 )
 
-from conftest import need_shared
+from conftest import need_shared, relative_error
 
 GOLDEN = ("reference", "converse2d_cases.npz")
 NUM_GOLDEN_CASES = 11
 MODE_CODES = {0: "circular", 1: "replicate", 2: "reflect", 3: "constant"}  # shared/README.md
-
-
-def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((out.double() - ref.double()).abs().max() / ref.double().abs().max()).item()
 
 
 def load_case(index: int) -> dict:

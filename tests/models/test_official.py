@@ -62,7 +62,9 @@ def test_official_digests_match_registry():
         assert info.pretrained is not None
         assert listed[info.pretrained.filename] == info.pretrained.sha256
         assert (
-            conversenet.hub.sha256sum(SHARED / "weights" / "official" / info.pretrained.filename)
+            conversenet.weights.sha256sum(
+                SHARED / "weights" / "official" / info.pretrained.filename
+            )
             == info.pretrained.sha256
         )
 

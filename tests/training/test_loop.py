@@ -15,59 +15,19 @@ import pytest
 import torch
 import yaml
 
-from conversenet.io import save_image
 from conversenet.models import create_model
 from conversenet.training import Trainer, build_loss, load_checkpoint
 from conversenet.training.config import config_from_dict
 from conversenet.training.distributed import DistContext
 from conversenet.training.trainer import WEIGHTS_NAME, ModelEMA
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL = {"num_blocks": 2, "num_features": 8, "kernel_size": 3, "padding": 2}
-
-
-def write_images(folder: Path, count: int = 6, size: int = 32) -> Path:
-    """Smooth random gray images (so that denoising is learnable in a few steps)."""
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    for i in range(count):
-        a, b, c = rng.uniform(0.5, 3, 3)
-        img = 0.5 + 0.4 * np.sin(2 * np.pi * (a * xx + b * yy) + c)
-        save_image(folder / f"img{i}.png", np.uint8(np.round(img * 255)))
-    return folder
-
-
-def tiny_config(folder: Path, **sections) -> dict:
-    data = {
-        "task": "denoise",
-        "model": {"name": "converse_dncnn", "options": dict(TINY_MODEL)},
-        "data": {
-            "train_dirs": [str(folder)],
-            "patch_size": 24,
-            "batch_size": 4,
-            "num_workers": 0,
-            "repeat": 2,
-        },
-        "degradation": {"sigma": 25},
-        "validation": {"every": 1000},
-        "optim": {"lr": 2e-3, "milestones": [4], "gamma": 0.5, "ema_decay": 0.9},
-        "train": {
-            "total_steps": 8,
-            "checkpoint_every": 3,
-            "log_every": 1,
-            "progress_bar": False,
-            "tensorboard": False,
-            "device": "cpu",
-            "num_threads": 1,
-        },
-    }
-    for key, value in sections.items():
-        if isinstance(value, dict):
-            data.setdefault(key, {}).update(value)
-        else:
-            data[key] = value
-    return data
+from conftest import (
+    REPO_ROOT,
+    TINY_DNCNN,
+    tiny_training_config,
+    write_random_images,
+    write_smooth_images,
+)
 
 
 class StopAt(Trainer):
@@ -106,19 +66,19 @@ def assert_states_equal(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
-    return write_images(tmp_path_factory.mktemp("train") / "images")
+    return write_smooth_images(tmp_path_factory.mktemp("train") / "images")
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(images, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "straight"
-    summary = run(tiny_config(images), out)
+    summary = run(tiny_training_config(images), out)
     assert summary["step"] == 8 and not summary["interrupted"]
     return out
 
 
 def test_training_lowers_the_loss(images, tmp_path):
-    cfg = tiny_config(
+    cfg = tiny_training_config(
         images,
         optim={"milestones": []},
         train={"total_steps": 20, "log_every": 5, "checkpoint_every": 100},
@@ -136,8 +96,8 @@ def test_run_folder_contents_and_exported_weights(uninterrupted):
     assert {"checkpoint_00000006.pt", "checkpoint_00000008.pt"} <= names
     assert not any(n.endswith(".tmp") for n in names)
     saved = yaml.safe_load((uninterrupted / "config.yaml").read_text())
-    assert saved["model"]["options"] == TINY_MODEL and saved["train"]["total_steps"] == 8
-    model = create_model("converse_dncnn", weights=uninterrupted / WEIGHTS_NAME, **TINY_MODEL)
+    assert saved["model"]["options"] == TINY_DNCNN and saved["train"]["total_steps"] == 8
+    model = create_model("converse_dncnn", weights=uninterrupted / WEIGHTS_NAME, **TINY_DNCNN)
     ema = final_state(uninterrupted)["ema"]
     for name, value in model.state_dict().items():
         assert torch.equal(value, ema[name])  # EMA weights are exported
@@ -148,17 +108,17 @@ def test_run_folder_contents_and_exported_weights(uninterrupted):
 def test_resume_is_bitwise_identical(images, uninterrupted, tmp_path):
     out = tmp_path / "resumed"
     StopAt.stop_at = 5  # mid-epoch: 12 patches per epoch, 3 batches
-    first = run(tiny_config(images), out, StopAt)
+    first = run(tiny_training_config(images), out, StopAt)
     assert first["interrupted"] and first["step"] == 5
     assert load_checkpoint(out / "checkpoint_00000005.pt")["step"] == 5
-    second = run(tiny_config(images), out)  # automatic resume from the run folder
+    second = run(tiny_training_config(images), out)  # automatic resume from the run folder
     assert second["step"] == 8 and not second["interrupted"]
     assert_states_equal(final_state(out), final_state(uninterrupted))
     assert "resumed from" in (out / "train.log").read_text()
 
 
 def test_resume_with_workers_and_explicit_path(images, uninterrupted, tmp_path):
-    cfg = tiny_config(images, data={"num_workers": 2})
+    cfg = tiny_training_config(images, data={"num_workers": 2})
     out = tmp_path / "workers"
     StopAt.stop_at = 4
     run(cfg, out, StopAt)
@@ -169,10 +129,10 @@ def test_resume_with_workers_and_explicit_path(images, uninterrupted, tmp_path):
 def test_corrupted_last_checkpoint_falls_back_to_the_previous(images, uninterrupted, tmp_path):
     out = tmp_path / "damaged"
     StopAt.stop_at = 6
-    run(tiny_config(images), out, StopAt)  # checkpoints at 3 and 6
+    run(tiny_training_config(images), out, StopAt)  # checkpoints at 3 and 6
     last = out / "checkpoint_00000006.pt"
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # truncated
-    summary = run(tiny_config(images), out, resume="auto")
+    summary = run(tiny_training_config(images), out, resume="auto")
     assert summary["step"] == 8
     log = (out / "train.log").read_text()
     assert "skipping damaged checkpoint" in log and "checkpoint_00000003.pt at step 3" in log
@@ -183,11 +143,11 @@ def test_resume_without_checkpoint_is_an_error(images, tmp_path):
     from conversenet.training import CheckpointError
 
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        run(tiny_config(images), tmp_path / "empty", resume="auto")
+        run(tiny_training_config(images), tmp_path / "empty", resume="auto")
 
 
 def test_validation_psnr_is_logged(images, tmp_path):
-    cfg = tiny_config(
+    cfg = tiny_training_config(
         images,
         validation={"dir": str(images), "every": 2, "max_images": 2},
         train={"total_steps": 4, "checkpoint_every": 100},
@@ -219,7 +179,7 @@ def test_losses_and_ema():
 
 def _free_env() -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(REPO_ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"
     return env
 
@@ -227,7 +187,7 @@ def _free_env() -> dict:
 @pytest.mark.slow
 def test_cli_sigint_saves_a_checkpoint_and_resume_finishes(images, tmp_path):
     cfg_path = tmp_path / "tiny.yaml"
-    cfg_path.write_text(yaml.safe_dump(tiny_config(images)))
+    cfg_path.write_text(yaml.safe_dump(tiny_training_config(images)))
     out = tmp_path / "cli"
     cmd = [sys.executable, "-m", "conversenet.cli", "train", str(cfg_path), "--out", str(out)]
     cmd += ["--set", "train.total_steps=100000", "--set", "train.checkpoint_every=100000"]
@@ -289,12 +249,9 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     ],
 )
 def test_other_tasks_train_and_export(tmp_path, task, name, options, degradation):
-    rng = np.random.default_rng(1)
     folder = tmp_path / "rgb"
-    folder.mkdir()
-    for i in range(2):
-        save_image(folder / f"{i}.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-    cfg = tiny_config(
+    write_random_images(folder, 2, (32, 32, 3), seed=1)
+    cfg = tiny_training_config(
         folder,
         task=task,
         model={"name": name, "options": options},
@@ -309,17 +266,15 @@ def test_other_tasks_train_and_export(tmp_path, task, name, options, degradation
 
 def test_tensorboard_scalars(images, tmp_path):
     pytest.importorskip("tensorboard")
-    cfg = tiny_config(images, train={"total_steps": 2, "tensorboard": True})
+    cfg = tiny_training_config(images, train={"total_steps": 2, "tensorboard": True})
     run(cfg, tmp_path / "tb")
     assert any((tmp_path / "tb" / "tensorboard").iterdir())
 
 
 def test_a_model_that_does_not_fit_the_task_is_a_clear_error(tmp_path):
-    rng = np.random.default_rng(1)
     folder = tmp_path / "rgb"
-    folder.mkdir()
-    save_image(folder / "0.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-    cfg = tiny_config(
+    write_random_images(folder, 1, (32, 32, 3), seed=1)
+    cfg = tiny_training_config(
         folder,
         task="sr",
         model={"name": "converse_srresnet", "options": {"num_blocks": 1, "num_features": 8}},
@@ -332,9 +287,9 @@ def test_a_model_that_does_not_fit_the_task_is_a_clear_error(tmp_path):
 
 def test_resume_takes_the_schedule_from_the_config(images, tmp_path):
     out = tmp_path / "sched"
-    cfg = tiny_config(images, optim={"milestones": [100]}, train={"total_steps": 4})
+    cfg = tiny_training_config(images, optim={"milestones": [100]}, train={"total_steps": 4})
     run(cfg, out)
-    cfg = tiny_config(images, optim={"milestones": [6]}, train={"total_steps": 8})
+    cfg = tiny_training_config(images, optim={"milestones": [6]}, train={"total_steps": 8})
     run(cfg, out)
     state = final_state(out)
     assert state["step"] == 8
@@ -347,7 +302,7 @@ def test_resume_takes_the_schedule_from_the_config(images, tmp_path):
 def test_exported_weights_work_with_conversenet_eval(images, tmp_path):
     from conversenet.cli import main
 
-    cfg = tiny_config(
+    cfg = tiny_training_config(
         images,
         model={"name": "dncnn", "options": {}},
         data={"batch_size": 2, "patch_size": 16},

@@ -5,22 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conversenet import Converse2D
 from conversenet.functional import converse2d, converse2d_literal
 
+from conftest import make_layer, relative_error
+
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def make_layer(scale: int = 2, dtype=torch.float32) -> Converse2D:
-    torch.manual_seed(0)
-    layer = Converse2D(3, 3, 3, scale=scale, padding=2, padding_mode="replicate", eps=1e-4)
-    with torch.no_grad():
-        layer.bias.uniform_(-2, 2)
-    return layer.to(dtype)
-
-
-def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((out.double() - ref.double()).abs().max() / ref.double().abs().max()).item()
 
 
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float16, 2e-3), (torch.bfloat16, 1e-2)])
@@ -175,3 +164,22 @@ def test_cuda_module_moved_after_cpu_cache():
         layer.cuda()
         out = layer(x.cuda())
     torch.testing.assert_close(out.cpu(), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", (1, 2))
+def test_autocast_does_not_lower_the_filter_precision(scale):
+    """Under CPU bf16 autocast the spectral filter is still built in float32 (autocast would
+    run its small matmuls and convolutions in bfloat16, ~1e-2 off), and the filter cached
+    inside autocast serves a later float32 call exactly."""
+    layer = make_layer(scale)
+    x = torch.rand(2, 3, 12, 10)
+    with torch.no_grad():
+        reference = converse2d(
+            x, layer.weight, layer.bias, scale, layer.padding, layer.padding_mode, layer.eps
+        )
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            inside = layer(x)
+        after = layer(x)  # reuses the filter cached inside autocast
+    assert inside.dtype == torch.float32
+    assert relative_error(inside, reference) < 1e-6
+    assert relative_error(after, reference) < 1e-6

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 import io
 import shutil
+import sys
 import urllib.error
 import urllib.request
 
@@ -14,19 +16,21 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conversenet import create_model, hub
-from conversenet.hub import WeightsChecksumError, WeightsNotFoundError
+import conversenet.weights as cw
+from conversenet import create_model
 from conversenet.models import PretrainedWeights, get_model_info
+from conversenet.weights import WeightsChecksumError, WeightsNotFoundError
 
 from conftest import need_shared
 
 TINY_DNCNN = {"num_blocks": 1, "num_features": 4}
+DNCNN_WEIGHTS = get_model_info("converse_dncnn").pretrained
 
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
     """No CONVERSENET_WEIGHTS, a private cache, and no network: urlopen only opens file://."""
-    monkeypatch.delenv(hub.ENV_WEIGHTS, raising=False)
+    monkeypatch.delenv(cw.ENV_WEIGHTS, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     real_urlopen = urllib.request.urlopen
 
@@ -62,58 +66,80 @@ def _leftovers(folder):
 
 
 def test_cache_dir_follows_xdg_and_home(monkeypatch, tmp_path):
-    assert hub.cache_dir() == tmp_path / "xdg" / "conversenet"
+    assert cw.cache_dir() == tmp_path / "xdg" / "conversenet"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert hub.cache_dir() == tmp_path / "home" / ".cache" / "conversenet"
+    assert cw.cache_dir() == tmp_path / "home" / ".cache" / "conversenet"
 
 
 def test_weights_dir_candidates_order(monkeypatch, tmp_path):
-    packaged = hub.PACKAGED_WEIGHTS_DIR
-    assert hub.weights_dir_candidates() == [hub.cache_dir(), packaged]
-    monkeypatch.setenv(hub.ENV_WEIGHTS, str(tmp_path / "mine"))
-    assert hub.weights_dir_candidates() == [tmp_path / "mine", hub.cache_dir(), packaged]
+    assert cw.weights_dir_candidates() == [cw.cache_dir()]
+    monkeypatch.setenv(cw.ENV_WEIGHTS, str(tmp_path / "mine"))
+    assert cw.weights_dir_candidates() == [tmp_path / "mine", cw.cache_dir()]
+
+
+def test_packaged_weights_have_one_route(monkeypatch, tmp_path):
+    """Weights shipped in the package are found there only: a file of the same name in
+    $CONVERSENET_WEIGHTS is not used, and there is nothing to download."""
+    packaged = get_model_info("converse_dncnn_compact").pretrained
+    assert packaged.packaged and packaged.url is None
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / packaged.filename).write_bytes(b"a stray copy")
+    monkeypatch.setenv(cw.ENV_WEIGHTS, str(tmp_path / "mine"))
+    path = cw.resolve_weights(packaged, download=False)
+    assert path == cw.PACKAGED_WEIGHTS_DIR / packaged.filename
+    with pytest.raises(ValueError, match="ships inside the package"):
+        cw.download_weights(packaged)
+
+
+def test_hub_is_a_deprecated_alias(monkeypatch, tmp_path):
+    monkeypatch.delitem(sys.modules, "conversenet.hub", raising=False)
+    with pytest.warns(DeprecationWarning, match="conversenet.weights"):
+        hub = importlib.import_module("conversenet.hub")
+    assert hub.sha256sum is cw.sha256sum and hub.load_state_dict is cw.load_state_dict
+    path = hub.resolve_weights("converse_dncnn_compact", download=False)  # a name, as before
+    assert path == cw.PACKAGED_WEIGHTS_DIR / "converse_dncnn_compact.safetensors"
 
 
 def test_resolution_order(monkeypatch, tmp_path):
     weights, data = _tiny_weights(tmp_path)
     explicit = tmp_path / "explicit" / weights.filename
     env_dir = tmp_path / "env"
-    for folder in (explicit.parent, env_dir, hub.cache_dir()):
+    for folder in (explicit.parent, env_dir, cw.cache_dir()):
         folder.mkdir(parents=True)
         (folder / weights.filename).write_bytes(data)
-    monkeypatch.setenv(hub.ENV_WEIGHTS, str(env_dir))
+    monkeypatch.setenv(cw.ENV_WEIGHTS, str(env_dir))
 
-    assert hub.resolve_weights(weights, path=explicit) == explicit
-    assert hub.resolve_weights(weights, path=explicit.parent) == explicit  # a folder
-    assert hub.resolve_weights(weights) == env_dir / weights.filename
+    assert cw.resolve_weights(weights, path=explicit) == explicit
+    assert cw.resolve_weights(weights, path=explicit.parent) == explicit  # a folder
+    assert cw.resolve_weights(weights) == env_dir / weights.filename
     (env_dir / weights.filename).unlink()
-    assert hub.resolve_weights(weights) == hub.cache_dir() / weights.filename
-    (hub.cache_dir() / weights.filename).unlink()
+    assert cw.resolve_weights(weights) == cw.cache_dir() / weights.filename
+    (cw.cache_dir() / weights.filename).unlink()
     # last resort: the download, into the cache
-    assert hub.resolve_weights(weights, progress=False) == hub.cache_dir() / weights.filename
-    assert (hub.cache_dir() / weights.filename).read_bytes() == data
+    assert cw.resolve_weights(weights, progress=False) == cw.cache_dir() / weights.filename
+    assert (cw.cache_dir() / weights.filename).read_bytes() == data
 
 
 def test_missing_explicit_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        hub.resolve_weights("converse_dncnn", path=tmp_path / "nothing.pth")
+        cw.resolve_weights(DNCNN_WEIGHTS, path=tmp_path / "nothing.pth")
 
 
 def test_download_is_verified_and_atomic(tmp_path):
     weights, data = _tiny_weights(tmp_path)
-    path = hub.download_weights(weights, progress=False)
+    path = cw.download_weights(weights, progress=False)
     assert path.read_bytes() == data
-    assert _leftovers(hub.cache_dir()) == [weights.filename]  # no temporary file left
+    assert _leftovers(cw.cache_dir()) == [weights.filename]  # no temporary file left
 
 
 def test_bad_download_is_deleted(tmp_path):
     weights, _ = _tiny_weights(tmp_path)
     wrong = dataclasses.replace(weights, sha256="0" * 64)
     with pytest.raises(WeightsChecksumError, match=r"expected 0{64}, got [0-9a-f]{64}") as err:
-        hub.resolve_weights(wrong, progress=False)
+        cw.resolve_weights(wrong, progress=False)
     assert "deleted" in str(err.value)
-    assert _leftovers(hub.cache_dir()) == []
+    assert _leftovers(cw.cache_dir()) == []
 
 
 def test_no_network_says_where_to_put_the_file(monkeypatch, tmp_path):
@@ -126,13 +152,13 @@ def test_no_network_says_where_to_put_the_file(monkeypatch, tmp_path):
         create_model("converse_dncnn", pretrained=True)
     message = str(err.value)
     assert info.pretrained.url in message
-    assert str(hub.cache_dir()) in message and hub.ENV_WEIGHTS in message
+    assert str(cw.cache_dir()) in message and cw.ENV_WEIGHTS in message
     assert "no route to host" in message
-    assert _leftovers(hub.cache_dir()) == []
+    assert _leftovers(cw.cache_dir()) == []
 
-    monkeypatch.setenv(hub.ENV_WEIGHTS, str(tmp_path / "weights"))
+    monkeypatch.setenv(cw.ENV_WEIGHTS, str(tmp_path / "weights"))
     with pytest.raises(WeightsNotFoundError, match="downloading is disabled") as err:
-        hub.resolve_weights("converse_dncnn", download=False)
+        cw.resolve_weights(DNCNN_WEIGHTS, download=False)
     assert str(tmp_path / "weights") in str(err.value)
 
 
@@ -151,8 +177,8 @@ def test_download_interrupted_leaves_nothing(monkeypatch, tmp_path):
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Broken(data))
     with pytest.raises(WeightsNotFoundError, match="connection reset"):
-        hub.download_weights(weights, progress=False)
-    assert _leftovers(hub.cache_dir()) == []
+        cw.download_weights(weights, progress=False)
+    assert _leftovers(cw.cache_dir()) == []
 
 
 def test_corrupted_official_file_is_refused(monkeypatch, tmp_path):
@@ -167,7 +193,7 @@ def test_corrupted_official_file_is_refused(monkeypatch, tmp_path):
     expected = get_model_info("converse_dncnn").pretrained.sha256
     actual = hashlib.sha256(raw).hexdigest()
 
-    monkeypatch.setenv(hub.ENV_WEIGHTS, str(folder))
+    monkeypatch.setenv(cw.ENV_WEIGHTS, str(folder))
     # in the CONVERSENET_WEIGHTS folder: an error, and no fallback to the cache or network
     with pytest.raises(WeightsChecksumError) as err:
         create_model("converse_dncnn", pretrained=True)
@@ -177,12 +203,12 @@ def test_corrupted_official_file_is_refused(monkeypatch, tmp_path):
     with pytest.raises(WeightsChecksumError, match=actual):
         create_model("converse_dncnn", weights=bad)
     with pytest.raises(WeightsChecksumError):
-        hub.load_state_dict(bad, sha256=expected)
+        cw.load_state_dict(bad, sha256=expected)
 
 
 def test_good_official_copy_loads(monkeypatch, tmp_path):
     official = need_shared("weights", "official", "converse_dncnn.pth")
-    monkeypatch.setenv(hub.ENV_WEIGHTS, str(official.parent))
+    monkeypatch.setenv(cw.ENV_WEIGHTS, str(official.parent))
     model = create_model("converse_dncnn", pretrained=True)
     state = torch.load(official, map_location="cpu", weights_only=True)
     for key, value in model.state_dict().items():
@@ -217,24 +243,24 @@ def test_data_parallel_prefix_is_removed(tmp_path):
     model = create_model("converse_dncnn", **TINY_DNCNN)
     path = tmp_path / "dp.pth"
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, path)
-    assert set(hub.load_state_dict(path)) == set(model.state_dict())
+    assert set(cw.load_state_dict(path)) == set(model.state_dict())
 
 
 def test_pickled_code_is_never_executed(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"weight": torch.zeros(1), "hook": functools.partial(print, "pwned")}, path)
     with pytest.raises(ValueError, match=r"weights_only=True"):
-        hub.load_state_dict(path)
+        cw.load_state_dict(path)
 
 
 def test_not_a_state_dict(tmp_path):
     path = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], path)
     with pytest.raises(ValueError, match="does not hold a state_dict"):
-        hub.load_state_dict(path)
+        cw.load_state_dict(path)
 
 
 def test_sha256sum(tmp_path):
     path = tmp_path / "bytes"
     path.write_bytes(b"conversenet" * 100_000)
-    assert hub.sha256sum(path) == hashlib.sha256(b"conversenet" * 100_000).hexdigest()
+    assert cw.sha256sum(path) == hashlib.sha256(b"conversenet" * 100_000).hexdigest()

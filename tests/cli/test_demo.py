@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from conversenet.cli import main
-from conversenet.cli.demo import comparison_image, demo_kernel, load_sample, make_cases
+from conversenet.cli.demo import comparison_image, make_cases
 from conversenet.io import load_image
 from conversenet.metrics import psnr
+from conversenet.samples import demo_kernel, sample_image
 
 
 def test_sample_image_ships_with_its_licence():
     assets = resources.files("conversenet") / "assets"
-    image = load_sample()
+    image = sample_image()
     assert image.shape == (192, 192, 3) and image.dtype == np.uint8
     assert image.std() > 20  # a real photo, not a flat placeholder
     assert (assets / "chelsea.png").stat().st_size < 100_000
@@ -37,7 +38,7 @@ def test_demo_kernel():
 
 
 def test_cases_have_the_documented_degradations():
-    hr = load_sample()
+    hr = sample_image()
     cases = {c.task: c for c in make_cases(hr, ("denoise", "sr", "deblur"))}
     den, sr, deb = cases["denoise"], cases["sr"], cases["deblur"]
     assert den.reference.shape == den.degraded.shape == (192, 192)  # gray

@@ -13,20 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
 import yaml
 from safetensors.torch import load_file
 
-from conversenet.io import save_image
 from conversenet.training import train
 from conversenet.training.config import config_from_dict
 from conversenet.training.trainer import WEIGHTS_NAME
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL = {"num_blocks": 2, "num_features": 8, "kernel_size": 3, "padding": 2}
+from conftest import REPO_ROOT, tiny_training_config, write_smooth_images
 
 
 def _free_port() -> int:
@@ -35,45 +32,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _write_images(folder: Path, count: int = 6, size: int = 32) -> Path:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    for i in range(count):
-        a, b, c = rng.uniform(0.5, 3, 3)
-        img = 0.5 + 0.4 * np.sin(2 * np.pi * (a * xx + b * yy) + c)
-        save_image(folder / f"img{i}.png", np.uint8(np.round(img * 255)))
-    return folder
-
-
 def _config(images: Path) -> dict:
-    return {
-        "task": "denoise",
-        "model": {"name": "converse_dncnn", "options": dict(TINY_MODEL)},
-        "data": {
-            "train_dirs": [str(images)],
-            "patch_size": 24,
-            "batch_size": 4,
-            "num_workers": 0,
-            "repeat": 2,
-        },
-        "degradation": {"sigma_range": [0, 50]},
-        "optim": {"lr": 1e-3, "milestones": [3], "ema_decay": 0.9, "grad_clip": 1.0},
-        "train": {
-            "total_steps": 5,
-            "checkpoint_every": 100,
-            "log_every": 1,
-            "progress_bar": False,
-            "tensorboard": False,
-            "device": "cpu",
-            "num_threads": 1,
-        },
-    }
+    return tiny_training_config(
+        images,
+        degradation={"sigma": None, "sigma_range": [0, 50]},
+        optim={"lr": 1e-3, "milestones": [3], "grad_clip": 1.0},
+        train={"total_steps": 5, "checkpoint_every": 100},
+    )
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
-    return _write_images(tmp_path_factory.mktemp("ddp") / "images")
+    return write_smooth_images(tmp_path_factory.mktemp("ddp") / "images")
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +95,7 @@ def test_torchrun_cli_two_processes_match_one_process(images, single_process, tm
     cfg_path = tmp_path / "tiny.yaml"
     cfg_path.write_text(yaml.safe_dump(_config(images)))
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(REPO_ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     out = tmp_path / "torchrun"
     cmd = [
         sys.executable,

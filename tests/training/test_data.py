@@ -8,7 +8,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from conversenet.data.imresize import imresize
-from conversenet.io import save_image
 from conversenet.training.config import config_from_dict
 from conversenet.training.datasets import (
     PatchDataset,
@@ -18,29 +17,18 @@ from conversenet.training.datasets import (
     read_training_image,
 )
 
+from conftest import training_config, write_random_images
+
 
 def _write_images(folder, count=5, size=(40, 44), channels=1, seed=0):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
     shape = size if channels == 1 else (*size, channels)
-    for i in range(count):
-        save_image(folder / f"img{i}.png", rng.integers(0, 256, shape, dtype=np.uint8))
+    write_random_images(folder, count, shape, seed)
     return folder
 
 
 def _config(folder, **sections):
-    data = {
-        "task": "denoise",
-        "model": {"name": "converse_dncnn"},
-        "data": {"train_dirs": [str(folder)], "patch_size": 16, "batch_size": 4},
-        "degradation": {"sigma": 25},
-    }
-    for key, value in sections.items():
-        if isinstance(value, dict):
-            data.setdefault(key, {}).update(value)
-        else:
-            data[key] = value
-    return config_from_dict(data)
+    base = training_config(data={"train_dirs": [str(folder)], "patch_size": 16, "batch_size": 4})
+    return config_from_dict(training_config(base, **sections))
 
 
 @pytest.fixture
