@@ -6,14 +6,13 @@ import importlib
 from types import ModuleType
 
 from . import functional, models, tasks, weights
+from ._version import __version__
 from .inference import Restorer, restore
 from .io import load_image, save_image
 from .layers import Converse2D, ConverseBlock, ConverseBlockAlpha, LayerNorm2d
 from .models import create_model, get_model_info, list_models
 from .runtime import reuse_freed_memory
 from .samples import sample_image
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Converse2D",

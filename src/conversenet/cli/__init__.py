@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..runtime import reuse_freed_memory
 from . import demo, models, reproduce, restore, train
 from . import eval as evaluate
