@@ -920,8 +920,9 @@ def run_training(
     skip_compile = None
     if args.no_compile:
         skip_compile = "--no-compile"
-    elif args.quick and device.type == "cpu":
+    elif args.quick and device.type == "cpu" and not args.compile:
         skip_compile = "skipped in --quick on the CPU"
+    eager: dict[str, float] = {}  # seconds per step of eager ours, by precision
     for precision, compiled, row in plan:
         after_case()
         log(f"training: {row.precision}")
@@ -948,28 +949,31 @@ def run_training(
                 sync(device)
                 notes.append(f"first 2 steps (compiling) {time.perf_counter() - start:.1f} s")
             res = time_variants(steps, device, args.warmup, args.repeats)
-            ours = res["ours"]
-            literal = res.get("literal", None)
+            ours, literal = res["ours"], res.get("literal")
             row.ours = fmt_rate(1 / ours.seconds) if isinstance(ours, Timing) else failed(ours)
-            if literal is None:
-                row.literal = not_available("torch.compile timed for ours only")
+            if compiled:
+                row.literal = row.speedup = not_available("torch.compile timed for ours only")
+                if isinstance(ours, Timing) and precision in eager:
+                    notes.append(f"{eager[precision] / ours.seconds:.2f}× eager ours ({precision})")
             else:
                 row.literal = (
                     fmt_rate(1 / literal.seconds)
                     if isinstance(literal, Timing)
                     else failed(literal)
                 )
-            row.speedup = fmt_speedup(
-                ours.seconds if isinstance(ours, Timing) else None,
-                literal.seconds if isinstance(literal, Timing) else None,
-            )
+                row.speedup = fmt_speedup(
+                    ours.seconds if isinstance(ours, Timing) else None,
+                    literal.seconds if isinstance(literal, Timing) else None,
+                )
+                if isinstance(ours, Timing):
+                    eager[precision] = ours.seconds
             if device.type == "cuda":
-                peaks = [
-                    f"{r.peak_mib:.0f}" if isinstance(r, Timing) else "—"
-                    for r in (ours, literal)
-                    if r is not None
-                ]
-                row.peak = " / ".join(peaks)
+                row.peak = fmt_pair(
+                    *(
+                        f"{r.peak_mib:.0f}" if isinstance(r, Timing) else ("—" if r else "n/a")
+                        for r in (ours, literal)
+                    )
+                )
             else:
                 row.peak = not_available("CUDA only")
             losses = [
@@ -996,7 +1000,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--out", type=Path, default=None, help="Markdown file (else stdout)")
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    compile_ = parser.add_mutually_exclusive_group()
+    compile_.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    compile_.add_argument(
+        "--compile", action="store_true", help="run the torch.compile rows even in CPU --quick"
+    )
     parser.add_argument(
         "--sections",
         default=",".join(SECTIONS),
