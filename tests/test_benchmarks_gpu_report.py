@@ -277,3 +277,21 @@ def test_sigterm_leaves_a_partial_report(tmp_path):
     rows = table_rows(text, "| section")
     assert len(rows) == len(gr.plan_operator(True)) + len(gr.plan_models(True))
     assert rows[-1][3] == gr.PENDING
+
+
+@pytest.mark.slow
+def test_cpu_quick_compile_rows(tmp_path):
+    """The torch.compile rows, which --quick skips on the CPU (inductor builds C++: minutes)."""
+    out = tmp_path / "report.md"
+    cmd = [sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--compile"]
+    cmd += ["--sections", "training", "--out", str(out)]
+    result = subprocess.run(
+        cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=1200
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = table_rows(out.read_text(encoding="utf-8"), "| section")
+    compiled = [r for r in rows if r[2].startswith("torch.compile")]
+    assert len(compiled) == 2
+    for row in compiled:
+        assert re.match(rf"^{NUMBER} steps/s$", row[3]), row
+        assert re.search(rf"first 2 steps \(compiling\) {NUMBER} s; {NUMBER}× eager ours", row[8])
