@@ -161,6 +161,21 @@ def test_time_variants_records_a_failure_and_keeps_the_rest():
     assert row.error == "0.0e+00 / —"
 
 
+def test_fill_timing_on_cuda_reports_the_memory_peaks():
+    """The CUDA cells, from made-up results (no device needed to format them)."""
+    ours = gr.Timing(0.002, 12.4, torch.tensor([1.0, 2.0]))
+    literal = gr.Timing(0.010, 300.0, torch.tensor([1.0, 2.2]))
+    row = gr.Row("operator", "case", "autocast float16")
+    gr.fill_timing(row, ours, literal, torch.device("cuda"), torch.tensor([1.0, 2.0]))
+    assert (row.ours, row.literal, row.speedup) == ("2 ms", "10 ms", "5.00×")
+    assert row.peak == "12 / 300"
+    assert row.error == "0.0e+00 / 1.0e-01"
+    gr.fill_timing(row, ours, RuntimeError("cuFFT ... powers of two"), torch.device("cuda"))
+    assert row.peak == "12 / —"
+    assert row.literal == "failed: RuntimeError: cuFFT ... powers of two"
+    assert row.error == "n/a (no float64 reference)"
+
+
 def test_render_report_and_atomic_write(tmp_path):
     rows = [gr.Row("operator", "a case", "float32", notes="n")]
     run = gr.TestRun("pytest -m cuda tests", [], {k: 1 for k in gr._SUMMARY_KEYS}, 2.0, 0)
