@@ -594,14 +594,16 @@ def _nothing() -> None:
 def plan_tests(quick: bool) -> list[TestRun]:
     """The pytest runs: the cuda-marked tests, the operator and the model test files."""
     operator = sorted(
-        str(p.relative_to(REPO_ROOT)) for p in REPO_ROOT.glob("tests/test_converse2d_*.py")
+        str(p.relative_to(REPO_ROOT))
+        for pattern in ("tests/test_functional_*.py", "tests/test_layers_*.py")
+        for p in REPO_ROOT.glob(pattern)
     )
-    models = ["tests/test_models_forward.py", "tests/test_models_official.py"]
+    models = ["tests/models/test_forward.py", "tests/models/test_official.py"]
     cuda = ["tests"]
     if quick:  # a small subset: the file with the cuda tests, exactness, forward passes
-        cuda = ["tests/test_converse2d_dtypes_devices.py"]
-        operator = ["tests/test_converse2d_dtypes_devices.py", "tests/test_converse2d_exactness.py"]
-        models = ["tests/test_models_forward.py"]
+        cuda = ["tests/test_functional_dtypes_devices.py"]
+        operator = ["tests/test_functional_dtypes_devices.py", "tests/test_functional_exactness.py"]
+        models = ["tests/models/test_forward.py"]
     return [
         TestRun(f"pytest -m cuda {' '.join(cuda)}", ["-m", "cuda", *cuda]),
         TestRun("operator tests" + (" (quick subset)" if quick else ""), operator),
