@@ -8,11 +8,13 @@ cache of loaded models. The tensor work (tiling, x8) is :class:`~conversenet.run
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,12 +26,17 @@ from tqdm import tqdm
 from .data.kernels import load_kernel
 from .io import array_to_pil, pil_to_array
 from .models.registry import create_model, get_model_info
-from .runner import ModelRunner, ProgressFn
+from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size
 from .runtime import reuse_freed_memory
 from .tasks import command_task
 from .weights import WeightsNotFoundError, find_weights
 
-__all__ = ["Restorer", "restore"]
+__all__ = ["Restorer", "check_image", "check_sigma", "restore"]
+
+#: A note is added when an image is restored in more tiles than this.
+MANY_TILES = 64
+#: Float images are on the [0, 1] scale; unclipped noise may take them this far outside.
+FLOAT_MARGIN = 0.5
 
 _MODEL_CACHE: OrderedDict[tuple, nn.Module] = OrderedDict()
 _MODEL_CACHE_SIZE = 3
@@ -52,21 +59,24 @@ def load_pretrained(
     weights: str | os.PathLike | None = None,
     device: torch.device | str = "cpu",
     download: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> nn.Module:
-    """``create_model(name, pretrained=True)`` in eval mode on ``device``, cached per
-    process: a model whose weights file is unchanged is not loaded (nor hashed) again."""
+    """``create_model(name, pretrained=True, **options)`` in eval mode on ``device``, cached
+    per process: a model whose weights file is unchanged is not loaded (nor hashed) again."""
     device = torch.device(device)
+    options = dict(options or {})
+    frozen = tuple(sorted((k, repr(v)) for k, v in options.items()))
     key = _weights_key(name, weights)
-    if key is not None and (name, key, str(device)) in _MODEL_CACHE:
-        _MODEL_CACHE.move_to_end((name, key, str(device)))
-        return _MODEL_CACHE[(name, key, str(device))]
+    if key is not None and (name, key, str(device), frozen) in _MODEL_CACHE:
+        _MODEL_CACHE.move_to_end((name, key, str(device), frozen))
+        return _MODEL_CACHE[(name, key, str(device), frozen)]
     model = create_model(
-        name, pretrained=True, weights=weights, download=download, progress=download
+        name, pretrained=True, weights=weights, download=download, progress=download, **options
     ).to(device)
     model.eval()
     key = _weights_key(name, weights)  # a download has just put the file in place
     if key is not None:
-        _MODEL_CACHE[(name, key, str(device))] = model
+        _MODEL_CACHE[(name, key, str(device), frozen)] = model
         while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
             _MODEL_CACHE.popitem(last=False)
     return model
@@ -131,6 +141,8 @@ class Restorer:
         download: allow downloading missing published weights.
         in_channels: for an ``nn.Module`` model, the channels it takes (default: read
             from its first convolution).
+        model_options: constructor arguments of a named model, over the registered ones
+            and those stored in the weights file (e.g. ``{"num_blocks": 4}``).
     """
 
     def __init__(
@@ -148,25 +160,30 @@ class Restorer:
         x8: bool = False,
         download: bool = True,
         in_channels: int | None = None,
+        model_options: dict[str, Any] | None = None,
     ) -> None:
         reuse_freed_memory()
+        sigma = check_sigma(sigma) if sigma is not None else None
         self.kernel = _as_kernel(kernel) if kernel is not None else None
         spec = command_task(task, with_kernel=self.kernel is not None)
         self.task = task
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.notes: list[str] = []
 
+        self.model_options = dict(model_options or {})
         if model is None:
             model = spec.default_model
-            if weights is None and spec.offline_model is not None:
+            if weights is None and spec.offline_model is not None and not model_options:
                 self._init_named(spec.default_model, None, download, spec.offline_model)
             else:
                 self._init_named(model, weights, download)
         elif isinstance(model, str):
             self._init_named(model, weights, download)
         elif isinstance(model, nn.Module):
-            if weights is not None:
-                raise ValueError("weights= applies to a model name, not to an nn.Module")
+            if weights is not None or model_options:
+                raise ValueError(
+                    "weights= and model_options= apply to a model name, not to an nn.Module"
+                )
             if task == "sr" and not scale:
                 raise ValueError("pass scale= with an nn.Module super-resolution model")
             self.model_name = type(model).__name__
@@ -187,25 +204,51 @@ class Restorer:
                 "choose a model trained for that factor"
             )
         if task == "denoise" and sigma is not None and isinstance(model, str):
-            fixed = get_model_info(self.model_name).fixed_sigma
-            if fixed is not None and float(sigma) != fixed:
-                self.notes.append(
-                    f"{self.model_name} is a non-blind denoiser trained for sigma {fixed:g} "
-                    f"only; with sigma {float(sigma):g} noise it will under- or over-smooth"
-                )
+            self._note_sigma(sigma)
         if self.kernel is not None:
             self._check_kernel_size()
         kernel_tensor = None
         if self.kernel is not None:
             kernel_tensor = torch.from_numpy(self.kernel.astype(np.float32))[None, None]
+        min_size = minimum_input_size(self.model, self.in_channels, kernel_tensor)
         self.runner = ModelRunner(
             self.model,
             kernel=kernel_tensor,
             scale=self.scale,
-            tile=None if tile == 0 else tile,
+            tile=self._check_tile(tile, min_size),
             tile_overlap=tile_overlap,
             x8=x8,
+            min_size=min_size,
         )
+
+    def _note_sigma(self, sigma: float) -> None:
+        fixed = get_model_info(self.model_name).fixed_sigma
+        if fixed is None:
+            self.notes.append(
+                f"{self.model_name} is a blind denoiser: it estimates the noise itself and "
+                f"does not use sigma {sigma:g}"
+            )
+        elif sigma != fixed:
+            self.notes.append(
+                f"{self.model_name} is a non-blind denoiser trained for sigma {fixed:g} "
+                f"only; with sigma {sigma:g} noise it will under- or over-smooth"
+            )
+
+    def _check_tile(self, tile: int | str | None, min_size: int) -> int | str | None:
+        if tile == "auto" or tile is None or tile == 0:
+            return None if tile == 0 else tile
+        if isinstance(tile, bool) or not isinstance(tile, int):
+            raise TypeError(f"tile must be an int, 'auto' or None, got {tile!r}")
+        if tile < 1:
+            raise ValueError(f"tile must be >= 1 (or 0/None for no tiling), got {tile}")
+        smallest = max(MIN_TILE, min_size)
+        if tile < smallest:
+            self.notes.append(
+                f"tile {tile} is below the smallest useful tile for {self.model_name} "
+                f"({smallest} pixels): using {smallest}"
+            )
+            return smallest
+        return tile
 
     def _init_named(
         self, name: str, weights, download: bool, offline_model: str | None = None
@@ -227,12 +270,14 @@ class Restorer:
                 f"{name} is a {info.task!r} model; it cannot be used for {self.task!r}"
             )
         try:
-            self.model = load_pretrained(name, weights, self.device, download)
-        except WeightsNotFoundError as err:
+            self.model = load_pretrained(name, weights, self.device, download, self.model_options)
+        except WeightsNotFoundError:
             if offline_model is None:
                 raise
             self.notes.append(
-                f"weights of {name} unavailable ({err}); using the packaged {offline_model} instead"
+                f"the weights of {name} ({info.pretrained.filename}) are not available here "
+                f"and cannot be downloaded: using the offline model {offline_model} instead "
+                "(`conversenet models` says where to put the file)"
             )
             name, info = offline_model, get_model_info(offline_model)
             self.model = load_pretrained(name, None, self.device, download)
@@ -260,7 +305,8 @@ class Restorer:
         h, w = image.shape[:2]
         colour = image.ndim == 3 and image.shape[2] >= 3
         per_channel = self.in_channels == 1 and colour
-        return self.runner.passes(h, w) * (3 if per_channel else 1)
+        side = self.runner.min_size
+        return self.runner.passes(max(h, side), max(w, side)) * (3 if per_channel else 1)
 
     def _run(self, planes: np.ndarray, progress: ProgressFn | None) -> np.ndarray:
         """Restore float32 planes (H, W, C) with C == model channels -> (sH, sW, C')."""
@@ -281,8 +327,19 @@ class Restorer:
         channels, ``scale`` times larger for super-resolution. ``notes`` lists the
         conversions made (e.g. a gray model run on each colour channel).
         """
-        image = _check_image(image)
+        image = check_image(image)
         notes = list(self.notes)
+        height, width = image.shape[:2]
+        tiles = self.runner.passes(height, width)
+        if tiles > MANY_TILES:
+            notes.append(f"restored in {tiles} tiles of {self.tiling_for(height, width)[0]}")
+        side = self.runner.min_size
+        if min(height, width) < side:
+            notes.append(
+                f"the image ({width}x{height}) is smaller than the {side}x{side} that "
+                f"{self.model_name} needs: its edges were repeated to that size and the result "
+                "cropped back"
+            )
         dtype = image.dtype
         squeeze = image.ndim == 3 and image.shape[2] == 1
         if squeeze:
@@ -330,7 +387,21 @@ class Restorer:
 # ---------------------------------------------------------------------------------------
 # array conversions
 # ---------------------------------------------------------------------------------------
-def _check_image(image) -> np.ndarray:
+def check_sigma(sigma: float) -> float:
+    """A noise level on the 0..255 scale: a finite number with 0 < sigma <= 255."""
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float):
+        raise TypeError(f"sigma must be a number (0..255 scale), got {type(sigma).__name__}")
+    if not math.isfinite(sigma) or not 0 < sigma <= 255:
+        raise ValueError(
+            f"sigma must be a noise level with 0 < sigma <= 255 (the 0..255 scale), got {sigma}"
+        )
+    return float(sigma)
+
+
+def check_image(image) -> np.ndarray:
+    """``image`` if it is an image array :class:`Restorer` takes: ``(H, W)`` or ``(H, W, C)``,
+    ``C`` in 1..4, uint8/uint16, or float with finite values on the [0, 1] scale (within
+    [-0.5, 1.5]: a noisy image is not clipped, but 0..255 data is refused)."""
     if not isinstance(image, np.ndarray):
         raise TypeError(f"expected a NumPy array or a PIL image, got {type(image).__name__}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
@@ -343,6 +414,20 @@ def _check_image(image) -> np.ndarray:
         raise TypeError(
             f"expected a uint8, uint16 or floating-point image, got dtype {image.dtype}"
         )
+    if np.issubdtype(image.dtype, np.floating):
+        finite = np.isfinite(image)
+        if not finite.all():
+            raise ValueError(
+                f"the image has {int((~finite).sum())} NaN or infinite value(s); "
+                "restoration needs finite values"
+            )
+        low, high = float(image.min()), float(image.max())
+        if low < -FLOAT_MARGIN or high > 1 + FLOAT_MARGIN:
+            raise ValueError(
+                f"a floating-point image must be on the [0, 1] scale (noise may overshoot it "
+                f"by {FLOAT_MARGIN:g}), found values in [{low:g}, {high:g}]; divide 8-bit data "
+                "by 255 (16-bit data by 65535) first"
+            )
     return image
 
 
@@ -383,20 +468,26 @@ def restore(
 
     Args:
         image: a NumPy array ``(H, W)`` or ``(H, W, C)`` (``C`` = 1, 2 = gray + alpha, 3,
-            4 = RGBA) of dtype uint8, uint16 or float in [0, 1], or a PIL image.
+            4 = RGBA) of dtype uint8, uint16 or float in [0, 1]; a PIL image; or a
+            ``torch.Tensor`` ``(C, H, W)`` or ``(N, C, H, W)`` (float in [0, 1], or uint8).
         task: ``"denoise"``, ``"sr"`` or ``"deblur"``.
         model: a model name (see ``conversenet.list_models()``), an ``nn.Module``, a
             :class:`Restorer`, or ``None`` for the task's default model.
         progress: show a progress bar over tiles on stderr.
         **options: ``weights``, ``device``, ``sigma``, ``scale``, ``kernel`` (array or file;
             deblurring with a kernel uses the non-blind model), ``tile``,
-            ``tile_overlap``, ``x8``, ``download`` — see :class:`Restorer`.
+            ``tile_overlap``, ``x8``, ``download``, ``model_options`` — see
+            :class:`Restorer`.
 
     Returns:
         The restored image, of the same kind as ``image``: an array of the same dtype and
-        channel layout (alpha passed through), or a PIL image (palette and 1-bit images
-        come back as RGB/RGBA/L). Super-resolution multiplies height and width by the
-        model's scale.
+        channel layout (alpha passed through), a PIL image (palette and 1-bit images come
+        back as RGB/RGBA/L), or a tensor of the same shape layout, dtype and device.
+        Super-resolution multiplies height and width by the model's scale.
+
+    Raises:
+        TypeError: ``image`` is none of the accepted types (checked before any model is
+            loaded).
 
     Conversions (a gray model on an RGB image, ...) are reported with ``warnings.warn``.
 
@@ -407,28 +498,69 @@ def restore(
         >>> clean.shape, clean.dtype  # doctest: +SKIP
         ((64, 64), dtype('uint8'))
     """
+    if not isinstance(image, np.ndarray | Image.Image | Tensor):
+        raise TypeError(
+            "image must be a NumPy array, a PIL image or a torch.Tensor, "
+            f"got {type(image).__name__}"
+        )
+    if isinstance(image, Tensor):
+        _check_tensor_image(image)
     if isinstance(model, Restorer):
         if options:
             raise ValueError("options cannot be combined with a ready Restorer")
         restorer = model
     else:
         restorer = Restorer(task, model, **options)
-    pil_image = None
+    if isinstance(image, Tensor):
+        return _restore_tensor(image, restorer, progress)
+    notes: list[str] = []
+    array = pil_to_array(image, notes) if isinstance(image, Image.Image) else image
+    result = _restore_array(array, restorer, progress, notes)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
     if isinstance(image, Image.Image):
-        pil_image = image
-        pil_notes: list[str] = []
-        image = pil_to_array(image, pil_notes)
-    bar = _progress_bar(restorer.passes(image), enabled=progress)
+        return array_to_pil(result)  # palette and 1-bit images come back as L/LA/RGB/RGBA
+    return result
+
+
+def _restore_array(
+    array: np.ndarray, restorer: Restorer, progress: bool, notes: list[str]
+) -> np.ndarray:
+    bar = _progress_bar(restorer.passes(check_image(array)), enabled=progress)
     try:
-        result, notes = restorer(image, progress=bar.update if bar is not None else None)
+        result, more = restorer(array, progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
-    for note in ([] if pil_image is None else pil_notes) + notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
-    if pil_image is not None:
-        return array_to_pil(result)  # palette and 1-bit images come back as L/LA/RGB/RGBA
+    notes.extend(more)
     return result
+
+
+def _check_tensor_image(image: Tensor) -> None:
+    if image.dim() not in (3, 4) or image.shape[-3] not in (1, 2, 3, 4):
+        raise ValueError(
+            "a tensor image must be (C, H, W) or (N, C, H, W) with C in 1..4, "
+            f"got shape {tuple(image.shape)}"
+        )
+    if not (image.is_floating_point() or image.dtype == torch.uint8):
+        raise TypeError(f"a tensor image must be floating point or uint8, got {image.dtype}")
+
+
+def _restore_tensor(image: Tensor, restorer: Restorer, progress: bool) -> Tensor:
+    batch = image if image.dim() == 4 else image[None]
+    notes: list[str] = []
+    outputs = []
+    for sample in batch.detach().cpu():
+        array = sample.permute(1, 2, 0).numpy()
+        if sample.is_floating_point():
+            array = array.astype(np.float32)
+        out = _restore_array(array, restorer, progress, notes)
+        out = out[..., None] if out.ndim == 2 else out
+        outputs.append(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
+    for note in dict.fromkeys(notes):
+        warnings.warn(note, UserWarning, stacklevel=3)
+    result = torch.stack(outputs).to(device=image.device, dtype=image.dtype)
+    return result if image.dim() == 4 else result[0]
 
 
 def _progress_bar(total: int, enabled: bool, desc: str | None = None):

@@ -22,6 +22,7 @@ import io
 import os
 import struct
 import tempfile
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,17 +34,23 @@ from PIL import Image, UnidentifiedImageError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
     "ImageFileError",
     "ImageInfo",
     "array_to_pil",
+    "check_savable",
     "is_image_file",
     "load_image",
     "load_image_with_info",
+    "peek_image",
     "pil_to_array",
     "save_image",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: The default largest image (in pixels) that is read: 16384 × 16384. Larger files are
+#: refused as possible decompression bombs unless the limit is raised.
+MAX_PIXELS = 16384 * 16384
 
 _FORMATS = {
     ".png": "PNG",
@@ -90,7 +97,7 @@ def is_image_file(path: str | os.PathLike) -> bool:
 # ---------------------------------------------------------------------------------------
 # loading
 # ---------------------------------------------------------------------------------------
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file into a NumPy array.
 
     Args:
@@ -111,12 +118,19 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         >>> img.shape, img.dtype  # doctest: +SKIP
         ((480, 640, 3), dtype('uint8'))
     """
-    return load_image_with_info(path)[0]
+    return load_image_with_info(path, max_pixels)[0]
 
 
-def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
-    """Like :func:`load_image`, also returning an :class:`ImageInfo` about the file."""
+def load_image_with_info(
+    path: str | os.PathLike, max_pixels: int | None = None
+) -> tuple[np.ndarray, ImageInfo]:
+    """Like :func:`load_image`, also returning an :class:`ImageInfo` about the file.
+
+    ``max_pixels`` (default :data:`MAX_PIXELS`) guards against decompression bombs: a
+    larger image is refused with an :class:`ImageFileError` that says how to raise it.
+    """
     path = Path(path)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
@@ -124,7 +138,21 @@ def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo
     if path.stat().st_size == 0:
         raise ImageFileError(f"{path}: empty file (0 bytes)")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings(), _pixel_limit(limit):
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageFileError(
+            f"{path}: the image has more than {limit:,} pixels, the limit that guards against "
+            "decompression bombs; if you trust the file, raise it (--max-pixels N, or "
+            "max_pixels=)"
+        ) from None
+    except UnidentifiedImageError as err:
+        raise ImageFileError(f"{path}: not an image file, or a format Pillow cannot read") from err
+    except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as err:
+        raise ImageFileError(f"{path}: cannot decode the image ({_reason(err)})") from err
+    try:
+        with img:
             info = ImageInfo(
                 format=img.format, mode=img.mode, icc_profile=img.info.get("icc_profile")
             )
@@ -146,6 +174,17 @@ def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo
     array = _apply_orientation(array, orientation)
     info.bit_depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 32)
     return np.ascontiguousarray(array), info
+
+
+@contextlib.contextmanager
+def _pixel_limit(limit: int):
+    """Pillow's decompression-bomb limit is a module global: set it while opening a file."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _reason(err: BaseException) -> str:
@@ -184,28 +223,32 @@ _TIFF_BITS_PER_SAMPLE = 258
 _TIFF_SAMPLES_PER_PIXEL = 277
 
 
-def _decode_16bit_colour(img: Image.Image, path: Path) -> np.ndarray | None:
-    """16-bit colour or gray + alpha at full depth (pypng, tifffile), else None.
-
-    Pillow opens these files but decodes them to 8 bits per sample.
-    """
+def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
+    """Whether a PNG/TIFF holds 16-bit colour or gray + alpha (Pillow reads them at 8 bits)."""
     if img.format == "PNG":
         reader = png.Reader(filename=str(path))
         reader.preamble()
-        if reader.bitdepth != 16 or reader.planes == 1:
-            return None
-        width, height, rows, _ = reader.asDirect()
-        return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(
-            height, width, reader.planes
-        )
+        return reader.bitdepth == 16 and reader.planes > 1
     if img.format == "TIFF":
         bits = img.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))
         samples = img.tag_v2.get(_TIFF_SAMPLES_PER_PIXEL, 1)
-        if 16 not in (bits if isinstance(bits, tuple) else (bits,)) or samples == 1:
-            return None
-        array = tifffile.imread(path, key=0)
-        return array if array.dtype == np.uint16 and array.ndim == 3 else None
-    return None
+        return 16 in (bits if isinstance(bits, tuple) else (bits,)) and samples > 1
+    return False
+
+
+def _decode_16bit_colour(img: Image.Image, path: Path) -> np.ndarray | None:
+    """16-bit colour or gray + alpha at full depth (pypng, tifffile), else None."""
+    if not _is_16bit_colour(img, path):
+        return None
+    if img.format == "PNG":
+        reader = png.Reader(filename=str(path))
+        width, height, rows, info = reader.asDirect()
+        planes = info["planes"]
+        return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(
+            height, width, planes
+        )
+    array = tifffile.imread(path, key=0)
+    return array if array.dtype == np.uint16 and array.ndim == 3 else None
 
 
 def _gray_palette(img: Image.Image) -> bool:
@@ -333,23 +376,8 @@ def save_image(
     array = _check_array(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ImageFileError(
-            f"{path}: unknown image extension {path.suffix!r}; "
-            f"use one of {', '.join(IMAGE_EXTENSIONS)}"
-        )
     channels = 1 if array.ndim == 2 else array.shape[2]
-    if array.dtype == np.uint16 and fmt not in ("PNG", "TIFF"):
-        raise ImageFileError(f"{path}: {fmt} cannot store 16-bit images; save as .png or .tif")
-    if array.dtype == np.uint16 and fmt == "TIFF" and channels == 2:
-        raise ImageFileError(f"{path}: 16-bit gray + alpha is not supported in TIFF; use .png")
-    if array.dtype == np.float32 and fmt != "TIFF":
-        raise ImageFileError(f"{path}: floating-point images can only be saved as .tif")
-    if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
-        raise ImageFileError(
-            f"{path}: {fmt} cannot store an alpha channel; save as .png, .tif or .webp"
-        )
+    fmt = check_savable(path, array.dtype, channels)
     if fmt == "WEBP" and channels == 2:
         array = np.concatenate([np.repeat(array[..., :1], 3, axis=2), array[..., 1:]], axis=2)
     if path.exists() and not overwrite:
@@ -381,6 +409,65 @@ def save_image(
             tmp.unlink()
         raise
     return path
+
+
+def check_savable(path: str | os.PathLike, dtype: np.dtype, channels: int) -> str:
+    """The format of ``path``'s extension if it can hold an image of ``dtype`` (uint8,
+    uint16, float32) and ``channels`` (2 and 4 carry alpha); :class:`ImageFileError` naming
+    the problem otherwise. Checks nothing on disk."""
+    path = Path(path)
+    dtype = np.dtype(dtype)
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageFileError(
+            f"{path}: unknown image extension {path.suffix!r} for writing; "
+            f"use one of {', '.join(IMAGE_EXTENSIONS)}"
+        )
+    if dtype == np.uint16 and fmt not in ("PNG", "TIFF"):
+        raise ImageFileError(f"{path}: {fmt} cannot store 16-bit images; save as .png or .tif")
+    if dtype == np.uint16 and fmt == "TIFF" and channels == 2:
+        raise ImageFileError(f"{path}: 16-bit gray + alpha is not supported in TIFF; use .png")
+    if dtype == np.float32 and fmt != "TIFF":
+        raise ImageFileError(f"{path}: floating-point images can only be saved as .tif")
+    if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
+        raise ImageFileError(
+            f"{path}: {fmt} cannot store an alpha channel; save as .png, .tif or .webp"
+        )
+    return fmt
+
+
+def peek_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[np.dtype, int]:
+    """The dtype and channel count :func:`load_image` will return for ``path``, read from
+    the file's header only (no decoding); :class:`ImageFileError` for a file it cannot
+    open."""
+    path = Path(path)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings(), _pixel_limit(limit):
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                mode = img.mode
+                transparent = "transparency" in img.info
+                wide = img.format in ("PNG", "TIFF") and _is_16bit_colour(img, path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageFileError(
+            f"{path}: the image has more than {limit:,} pixels (--max-pixels to raise it)"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageFileError(f"{path}: not an image file, or unreadable ({_reason(err)})") from err
+    channels = {"LA": 2, "La": 2, "PA": 4, "RGBA": 4, "RGBa": 4}.get(mode, 3)
+    if mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        channels = 1
+    if mode == "P" and transparent:
+        channels = 4
+    if wide and mode == "LA":
+        channels = 2
+    if mode == "F":
+        return np.dtype(np.float32), 1
+    sixteen = mode.startswith("I") or wide
+    return np.dtype(np.uint16 if sixteen else np.uint8), channels
 
 
 def _exists_error(path: Path) -> FileExistsError:

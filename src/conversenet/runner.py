@@ -21,6 +21,7 @@ import numbers
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checks import check_int
@@ -29,16 +30,19 @@ from .tasks import call_model
 __all__ = [
     "DEFAULT_TILE",
     "DEFAULT_TILE_OVERLAP",
+    "MIN_TILE",
     "ModelRunner",
     "auto_tile",
     "count_tiles",
+    "minimum_input_size",
     "self_ensemble",
     "tiled_apply",
 ]
 
 DEFAULT_TILE = 512  # tile side in output pixels; images no larger than this run in one go
 DEFAULT_TILE_OVERLAP = 32  # overlap in output pixels
-MIN_TILE = 16
+MIN_TILE = 16  # the smallest tile side, in input pixels, that tiling accepts
+MAX_PROBED_SIZE = 64
 
 ProgressFn = Callable[[int], object]
 
@@ -240,8 +244,10 @@ class ModelRunner:
         tile: tile side in input pixels, ``"auto"`` (:func:`auto_tile` for each input size)
             or ``None`` for one pass over the whole input.
         tile_overlap: overlap between tiles in input pixels (default: from
-            :func:`auto_tile`).
+            :func:`auto_tile`, at most a quarter of the tile); must be below half the tile.
         x8: average each tile over the 8 flips/rotations (the kernel is transformed too).
+        min_size: the smallest input side the model accepts (:func:`minimum_input_size`);
+            smaller inputs are padded (edge values repeated) and the result cropped back.
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C', sH, sW)`.
@@ -256,6 +262,7 @@ class ModelRunner:
         tile: int | str | None = None,
         tile_overlap: int | None = None,
         x8: bool = False,
+        min_size: int = 1,
     ) -> None:
         self.model = model
         self.kernel = kernel
@@ -264,19 +271,26 @@ class ModelRunner:
             tile = _check_tile_args(tile, 0)[0]
         if tile_overlap is not None:
             _check_tile_args(None, tile_overlap)
+            if isinstance(tile, int) and 2 * tile_overlap >= tile:
+                raise ValueError(
+                    f"the tile overlap must be below half the tile, got overlap {tile_overlap} "
+                    f"for tiles of {tile}"
+                )
         self.tile = tile
         self.tile_overlap = tile_overlap
         self.x8 = bool(x8)
+        self.min_size = check_int("min_size", min_size, minimum=1)
 
     def tiling_for(self, height: int, width: int) -> tuple[int | None, int]:
         """(tile, overlap) in input pixels used for an input of ``height × width``."""
         auto_tile_size, auto_overlap = auto_tile(height, width, self.scale)
-        overlap = self.tile_overlap if self.tile_overlap is not None else auto_overlap
         tile = auto_tile_size if self.tile == "auto" else self.tile
-        if tile is not None:
-            if max(height, width) <= tile:
-                return None, overlap
-            overlap = min(overlap, tile - 1)
+        if self.tile_overlap is not None:
+            overlap = self.tile_overlap
+        else:
+            overlap = auto_overlap if tile is None else min(auto_overlap, tile // 4)
+        if tile is not None and max(height, width) <= tile:
+            return None, overlap
         return tile, overlap
 
     def passes(self, height: int, width: int) -> int:
@@ -291,5 +305,35 @@ class ModelRunner:
         return call_model(self.model, x, kernel)
 
     def __call__(self, x: Tensor, progress: ProgressFn | None = None) -> Tensor:
+        h, w = x.shape[-2:]
+        pad_h, pad_w = max(self.min_size - h, 0), max(self.min_size - w, 0)
+        if pad_h or pad_w:  # smaller than the model accepts: repeat the edges, crop back
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         tile, overlap = self.tiling_for(*x.shape[-2:])
-        return tiled_apply(self.restore_tile, x, tile, overlap, self.scale, progress=progress)
+        y = tiled_apply(self.restore_tile, x, tile, overlap, self.scale, progress=progress)
+        return y[..., : h * self.scale, : w * self.scale] if pad_h or pad_w else y
+
+
+def minimum_input_size(
+    model: nn.Module, channels: int, kernel: Tensor | None = None, limit: int = MAX_PROBED_SIZE
+) -> int:
+    """The smallest square input side ``model`` runs on (1 if it runs on 1×1), found by
+    trying zero images of growing size; ``limit`` when none up to it works.
+
+    Layers that pad (Converse2D's circular padding of 6 in Converse-DnCNN needs 6×6) or
+    downsample set this bound.
+    """
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    kernel = None if kernel is None else kernel.to(device=device, dtype=dtype)
+    with torch.inference_mode():
+        for size in range(1, limit + 1):
+            try:
+                call_model(
+                    model, torch.zeros(1, channels, size, size, device=device, dtype=dtype), kernel
+                )
+            except (RuntimeError, ValueError, IndexError):
+                continue
+            return size
+    return limit

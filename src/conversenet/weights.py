@@ -21,6 +21,7 @@ pickled code is ever executed. This module knows nothing of the models: the regi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import tempfile
@@ -29,8 +30,10 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -41,6 +44,7 @@ __all__ = [
     "UPSTREAM_LICENSE",
     "PretrainedWeights",
     "WeightsChecksumError",
+    "WeightsFileError",
     "WeightsNotFoundError",
     "cache_dir",
     "download_weights",
@@ -48,6 +52,7 @@ __all__ = [
     "load_state_dict",
     "load_weights_into",
     "resolve_weights",
+    "saved_model_options",
     "sha256sum",
     "weights_dir_candidates",
 ]
@@ -284,6 +289,10 @@ def _unwrap(obj: object, source: Path) -> dict[str, Tensor]:
     return state
 
 
+class WeightsFileError(ValueError):
+    """A weight file that cannot be read (truncated, not a weights file, pickled code)."""
+
+
 def load_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict[str, Tensor]:
     """Read a state_dict from ``path`` on the CPU, without executing pickled code.
 
@@ -295,21 +304,64 @@ def load_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict[
     Args:
         path: the file.
         sha256: when given, the file is checked first (:class:`WeightsChecksumError`).
+
+    Raises:
+        WeightsFileError: the file is not a readable weights file; the message names it.
     """
     path = Path(path)
     if sha256 is not None:
         _verify(path, sha256)
     if path.suffix == ".safetensors":
-        return _unwrap(load_file(str(path), device="cpu"), path)
+        try:
+            return _unwrap(load_file(str(path), device="cpu"), path)
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise WeightsFileError(
+                f"{path}: not a readable safetensors file ({_first_line(exc)})"
+            ) from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise ValueError(
+        # PyTorch's message suggests weights_only=False, i.e. running the file's code: never
+        if "unsupported global" not in str(exc).lower():  # garbage, not an object of code
+            raise WeightsFileError(
+                f"{path}: not a readable PyTorch weights file (a damaged or foreign file)"
+            ) from None
+        raise WeightsFileError(
             f"{path} cannot be read with torch.load(weights_only=True): it holds objects "
             "other than tensors and plain containers, and conversenet never executes "
-            f"pickled code ({exc})"
-        ) from exc
+            "pickled code"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
+        raise WeightsFileError(
+            f"{path}: not a readable PyTorch weights file, or truncated ({_first_line(exc)})"
+        ) from None
     return _unwrap(obj, path)
+
+
+def saved_model_options(path: str | os.PathLike) -> tuple[str | None, dict[str, Any]]:
+    """The model name and constructor options stored in a safetensors file's metadata by
+    ``conversenet train`` (``(None, {})`` for other files)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return None, {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsFileError(
+            f"{path}: not a readable safetensors file ({_first_line(exc)})"
+        ) from None
+    try:
+        options = json.loads(meta.get("options", "{}"))
+    except json.JSONDecodeError:
+        options = {}
+    return meta.get("model"), options if isinstance(options, dict) else {}
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first sentence of an exception's message (library messages run on)."""
+    text = str(exc).strip().splitlines()
+    return text[0].split(". ")[0].rstrip(".") if text else type(exc).__name__
 
 
 def load_weights_into(

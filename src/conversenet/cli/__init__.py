@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="conversenet",
         description="Image restoration with reverse convolution (Converse2D).",
     )
-    parser.add_argument("--version", action="version", version=f"conversenet {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"conversenet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)

@@ -26,7 +26,13 @@ from typing import Any
 from torch import nn
 
 from ..tasks import TASKS, get_task
-from ..weights import PretrainedWeights, load_state_dict, load_weights_into, resolve_weights
+from ..weights import (
+    PretrainedWeights,
+    load_state_dict,
+    load_weights_into,
+    resolve_weights,
+    saved_model_options,
+)
 from .compact import CompactConverseDenoiser
 from .deblur import ConverseNet
 from .dncnn import ConverseDnCNN, DnCNN
@@ -289,8 +295,10 @@ def create_model(
             checked once.
         weights: load this file instead (``.pth``/``.pt`` loaded with ``weights_only=True``,
             or ``.safetensors``). A file named like the published one is SHA-256 checked;
-            any other file (e.g. from your own training) is loaded as is. Implies loading
-            weights whatever ``pretrained`` says.
+            any other file (e.g. from your own training) is loaded as is. The model options
+            that ``conversenet train`` stores in a safetensors file's metadata are applied
+            (``overrides`` win over them). Implies loading weights whatever ``pretrained``
+            says.
         download: allow downloading missing published weights.
         progress: show a progress bar while downloading.
         **overrides: constructor arguments replacing the registered ones, e.g.
@@ -308,13 +316,6 @@ def create_model(
         ~conversenet.weights.WeightsChecksumError: a weight file with the wrong digest.
     """
     info = get_model_info(name)
-    params = inspect.signature(info.builder).parameters
-    unknown = sorted(set(overrides) - set(params))
-    if unknown:
-        raise TypeError(
-            f"{name} does not take {', '.join(map(repr, unknown))}; "
-            f"its arguments are: {', '.join(params)}"
-        )
     if weights is None and pretrained and info.pretrained is None:
         raise ValueError(
             f"no published weights for {name!r}; models with weights: "
@@ -324,6 +325,21 @@ def create_model(
     if weights is not None or pretrained:
         # resolve before building, so a missing or corrupt file fails before any work
         path = resolve_weights(info.pretrained, path=weights, download=download, progress=progress)
+    if weights is not None:
+        saved_name, saved_options = saved_model_options(path)
+        if saved_name is not None and saved_name != name:
+            raise ValueError(
+                f"{path} holds weights of {saved_name!r} (as its metadata says), not of "
+                f"{name!r}; create {saved_name!r} with it"
+            )
+        overrides = {**saved_options, **overrides}  # what you pass wins over the file
+    params = inspect.signature(info.builder).parameters
+    unknown = sorted(set(overrides) - set(params))
+    if unknown:
+        raise TypeError(
+            f"{name} does not take {', '.join(map(repr, unknown))}; "
+            f"its arguments are: {', '.join(params)}"
+        )
     model = info.builder(**{**info.defaults, **overrides})
     if path is not None:
         load_weights_into(model, load_state_dict(path), source=Path(path))
