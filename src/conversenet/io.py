@@ -142,11 +142,7 @@ def load_image_with_info(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise ImageFileError(
-            f"{path}: the image has more than {limit:,} pixels, the limit that guards against "
-            "decompression bombs; if you trust the file, raise it (--max-pixels N, or "
-            "max_pixels=)"
-        ) from None
+        raise _bomb_error(path, limit) from None
     except UnidentifiedImageError as err:
         raise ImageFileError(f"{path}: not an image file, or a format Pillow cannot read") from err
     except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as err:
@@ -174,6 +170,13 @@ def load_image_with_info(
     array = _apply_orientation(array, orientation)
     info.bit_depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 32)
     return np.ascontiguousarray(array), info
+
+
+def _bomb_error(path: Path, limit: int) -> ImageFileError:
+    return ImageFileError(
+        f"{path}: the image has more than {limit:,} pixels, the limit that guards against "
+        "decompression bombs; if you trust the file, raise it (--max-pixels N, or max_pixels=)"
+    )
 
 
 @contextlib.contextmanager
@@ -452,9 +455,7 @@ def peek_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[
                 transparent = "transparency" in img.info
                 wide = img.format in ("PNG", "TIFF") and _is_16bit_colour(img, path)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise ImageFileError(
-            f"{path}: the image has more than {limit:,} pixels (--max-pixels to raise it)"
-        ) from None
+        raise _bomb_error(path, limit) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageFileError(f"{path}: not an image file, or unreadable ({_reason(err)})") from err
     channels = {"LA": 2, "La": 2, "PA": 4, "RGBA": 4, "RGBa": 4}.get(mode, 3)

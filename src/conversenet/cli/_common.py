@@ -7,11 +7,13 @@ import sys
 import traceback
 
 import torch
+import yaml
 
 __all__ = [
     "add_command",
     "add_common_options",
     "fail",
+    "model_option",
     "parse_tile",
     "select_device",
     "set_threads",
@@ -45,6 +47,17 @@ def add_common_options(
         )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def model_option(text: str) -> tuple[str, object]:
+    """``--model-option KEY=VALUE``: the value read as YAML (4, 0.5, circular, [1, 2])."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. num_blocks=4), got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"cannot read the value of {text!r}") from None
 
 
 def parse_tile(text: str) -> int | str:

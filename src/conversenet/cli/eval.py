@@ -13,7 +13,15 @@ from pathlib import Path
 from ..data.kernels import load_kernel
 from ..evaluation import Protocol, evaluate, format_table
 from ..models import create_model, get_model_info
-from ._common import add_command, add_common_options, fail, parse_tile, select_device, set_threads
+from ._common import (
+    add_command,
+    add_common_options,
+    fail,
+    model_option,
+    parse_tile,
+    select_device,
+    set_threads,
+)
 
 
 def register(subparsers) -> None:
@@ -25,8 +33,20 @@ def register(subparsers) -> None:
     p.add_argument("--sigma", type=float, default=25.0, help="noise level for denoising (0-255)")
     p.add_argument("--scale", type=int, default=None, help="SR scale (default: the model's)")
     p.add_argument("--kernel", type=Path, help="blur kernel file for deblurring (.npy/.png/.mat)")
+    p.add_argument(
+        "--kernel-index", type=int, metavar="N", help="which kernel of a multi-kernel .mat file"
+    )
+    p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
     p.add_argument("--noise", type=float, default=2.55, help="noise level for deblurring (0-255)")
     p.add_argument("--weights", type=Path, help="weights file (default: the official ones)")
+    p.add_argument(
+        "--model-option",
+        type=model_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor argument of the model (repeatable)",
+    )
     p.add_argument("--out", type=Path, help="output folder (default: results/MODEL-DATASET)")
     p.add_argument("--x8", action="store_true", help="self-ensemble over the 8 flips/rotations")
     p.add_argument(
@@ -49,7 +69,8 @@ def build_protocol(task: str, channels: int, scale: int, args) -> Protocol:
     if task.startswith("deblur"):
         if args.kernel is None:
             raise ValueError(f"the {task!r} protocol needs --kernel FILE (a 2-D blur kernel)")
-        kernel, kernel_name = load_kernel(args.kernel), args.kernel.name
+        kernel = load_kernel(args.kernel, index=args.kernel_index, variable=args.kernel_var)
+        kernel_name = args.kernel.name
     return Protocol(
         task=task,
         sigma=args.sigma,
@@ -77,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             weights=args.weights,
             download=args.download,
             progress=not args.quiet,
+            **dict(args.model_option),
         ).to(device)
         out = args.out or Path("results") / f"{args.model}-{args.data.name}"
         results = evaluate(
@@ -89,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             tile_overlap=args.tile_overlap,
             progress=not args.quiet,
         )
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
         return fail(err, args)
     print(f"{args.model} on {results['dataset']} ({protocol.task})")
     print(format_table(results))

@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from tqdm import tqdm
 
 from ..data.kernels import load_kernel
@@ -41,7 +40,7 @@ from ..io import (
     save_image,
 )
 from ..tasks import COMMAND_TASKS, command_task
-from ._common import add_common_options, parse_tile, select_device, set_threads
+from ._common import add_common_options, model_option, parse_tile, select_device, set_threads
 
 TASK_HELP = {
     "denoise": "remove Gaussian noise",
@@ -68,16 +67,6 @@ def _sigma(text: str) -> float:
             f"the noise level must satisfy 0 < sigma <= 255 (0..255 scale), got {text}"
         )
     return value
-
-
-def _model_option(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. num_blocks=4), got {text!r}")
-    try:
-        return key.strip(), yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise argparse.ArgumentTypeError(f"cannot read the value of {text!r}") from None
 
 
 def _positive_int(text: str) -> int:
@@ -145,7 +134,7 @@ def _register_task(subparsers, task: str) -> None:
     p.add_argument("--weights", type=Path, metavar="FILE", help="weights file for the model")
     p.add_argument(
         "--model-option",
-        type=_model_option,
+        type=model_option,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -282,7 +271,9 @@ def plan_outputs(jobs: list[Job], args) -> None:
 
 
 def _writable_folder(folder: Path) -> str | None:
-    """None when files can be created in ``folder`` (made if needed), else the reason."""
+    """None when files can be created in ``folder`` (made if needed), else the reason.
+    Tries a real file in the nearest existing folder: permissions, read-only mounts and
+    immutable folders all show, for root too."""
     probe = folder
     while not probe.exists():
         if probe.parent == probe:
@@ -290,8 +281,12 @@ def _writable_folder(folder: Path) -> str | None:
         probe = probe.parent
     if not probe.is_dir():
         return f"cannot create the output folder {folder}: {probe} is a file"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return f"cannot write to the output folder {probe} (permission denied)"
+    try:
+        fd, name = tempfile.mkstemp(prefix=".conversenet-probe.", dir=probe)
+    except OSError as err:
+        return f"cannot write to the output folder {probe} ({err.strerror or err})"
+    os.close(fd)
+    os.unlink(name)
     return None
 
 
@@ -485,7 +480,8 @@ def _run(args: argparse.Namespace, reporter: Reporter, scratch: Path) -> int:
     for problem in problems:
         reporter.error(None, problem)
     if not jobs:
-        reporter.error(None, "no input images")
+        if not problems:
+            reporter.error(None, "no input images")
         return 1
 
     plan_outputs(jobs, args)
@@ -495,9 +491,10 @@ def _run(args: argparse.Namespace, reporter: Reporter, scratch: Path) -> int:
     for label, err in input_problems:
         reporter.error(label, err)
     if output_problems:
-        reporter.error(
-            None,
-            f"nothing was restored: {len(output_problems)} output(s) cannot be written",
+        print(
+            f"conversenet: nothing was restored: {len(output_problems)} output(s) cannot be "
+            "written",
+            file=sys.stderr,
         )
         return 1
     failed = len(problems) + len(input_problems)

@@ -49,6 +49,12 @@ def register(subparsers) -> None:
         default=None,
         help="run folder (default: train.out_dir of the config, else runs/<config name>)",
     )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start from step 0 in a run folder whose checkpoints are all damaged (they are "
+        "replaced as the new run saves); without it such a folder is refused",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
 
@@ -59,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         out = args.out
         if out is None:
             out = Path(cfg.train.out_dir) if cfg.train.out_dir else Path("runs") / args.config.stem
-        summary = train(cfg, out, resume=args.resume)
+        summary = train(cfg, out, resume=args.resume, restart=args.restart)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
         return fail(err, args)
     return 130 if summary.get("interrupted") else 0

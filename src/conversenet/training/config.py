@@ -76,6 +76,7 @@ class DataConfig:
     ``patch_size`` is the side of the *target* (high-resolution) patch; for super-resolution
     the input patch is ``patch_size // scale``. ``batch_size`` is the global batch, split
     evenly across data-parallel ranks. One epoch visits ``repeat`` patches per image.
+    Unreadable images are an error naming them, unless ``skip_unreadable``.
     """
 
     train_dirs: list[str] = field(default_factory=list)
@@ -85,6 +86,7 @@ class DataConfig:
     repeat: int = 1
     channels: int = 1
     cache_images: bool = True
+    skip_unreadable: bool = False
 
     def validate(self) -> None:
         _require(self.patch_size >= 4, f"data.patch_size must be >= 4, got {self.patch_size}")

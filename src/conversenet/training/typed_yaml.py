@@ -51,6 +51,15 @@ def _unknown_key_error(key: str, where: str, valid: Iterable[str]) -> ConfigErro
     return ConfigError(f"unknown config key {key!r}{place}{hint} valid keys: {', '.join(valid)}")
 
 
+def _sections_with(schema: type, key: str) -> list[str]:
+    """The top-level sections (dataclass fields) of ``schema`` that have a field ``key``."""
+    return [
+        name
+        for name, tp in typing.get_type_hints(schema).items()
+        if dataclasses.is_dataclass(tp) and key in typing.get_type_hints(tp)
+    ]
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against the annotation ``tp`` and convert it (int -> float etc.)."""
     origin = typing.get_origin(tp)
@@ -180,6 +189,13 @@ def apply_overrides(schema: type, data: dict[str, Any], overrides: Iterable[str]
                 hints = typing.get_type_hints(cls)
                 if part not in hints:
                     where = ".".join(path[:depth])
+                    elsewhere = _sections_with(schema, part) if depth else []
+                    if elsewhere:
+                        raise ConfigError(
+                            f"override {item!r}: section {where!r} has no key {part!r}; it is "
+                            f"in section {elsewhere[0]!r}: {elsewhere[0]}.{part}"
+                            f"={'.'.join(item.split('=', 1)[1:])}"
+                        )
                     raise _unknown_key_error(part, where, hints)
                 tp = hints[part]
                 cls = tp if dataclasses.is_dataclass(tp) else None
