@@ -252,3 +252,72 @@ def test_a_default_model_is_hashed_once_per_restore(monkeypatch, tmp_path, offic
     assert [Path(p).name for p in hashed] == [expected]
     restore(image, "denoise", download=False)  # the loaded model is reused: no new hash
     assert len(hashed) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# what restore() takes and refuses
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [[[0.5, 0.5]], "noisy.png", 3.0, None])
+def test_restore_refuses_other_types_before_loading_a_model(bad, monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was checked")
+
+    monkeypatch.setattr(conversenet.inference, "Restorer", no_model)
+    with pytest.raises(TypeError, match=r"NumPy array, a PIL image or a torch\.Tensor"):
+        restore(bad, "denoise")
+
+
+@pytest.mark.parametrize("shape", [(1, 20, 24), (2, 1, 20, 24), (3, 20, 24)])
+def test_restore_takes_a_tensor_and_returns_one_like_it(shape):
+    x = torch.rand(shape, dtype=torch.float64)
+    net = TinyConverseNet(shape[-3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = restore(x, "denoise", net)
+    assert isinstance(out, torch.Tensor)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+    first = x[0] if x.dim() == 4 else x
+    expected, _ = Restorer("denoise", net)(first.permute(1, 2, 0).numpy().astype(np.float32))
+    got = (out[0] if x.dim() == 4 else out).permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(got, expected.reshape(got.shape), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (np.full((8, 8), 200.0), r"\[0, 1\] scale.*found values in \[200, 200\].*divide"),
+        (np.full((8, 8), -0.9), r"found values in \[-0.9, -0.9\]"),
+        (np.where(np.eye(8) > 0, np.nan, 0.5), "8 NaN or infinite"),
+        (np.where(np.eye(8) > 0, np.inf, 0.5), "NaN or infinite"),
+    ],
+)
+def test_float_images_off_the_unit_scale_are_refused(values, message):
+    with pytest.raises(ValueError, match=message):
+        Restorer("denoise", TinyConverseNet(1))(values.astype(np.float32))
+
+
+def test_noisy_float_images_slightly_outside_the_unit_range_are_fine():
+    noisy = np.clip(np.random.default_rng(0).normal(0.5, 0.3, (16, 16)), -0.4, 1.4)
+    out, _ = Restorer("denoise", TinyConverseNet(1))(noisy.astype(np.float32))
+    assert out.shape == noisy.shape
+
+
+@pytest.mark.parametrize("sigma", [0, -5, 256, float("nan"), float("inf")])
+def test_sigma_must_be_a_noise_level(sigma):
+    with pytest.raises(ValueError, match="0 < sigma <= 255"):
+        Restorer("denoise", "converse_dncnn_compact", sigma=sigma)
+
+
+def test_images_smaller_than_the_model_accepts_are_padded_and_cropped_back():
+    restorer = Restorer("denoise", "converse_dncnn_compact", download=False)
+    assert restorer.runner.min_size > 1
+    out, notes = restorer(np.full((2, 3), 128, np.uint8))
+    assert out.shape == (2, 3) and any("smaller than" in n for n in notes)
+
+
+def test_a_small_tile_is_raised_with_a_note():
+    restorer = Restorer("denoise", TinyConverseNet(1), tile=2)
+    assert restorer.runner.tile == 16
+    assert any("below the smallest useful tile" in n for n in restorer.notes)
+    with pytest.raises(ValueError, match="below half the tile"):
+        Restorer("denoise", TinyConverseNet(1), tile=32, tile_overlap=16)
