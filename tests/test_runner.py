@@ -10,6 +10,7 @@ from torch import nn
 from conversenet.runner import (
     DEFAULT_TILE,
     ModelRunner,
+    PerChannel,
     auto_tile,
     count_tiles,
     self_ensemble,
@@ -180,3 +181,12 @@ def test_runner_auto_tiling_follows_auto_tile():
     assert runner.tiling_for(1024, 1024) == auto_tile(1024, 1024)
     assert runner.tiling_for(100, 100) == (None, auto_tile(100, 100)[1])
     assert ModelRunner(nn.Identity(), tile=None).tiling_for(1024, 1024)[0] is None
+
+
+def test_per_channel_runs_a_gray_model_on_each_channel():
+    net = TinyConverseNet(1).eval()
+    x = torch.rand(2, 3, 12, 10)
+    with torch.no_grad():
+        out = PerChannel(net)(x)
+        for c in range(3):
+            torch.testing.assert_close(out[:, c : c + 1], net(x[:, c : c + 1]))

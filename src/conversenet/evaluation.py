@@ -32,7 +32,7 @@ from . import metrics
 from .data.imresize import imresize
 from .data.protocol import add_gaussian_noise, blur, modcrop
 from .io import IMAGE_EXTENSIONS, save_image
-from .runner import ModelRunner
+from .runner import ModelRunner, PerChannel, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import get_task
 
@@ -156,8 +156,11 @@ def make_runner(
     tile_overlap: int | None = None,
 ) -> ModelRunner:
     """The :class:`~conversenet.runner.ModelRunner` of ``model`` under ``protocol``: the
-    kernel of the non-blind task, x8, and tiling (``None``: whole images, as the paper)."""
+    kernel of the non-blind task, x8, and tiling (``None``: whole images, as the paper).
+    A gray model on the colour images of a ``channels=3`` protocol restores each channel."""
     kernel = None
+    if protocol.channels > 1 and model_channels(model) == 1:  # a gray model on colour images
+        model = PerChannel(model)
     if get_task(protocol.task).takes_kernel:
         kernel = torch.from_numpy(np.ascontiguousarray(protocol.kernel, dtype=np.float32))
         kernel = kernel[None, None]

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .data.kernels import load_kernel
 from .io import array_to_pil, pil_to_array
 from .models.registry import create_model, get_model_info
-from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size
+from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import command_task
 from .weights import WeightsNotFoundError, find_weights
@@ -80,16 +80,6 @@ def load_pretrained(
         while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
             _MODEL_CACHE.popitem(last=False)
     return model
-
-
-def _first_conv_channels(model: nn.Module) -> int | None:
-    value = getattr(model, "in_channels", None)
-    if isinstance(value, int):
-        return value
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            return module.in_channels
-    return None
 
 
 def _as_kernel(kernel) -> np.ndarray:
@@ -188,7 +178,7 @@ class Restorer:
                 raise ValueError("pass scale= with an nn.Module super-resolution model")
             self.model_name = type(model).__name__
             self.model = model.to(self.device).eval()
-            self.in_channels = in_channels or _first_conv_channels(model) or 3
+            self.in_channels = in_channels or model_channels(model) or 3
             self.scale = int(scale) if task == "sr" else 1
         else:
             raise TypeError(

@@ -32,9 +32,11 @@ __all__ = [
     "DEFAULT_TILE_OVERLAP",
     "MIN_TILE",
     "ModelRunner",
+    "PerChannel",
     "auto_tile",
     "count_tiles",
     "minimum_input_size",
+    "model_channels",
     "self_ensemble",
     "tiled_apply",
 ]
@@ -312,6 +314,36 @@ class ModelRunner:
         tile, overlap = self.tiling_for(*x.shape[-2:])
         y = tiled_apply(self.restore_tile, x, tile, overlap, self.scale, progress=progress)
         return y[..., : h * self.scale, : w * self.scale] if pad_h or pad_w else y
+
+
+class PerChannel(nn.Module):
+    """A single-channel (gray) model run on each channel of a colour batch: the channels
+    are folded into the batch, so ``(N, C, H, W)`` is restored as ``(N·C, 1, H, W)``.
+
+    Shape:
+        - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C, sH, sW)`.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c = x.shape[:2]
+        y = self.model(x.reshape(n * c, 1, *x.shape[2:]))
+        return y.reshape(n, c, *y.shape[2:])
+
+
+def model_channels(model: nn.Module) -> int | None:
+    """The image channels a model takes: its ``in_channels`` attribute, else the input
+    channels of its first convolution (None when neither exists)."""
+    value = getattr(model, "in_channels", None)
+    if isinstance(value, int):
+        return value
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.in_channels
+    return None
 
 
 def minimum_input_size(

@@ -38,6 +38,14 @@ def register(subparsers) -> None:
     )
     p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
     p.add_argument("--noise", type=float, default=2.55, help="noise level for deblurring (0-255)")
+    p.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="read the images gray (1) or RGB (3); default: the model's channels. A gray "
+        "model on RGB images restores each channel",
+    )
     p.add_argument("--weights", type=Path, help="weights file (default: the official ones)")
     p.add_argument(
         "--model-option",
@@ -90,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         scale = args.scale or info.scale
         if args.scale and info.task == "sr" and args.scale != info.scale:
             raise ValueError(f"{args.model} is a x{info.scale} model, got --scale {args.scale}")
-        protocol = build_protocol(info.task, info.in_channels, scale, args)
+        protocol = build_protocol(info.task, args.channels or info.in_channels, scale, args)
         device = select_device(args.device)
         model = create_model(
             args.model,
