@@ -432,14 +432,52 @@ def converse2d_forward(
         out = x.new_zeros(0, c, scale * height, scale * width)
         return out + 0 * (x.sum() + weight.sum() + bias.sum()).to(x.dtype)
     dtype = _compute_dtype(x.dtype)
-    y = pad_input(x.to(dtype), padding, padding_mode)
+    weight, bias = weight.to(dtype), bias.to(dtype)
+    chunk = _channel_chunk(x, weight, bias, scale, padding)
+    if chunk < c:  # large inputs outside autograd: a few channels at a time (less memory)
+        out = x.new_empty(n, c, scale * height, scale * width, dtype=dtype)
+        for start in range(0, c, chunk):
+            part = slice(start, start + chunk)
+            out[:, part] = _solve(
+                x[:, part].to(dtype),
+                weight[:, part],
+                bias[:, part],
+                scale,
+                padding,
+                padding_mode,
+                get_filter,
+            )
+        return out.to(x.dtype)
+    return _solve(x.to(dtype), weight, bias, scale, padding, padding_mode, get_filter).to(x.dtype)
+
+
+def _solve(x, weight, bias, scale, padding, padding_mode, get_filter) -> Tensor:
+    """Pad, filter, crop: the operator on inputs already in the compute dtype."""
+    y = pad_input(x, padding, padding_mode)
     h, w = y.shape[-2:]
-    filt = get_filter(weight.to(dtype), bias.to(dtype), h, w)
+    filt = get_filter(weight, bias, h, w)
     out = apply_converse2d_filter(y, filt, scale)
+    del y
     if padding > 0:
         crop = padding * scale
         out = out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
-    return out.to(x.dtype)
+    return out
+
+
+#: Outside autograd, inputs whose spectrum would exceed this many bytes are solved a few
+#: channels at a time (the channels are independent): an untiled 1024² Converse-DnCNN pass
+#: then holds one chunk's padded input, spectrum and filter instead of all 128 channels'.
+CHUNK_BYTES = 64 * 2**20
+
+
+def _channel_chunk(x: Tensor, weight: Tensor, bias: Tensor, scale: int, padding: int) -> int:
+    """How many channels to solve at once (all of them when no chunking is needed)."""
+    n, c, height, width = x.shape
+    if _tracks_grad(x, weight, bias):
+        return c
+    rows, cols = scale * (height + 2 * padding), scale * (width + 2 * padding) // 2 + 1
+    per_channel = n * rows * cols * 2 * torch.finfo(weight.dtype).bits // 8
+    return max(1, min(c, CHUNK_BYTES // max(per_channel, 1)))
 
 
 def converse2d(
