@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import functional as CF
@@ -14,6 +13,23 @@ from .checks import check_int
 
 def _tracks_grad(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _is_pointwise(conv: nn.Conv2d) -> bool:
+    return conv.kernel_size == (1, 1) and conv.groups == 1 and conv.padding in ((0, 0), "valid")
+
+
+def _pointwise(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """A 1×1 convolution as a matrix product: ``weight`` (C', C) on (N, C, H, W)."""
+    n, _, h, w = x.shape
+    flat = x.reshape(n, x.shape[1], h * w)
+    if n == 1 and bias is not None:
+        out = torch.addmm(bias[:, None], weight, flat[0])[None]
+    else:
+        out = torch.matmul(weight, flat)
+        if bias is not None:
+            out.add_(bias[:, None])
+    return out.view(n, weight.shape[0], h, w)
 
 
 __all__ = ["Converse2D", "ConverseBlock", "ConverseBlockAlpha", "LayerNorm2d", "TwoBranchBlock"]
@@ -183,8 +199,12 @@ class LayerNorm2d(nn.Module):
         """(x − mean) / std over the channels, without the affine part (a new tensor)."""
         # Two plain means: torch.var_mean over a strided channel axis is several times slower.
         centred = x - x.mean(dim=1, keepdim=True)
-        inv_std = torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
-        return centred.mul_(inv_std) if not _tracks_grad(centred) else centred * inv_std
+        if _tracks_grad(centred):
+            inv_std = torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
+            return centred * inv_std
+        # outside autograd: a norm reduction (no squared copy of x) and in place
+        var = torch.linalg.vector_norm(centred, dim=1, keepdim=True).square_()
+        return centred.mul_(var.div_(x.shape[1]).add_(self.eps).rsqrt_())
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.addcmul(
@@ -242,18 +262,22 @@ class TwoBranchBlock(nn.Module):
         return x + self.conv2(x)
 
     def _forward_inference(self, x: Tensor) -> Tensor:
-        """The same result with less memory traffic: LayerNorm's affine folded into the
-        following 1×1 convolution (W·(γx̂ + β) + b = (Wγ)·x̂ + (Wβ + b)), GELU in place,
+        """The same result with less memory and memory traffic: LayerNorm's affine folded
+        into the following 1×1 convolution (W·(γx̂ + β) + b = (Wγ)·x̂ + (Wβ + b)), the 1×1
+        convolutions as matrix products (no layout reorders or workspace), GELU in place,
         intermediates freed as soon as they are used."""
         scales = (self.alpha1, self.alpha2) if self.residual_scales else (None, None)
         for branch, scale in zip((self.conv1, self.conv2), scales, strict=True):
             norm, first, *rest = branch
-            weight = first.weight * norm.weight[None, :, None, None]
-            bias = first.bias + (first.weight[:, :, 0, 0] @ norm.bias)
-            h = F.conv2d(norm.normalize(x), weight, bias)
+            weight = first.weight[:, :, 0, 0] * norm.weight
+            h = _pointwise(
+                norm.normalize(x), weight, first.bias + first.weight[:, :, 0, 0] @ norm.bias
+            )
             for layer in rest:
                 if isinstance(layer, nn.GELU) and layer.approximate == "none" and h.is_contiguous():
                     h = torch.ops.aten.gelu_(h)
+                elif isinstance(layer, nn.Conv2d) and _is_pointwise(layer):
+                    h = _pointwise(h, layer.weight[:, :, 0, 0], layer.bias)
                 else:
                     h = layer(h)
             if scale is not None:
