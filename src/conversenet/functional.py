@@ -125,8 +125,49 @@ def pad_input(x: Tensor, padding: int, padding_mode: str) -> Tensor:
 # ---------------------------------------------------------------------------------------
 # the fast operator
 # ---------------------------------------------------------------------------------------
+def _pocketfft_applies(*tensors: Tensor) -> bool:
+    """Whether an FFT can run in scipy's pocketfft: CPU tensors, eager mode.
+
+    On the CPU, PyTorch's FFTs (MKL) are 1.5-2× slower than pocketfft for the odd sizes a
+    padded image has (268 = 4·67), and its inverse real FFT is twice its forward one;
+    pocketfft works on the same memory (no copy) with PyTorch's thread count. Compiled
+    graphs and ONNX export keep PyTorch's operators.
+    """
+    return (
+        all(t.device.type == "cpu" for t in tensors)
+        and not torch.compiler.is_compiling()
+        and not torch.onnx.is_in_onnx_export()
+    )
+
+
+def _raw_rfft2(x: Tensor) -> Tensor:
+    if _pocketfft_applies(x):
+        return torch.from_numpy(scipy.fft.rfft2(x.detach().numpy(), workers=_workers()))
+    return torch.fft.rfft2(x)
+
+
+def _raw_irfft2(x_hat: Tensor, size: tuple[int, int], overwrite: bool = False) -> Tensor:
+    if _pocketfft_applies(x_hat):
+        data = x_hat.detach().numpy()
+        out = scipy.fft.irfft2(data, s=size, workers=_workers(), overwrite_x=overwrite)
+        return torch.from_numpy(out)
+    return torch.fft.irfft2(x_hat, s=size)
+
+
+def _workers() -> int:
+    return torch.get_num_threads()
+
+
+def _twin_weights(grad: Tensor, width: int, value: float) -> Tensor:
+    """Per-column factors of a one-sided spectrum: ``value`` for the columns that stand for
+    two conjugate frequencies (1..W - W//2 - 1), 1 elsewhere."""
+    weights = grad.new_ones(grad.shape[-1], dtype=grad.real.dtype)
+    weights[1 : 1 + width - grad.shape[-1]] = value
+    return weights
+
+
 class _RealFFT2(torch.autograd.Function):
-    """``torch.fft.rfft2`` over the last two axes, with a cheaper backward.
+    """``rfft2`` over the last two axes, with a cheaper backward.
 
     PyTorch differentiates ``rfft2`` by zero-filling the missing half of the spectrum and
     running a full complex FFT. The same gradient is one inverse real FFT: the adjoint of
@@ -136,7 +177,7 @@ class _RealFFT2(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor) -> Tensor:
-        return torch.fft.rfft2(x)
+        return _raw_rfft2(x)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
@@ -145,52 +186,47 @@ class _RealFFT2(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
         h, w = ctx.size
-        paired = w - grad.shape[-1]  # columns 1..paired have a conjugate twin
-        weights = grad.new_ones(grad.shape[-1], dtype=grad.real.dtype)
-        weights[1 : 1 + paired] = 0.5
-        return torch.fft.irfft2(grad * weights, s=(h, w)) * (h * w)
+        # through _irfft2, so that a double backward (create_graph) is differentiable too
+        return _irfft2(grad * _twin_weights(grad, w, 0.5), (h, w)) * (h * w)
 
 
-def _pocketfft_applies(*tensors: Tensor) -> bool:
-    """Whether the FFTs can run in scipy's pocketfft: CPU tensors outside autograd, eager mode.
+class _InverseRealFFT2(torch.autograd.Function):
+    """``irfft2(x_hat, s=size)`` over the last two axes; its backward is one forward real
+    FFT of the incoming gradient, over H·W, with the twin columns doubled (as PyTorch's)."""
 
-    On the CPU, PyTorch's FFTs (MKL) are 1.5-2× slower than pocketfft for the odd sizes a
-    padded image has (268 = 4·67), and its inverse real FFT is twice its forward one;
-    pocketfft runs on the same memory (no copy) with PyTorch's thread count.
-    """
-    return (
-        all(t.device.type == "cpu" for t in tensors)
-        and not _tracks_grad(*tensors)
-        and not torch.compiler.is_compiling()
-        and not torch.onnx.is_in_onnx_export()
-    )
+    @staticmethod
+    def forward(x_hat: Tensor, size: tuple[int, int]) -> Tensor:
+        return _raw_irfft2(x_hat, size)
 
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.size = inputs[1]
 
-def _workers() -> int:
-    return torch.get_num_threads()
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        h, w = ctx.size
+        spectrum = _rfft2(grad.contiguous())
+        return spectrum * (_twin_weights(spectrum, w, 2.0) / (h * w)), None
 
 
 def _rfft2(x: Tensor) -> Tensor:
     if x.requires_grad and torch.is_grad_enabled():
         return _RealFFT2.apply(x)
-    if _pocketfft_applies(x):
-        return torch.from_numpy(scipy.fft.rfft2(x.numpy(), workers=_workers()))
-    return torch.fft.rfft2(x)
+    return _raw_rfft2(x)
 
 
 def _fft2(x: Tensor) -> Tensor:
-    if _pocketfft_applies(x):
+    if _pocketfft_applies(x) and not _tracks_grad(x):
         return torch.from_numpy(scipy.fft.fft2(x.numpy(), workers=_workers()))
     return torch.fft.fft2(x)
 
 
 def _irfft2(x_hat: Tensor, size: tuple[int, int]) -> Tensor:
-    """``torch.fft.irfft2(x_hat, s=size)``; ``x_hat`` may be overwritten (a temporary)."""
-    if _pocketfft_applies(x_hat):
-        return torch.from_numpy(
-            scipy.fft.irfft2(x_hat.numpy(), s=size, workers=_workers(), overwrite_x=True)
-        )
-    return torch.fft.irfft2(x_hat, s=size)
+    """``torch.fft.irfft2(x_hat, s=size)``; outside autograd ``x_hat`` may be overwritten
+    (it is a temporary)."""
+    if _tracks_grad(x_hat):
+        return _InverseRealFFT2.apply(x_hat, size)
+    return _raw_irfft2(x_hat, size, overwrite=True)
 
 
 def _twiddles(n: int, count: int, length: int, offset: int, dtype, device):
