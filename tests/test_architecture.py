@@ -19,6 +19,7 @@ LAYERS = {
     "tasks": 0,
     "runtime": 0,
     "paper": 0,
+    "spectral": 1,
     "functional": 1,
     "layers": 1,
     "io": 2,

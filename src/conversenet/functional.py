@@ -36,7 +36,6 @@ smeared by the :math:`s\times s` box), so everything but the final product with
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -44,6 +43,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .checks import check_choice, check_int, check_real
+from .spectral import (
+    _block_mean,
+    _box_spectrum,
+    _check_kernel_fits,
+    _compute_dtype,
+    _decimated_spectra,
+    _identity_scale_filter,
+    _otf,
+    _small_dft2,
+    apply_converse2d_filter,
+    pad_input,
+)
 
 __all__ = [
     "PADDING_MODES",
@@ -103,186 +114,9 @@ def _check_tensors(x: Tensor, weight: Tensor, bias: Tensor) -> None:
         raise ValueError(f"bias must have shape (1, {c}, 1, 1), got {tuple(bias.shape)}")
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    # There is no half-precision FFT on CPU, and half FFTs on CUDA only take powers of two.
-    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
-
-
-def pad_input(x: Tensor, padding: int, padding_mode: str) -> Tensor:
-    """Pad the last two dimensions by ``padding`` on each side with ``padding_mode``."""
-    if padding == 0:
-        return x
-    h, w = x.shape[-2:]
-    if padding_mode == "reflect" and (padding >= h or padding >= w):
-        raise ValueError(
-            f"reflect padding {padding} needs an input larger than the padding on both axes, "
-            f"got {h}x{w}; use a smaller padding or another padding_mode"
-        )
-    return F.pad(x, (padding,) * 4, mode=padding_mode)
-
-
 # ---------------------------------------------------------------------------------------
 # the fast operator
 # ---------------------------------------------------------------------------------------
-class _RealFFT2(torch.autograd.Function):
-    """``torch.fft.rfft2`` over the last two axes, with a cheaper backward.
-
-    PyTorch differentiates ``rfft2`` by zero-filling the missing half of the spectrum and
-    running a full complex FFT. The same gradient is one inverse real FFT: the adjoint of
-    the one-sided transform is ``H·W·irfft2`` of the incoming gradient with the columns
-    that stand for two conjugate frequencies halved.
-    """
-
-    @staticmethod
-    def forward(x: Tensor) -> Tensor:
-        return torch.fft.rfft2(x)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.size = tuple(inputs[0].shape[-2:])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        h, w = ctx.size
-        paired = w - grad.shape[-1]  # columns 1..paired have a conjugate twin
-        weights = grad.new_ones(grad.shape[-1], dtype=grad.real.dtype)
-        weights[1 : 1 + paired] = 0.5
-        return torch.fft.irfft2(grad * weights, s=(h, w)) * (h * w)
-
-
-def _rfft2(x: Tensor) -> Tensor:
-    if x.requires_grad and torch.is_grad_enabled():
-        return _RealFFT2.apply(x)
-    return torch.fft.rfft2(x)
-
-
-def _twiddles(n: int, count: int, length: int, offset: int, dtype, device):
-    """cos and sin of 2π·u·(i + offset)/n for u < count, i < length, as (count, length).
-
-    The phase is reduced modulo n in integers first, so large sizes lose no accuracy.
-    """
-    u = torch.arange(count, device=device)
-    i = torch.arange(offset, offset + length, device=device)
-    angle = torch.outer(u, i).remainder_(n).to(torch.float64).mul_(2 * math.pi / n)
-    return angle.cos().to(dtype), angle.sin().to(dtype)
-
-
-def _small_dft2(a: Tensor, offset: tuple[int, int], height: int, width: int, onesided: bool):
-    r"""DFT on a height×width grid of a small array placed with its [0, 0] at ``offset``.
-
-    Returns the real and imaginary parts of
-    :math:`\sum_{i,j} a_{ij} e^{-2\pi\mathrm{i}(u(i+o_0)/H + v(j+o_1)/W)}` for every
-    row :math:`u` and the columns :math:`v < W` (``onesided``: :math:`v \le W/2`).
-    Elements that land on the same grid point (a larger than the grid) add up, as for a
-    circular layout. Two small matrix products per axis instead of an FFT of the
-    zero-padded grid: no large temporary, and a cheap backward.
-
-    Shape:
-        - a: :math:`(..., h, w)` real; outputs: :math:`(..., H, W')`.
-    """
-    h, w = a.shape[-2:]
-    cols = width // 2 + 1 if onesided else width
-    cos_h, sin_h = _twiddles(height, height, h, offset[0], a.dtype, a.device)
-    cos_w, sin_w = _twiddles(width, cols, w, offset[1], a.dtype, a.device)
-    # (C_h - i S_h) a (C_w - i S_w)^T with the two row factors stacked along the short
-    # axis: one product per output part and no full-size temporaries
-    a_rows = torch.cat([a @ cos_w.T, a @ sin_w.T], dim=-2)  # (..., 2h, W')
-    real = torch.cat([cos_h, -sin_h], dim=1) @ a_rows
-    imag = torch.cat([-sin_h, -cos_h], dim=1) @ a_rows
-    return real, imag
-
-
-def _check_kernel_fits(kernel: Tensor, height: int, width: int) -> None:
-    kh, kw = kernel.shape[-2:]
-    if kh > height or kw > width:
-        raise ValueError(
-            f"kernel {kh}x{kw} does not fit the padded output {height}x{width}; "
-            "use a larger input or padding"
-        )
-
-
-def _otf(weight: Tensor, height: int, width: int) -> Tensor:
-    """Zero-pad the kernels to height×width and centre them on the origin (circularly)."""
-    _check_kernel_fits(weight, height, width)
-    kh, kw = weight.shape[-2:]
-    otf = F.pad(weight, (0, width - kw, 0, height - kh))
-    return torch.roll(otf, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
-
-
-def _block_mean(a: Tensor, scale: int) -> Tensor:
-    """Mean of the scale×scale blocks of the last two axes: (..., sH, sW) -> (..., H, W)."""
-    *lead, hh, ww = a.shape
-    return a.reshape(*lead, scale, hh // scale, scale, ww // scale).mean(dim=(-4, -2))
-
-
-def _box_spectrum(scale: int, height: int, width: int, dtype, device) -> Tensor:
-    """One-sided 2-D DFT (height×(width//2+1)) of the scale×scale box at the origin."""
-
-    def axis(n: int) -> Tensor:
-        box = torch.zeros(n, dtype=dtype, device=device)
-        box[:scale] = 1
-        return box
-
-    return torch.fft.fft(axis(height))[:, None] * torch.fft.rfft(axis(width))[None, :]
-
-
-def _decimated_spectra(weight: Tensor, scale: int, height: int, width: int):
-    r"""Block means of :math:`|\hat K|^2` and :math:`\hat K\hat B` at the input resolution.
-
-    The mean of the :math:`s\times s` aliased blocks of a spectrum is the spectrum of the
-    :math:`s`-fold decimated signal, so both come from small spatial arrays: the kernel's
-    autocorrelation (for the power) and the kernel convolved with the :math:`s\times s`
-    box (for the cross term), each sampled every :math:`s` pixels.
-
-    Returns:
-        power: real, :math:`(B, C, H, W)`; cross (real part, imaginary part), each
-        :math:`(B, C, H, W)`.
-    """
-    b, c, kh, kw = weight.shape
-    flat = weight.reshape(1, b * c, kh, kw)
-    filters = weight.reshape(b * c, 1, kh, kw)
-
-    # autocorrelation: lag d sits at index d + k - 1; keep the lags that are multiples of s
-    auto = F.conv2d(F.pad(flat, (kw - 1, kw - 1, kh - 1, kh - 1)), filters, groups=b * c)
-    r0, c0 = (kh - 1) % scale, (kw - 1) % scale
-    auto = auto[..., r0::scale, c0::scale]
-    auto = auto.reshape(b, c, *auto.shape[-2:])
-    offset = ((r0 - kh + 1) // scale, (c0 - kw + 1) // scale)
-    power = _small_dft2(auto, offset, height, width, onesided=False)[0]
-
-    # kernel ⊛ box: tap r of the result sits at position r - k//2 of the output grid
-    box = flat.new_ones(b * c, 1, scale, scale)
-    smeared = F.conv2d(F.pad(flat, (scale - 1,) * 4), box, groups=b * c)
-    r0, c0 = (kh // 2) % scale, (kw // 2) % scale
-    smeared = smeared[..., r0::scale, c0::scale]
-    smeared = smeared.reshape(b, c, *smeared.shape[-2:])
-    offset = ((r0 - kh // 2) // scale, (c0 - kw // 2) // scale)
-    cross = _small_dft2(smeared, offset, height, width, onesided=False)
-    return power, cross
-
-
-def _tracks_grad(*tensors: Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-
-
-def _identity_scale_filter(k_re: Tensor, k_im: Tensor, lam: Tensor) -> Tensor:
-    """G = (conj(K) + λ) / (|K|² + λ) from the real and imaginary parts of K (consumed)."""
-    if _tracks_grad(k_re, k_im, lam):
-        denominator = k_re.square() + k_im.square() + lam
-        return torch.complex((k_re + lam) / denominator, -k_im / denominator)
-    # Outside autograd: write straight into the interleaved complex result and reuse k_re
-    # (a temporary of the caller) for 1/(|K|² + λ). Large filters are bound by memory
-    # traffic, and every full-size temporary costs a fresh allocation.
-    out = torch.empty(
-        *torch.broadcast_shapes(k_re.shape, lam.shape), 2, dtype=k_re.dtype, device=k_re.device
-    )
-    torch.add(k_re, lam, out=out[..., 0])
-    inverse = k_re.square_().addcmul_(k_im, k_im).add_(lam).reciprocal_()
-    out[..., 0].mul_(inverse)
-    torch.mul(k_im, inverse, out=out[..., 1]).neg_()
-    return torch.view_as_complex(out)
-
-
 def converse2d_filter(
     weight: Tensor, bias: Tensor, scale: int, height: int, width: int, eps: float
 ) -> Tensor:
@@ -334,43 +168,6 @@ def _converse2d_filter(
     g_re = k_re * q_re + k_im * q_im + box.real  # conj(K)·q + B
     g_im = k_re * q_im - k_im * q_re + box.imag
     return torch.complex(g_re, g_im).reshape(b, c, out_h, half)
-
-
-def _tile_columns(y_hat: Tensor, half: int) -> Tensor:
-    """Columns 0..half-1 of the s-fold tiled full spectrum ``y_hat`` (N, C, H, W), shaped
-    (N, C, 1, H, half) to broadcast over the s row blocks: the spectrum of the s-fold
-    zero-upsampled signal is the input spectrum tiled s×s."""
-    cols = torch.arange(half, device=y_hat.device) % y_hat.shape[-1]
-    return y_hat.index_select(-1, cols).unsqueeze(2)
-
-
-def _filter_spectrum(y_hat: Tensor, filt: Tensor, scale: int, width: int) -> Tensor:
-    """Multiply by the filter and return to the pixel domain at the output resolution."""
-    c, h = y_hat.shape[1:3]
-    if scale == 1:
-        in_place = (
-            not _tracks_grad(y_hat, filt)
-            and y_hat.shape[0] >= filt.shape[0]
-            and y_hat.dtype == filt.dtype
-        )
-        product = y_hat.mul_(filt) if in_place else y_hat * filt
-        return torch.fft.irfft2(product, s=(h, width))
-    out_h, out_w = scale * h, scale * width
-    half = out_w // 2 + 1
-    x_hat = filt.view(filt.shape[0], c, scale, h, half) * _tile_columns(y_hat, half)
-    return torch.fft.irfft2(x_hat.reshape(-1, c, out_h, half), s=(out_h, out_w))
-
-
-def apply_converse2d_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
-    r"""Apply a filter from :func:`converse2d_filter` to a padded input.
-
-    Shape:
-        - y: :math:`(N, C, H, W)` real.
-        - filt: :math:`(B, C, sH, \lfloor sW/2\rfloor+1)` complex, :math:`B \in \{1, N\}`.
-        - output: :math:`(N, C, sH, sW)` real.
-    """
-    y_hat = _rfft2(y) if scale == 1 else torch.fft.fft2(y)
-    return _filter_spectrum(y_hat, filt, scale, y.shape[-1])
 
 
 def _default_filter(scale: int, eps: float) -> FilterFn:
