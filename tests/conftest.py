@@ -111,10 +111,14 @@ def write_smooth_images(folder: Path, count: int = 6, size: int = 32) -> Path:
 # ---------------------------------------------------------------------------------------
 # small models
 # ---------------------------------------------------------------------------------------
-def make_layer(scale: int = 2, dtype=torch.float32) -> Converse2D:
-    """A seeded 3-channel Converse2D (kernel 3, replicate padding 2, random λ), in eval mode."""
+def make_layer(scale: int = 2, dtype=torch.float32, kernel_size: int = 3) -> Converse2D:
+    """A seeded 3-channel Converse2D (kernel 3, replicate padding 2, random λ), in eval mode.
+
+    (A kernel no larger than ``scale`` takes the spatial path: no spectral filter.)"""
     torch.manual_seed(0)
-    layer = Converse2D(3, 3, 3, scale=scale, padding=2, padding_mode="replicate", eps=1e-4)
+    layer = Converse2D(
+        3, 3, kernel_size, scale=scale, padding=2, padding_mode="replicate", eps=1e-4
+    )
     with torch.no_grad():
         layer.bias.uniform_(-2, 2)
     return layer.to(dtype).eval()

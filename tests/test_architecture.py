@@ -20,6 +20,7 @@ LAYERS = {
     "runtime": 0,
     "paper": 0,
     "spectral": 1,
+    "reverse_conv": 1,
     "functional": 1,
     "layers": 1,
     "io": 2,

@@ -42,76 +42,48 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .checks import check_choice, check_int, check_real
-from .spectral import (
-    _block_mean,
-    _box_spectrum,
-    _check_kernel_fits,
-    _compute_dtype,
-    _decimated_spectra,
-    _identity_scale_filter,
-    _otf,
-    _small_dft2,
-    apply_converse2d_filter,
-    pad_input,
+from .reverse_conv import (
+    BIAS_SHIFT,
+    METHODS,
+    PADDING_MODES,
+    X0_KINDS,
+    check_converse_tensors,
+    check_hyperparameters,
+    check_options,
+    conv_downsample,
+    conv_downsample_adjoint,
+    converse1d,
+    converse3d,
+    converse_forward,
+    regularizer,
+    reverse_conv,
+    reverse_conv_literal,
 )
+from .spectral import _block_mean, _otf, apply_converse2d_filter, pad_input, reverse_conv_filter
 
 __all__ = [
+    "BIAS_SHIFT",
+    "METHODS",
     "PADDING_MODES",
+    "X0_KINDS",
     "apply_converse2d_filter",
+    "check_hyperparameters",
+    "check_options",
+    "conv_downsample",
+    "conv_downsample_adjoint",
+    "converse1d",
     "converse2d",
     "converse2d_filter",
     "converse2d_literal",
+    "converse3d",
+    "pad_input",
     "regularizer",
+    "reverse_conv",
+    "reverse_conv_filter",
+    "reverse_conv_literal",
 ]
 
-PADDING_MODES = ("circular", "replicate", "reflect", "constant")
-BIAS_SHIFT = 9.0  # λ = sigmoid(bias - 9) + eps: a zero bias gives λ ≈ 1.2e-4
-
 FilterFn = Callable[[Tensor, Tensor, int, int], Tensor]
-
-
-def regularizer(bias: Tensor, eps: float) -> Tensor:
-    """The per-channel regularisation weight λ = sigmoid(bias − 9) + eps (same shape as bias)."""
-    return torch.sigmoid(bias - BIAS_SHIFT) + eps
-
-
-# ---------------------------------------------------------------------------------------
-# argument checks (shared with the layers)
-# ---------------------------------------------------------------------------------------
-def check_hyperparameters(
-    kernel_size: int, scale: int, padding: int, padding_mode: str, eps: float
-) -> None:
-    """Validate the constructor arguments of a Converse2D layer; raise TypeError/ValueError."""
-    check_int("kernel_size", kernel_size, minimum=1)
-    check_options(scale, padding, padding_mode, eps)
-
-
-def check_options(scale: int, padding: int, padding_mode: str, eps: float) -> None:
-    """Validate the non-tensor arguments of the operator; raise TypeError/ValueError."""
-    if check_int("scale", scale) < 1:
-        raise ValueError(f"scale must be an integer >= 1, got {scale}")
-    check_int("padding", padding, minimum=0)
-    check_choice("padding_mode", padding_mode, PADDING_MODES)
-    check_real("eps", eps, minimum=0)
-
-
-def _check_tensors(x: Tensor, weight: Tensor, bias: Tensor) -> None:
-    for name, t in (("input", x), ("weight", weight), ("bias", bias)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must have a floating-point dtype, got {t.dtype}")
-    if x.dim() != 4:
-        raise ValueError(f"input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
-    c = x.shape[1]
-    if weight.dim() != 4 or weight.shape[:2] != (1, c):
-        raise ValueError(
-            f"weight must have shape (1, {c}, kH, kW) for an input with {c} channels, "
-            f"got {tuple(weight.shape)}"
-        )
-    if tuple(bias.shape) != (1, c, 1, 1):
-        raise ValueError(f"bias must have shape (1, {c}, 1, 1), got {tuple(bias.shape)}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,37 +109,7 @@ def converse2d_filter(
         its small matrix products and convolutions in half precision.
     """
     with torch.autocast(weight.device.type, enabled=False):
-        return _converse2d_filter(weight, bias, scale, height, width, eps)
-
-
-def _converse2d_filter(
-    weight: Tensor, bias: Tensor, scale: int, height: int, width: int, eps: float
-) -> Tensor:
-    lam = regularizer(bias, eps)
-    kh, kw = weight.shape[-2:]
-    out_h, out_w = scale * height, scale * width
-    _check_kernel_fits(weight, out_h, out_w)
-    # the kernel's OTF: the kernel centred on the origin of the output grid
-    k_re, k_im = _small_dft2(weight, (-(kh // 2), -(kw // 2)), out_h, out_w, onesided=True)
-    if scale == 1:
-        return _identity_scale_filter(k_re, k_im, lam)
-
-    b, c = weight.shape[:2]
-    half = out_w // 2 + 1
-    power, (cross_re, cross_im) = _decimated_spectra(weight, scale, height, width)
-    denominator = power + lam
-    q_re, q_im = (1 - cross_re) / denominator, -cross_im / denominator
-    # column v of the output half spectrum reads column v mod W of the input-size arrays
-    cols = torch.arange(half, device=weight.device) % width
-    q_re = q_re.index_select(-1, cols).unsqueeze(2)  # (B, C, 1, H, half)
-    q_im = q_im.index_select(-1, cols).unsqueeze(2)
-    k_re = k_re.view(b, c, scale, height, half)
-    k_im = k_im.view(b, c, scale, height, half)
-    box = _box_spectrum(scale, out_h, out_w, weight.dtype, weight.device)
-    box = box.view(scale, height, half)
-    g_re = k_re * q_re + k_im * q_im + box.real  # conj(K)·q + B
-    g_im = k_re * q_im - k_im * q_re + box.imag
-    return torch.complex(g_re, g_im).reshape(b, c, out_h, half)
+        return reverse_conv_filter(weight, regularizer(bias, eps), scale, height, width)
 
 
 def _default_filter(scale: int, eps: float) -> FilterFn:
@@ -182,24 +124,16 @@ def converse2d_forward(
     padding: int,
     padding_mode: str,
     get_filter: FilterFn,
+    eps: float,
 ) -> Tensor:
-    """Shared body of :func:`converse2d` and the layer: checks, padding, dtype, cropping."""
-    _check_tensors(x, weight, bias)
-    n, c, height, width = x.shape
-    if height == 0 or width == 0:
-        raise ValueError(f"input must have a non-empty spatial size, got {height}x{width}")
-    if n == 0:  # an empty batch (FFT backends reject it); keep the autograd connection
-        out = x.new_zeros(0, c, scale * height, scale * width)
-        return out + 0 * (x.sum() + weight.sum() + bias.sum()).to(x.dtype)
-    dtype = _compute_dtype(x.dtype)
-    y = pad_input(x.to(dtype), padding, padding_mode)
-    h, w = y.shape[-2:]
-    filt = get_filter(weight.to(dtype), bias.to(dtype), h, w)
-    out = apply_converse2d_filter(y, filt, scale)
-    if padding > 0:
-        crop = padding * scale
-        out = out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
-    return out.to(x.dtype)
+    """Shared body of :func:`converse2d` and the layer: :func:`reverse_conv`'s solver with
+    λ = sigmoid(bias − 9) + eps and the paper's X0; ``get_filter(weight, bias, h, w)``
+    supplies the spectral filter (the layer's cache) where the FFT path is taken."""
+
+    def make_filter(kernel: Tensor, height: int, width: int) -> Tensor:
+        return get_filter(kernel, bias.to(kernel.dtype), height, width)
+
+    return converse_forward(x, weight, bias, scale, padding, padding_mode, eps, 2, make_filter)
 
 
 def converse2d(
@@ -215,7 +149,9 @@ def converse2d(
 
     Solves, per channel, :math:`\min_X \|y - (X\otimes K)\downarrow_s\|^2 +
     \lambda\|X - X_0\|^2` in closed form (see the module docstring), where ``y`` is
-    ``x`` padded by ``padding`` with ``padding_mode`` and ``λ = sigmoid(bias - 9) + eps``.
+    ``x`` padded by ``padding`` with ``padding_mode`` and ``λ = sigmoid(bias - 9) + eps``:
+    ``reverse_conv(x, weight, regularizer(bias, eps), scale, padding, padding_mode)``.
+    Kernels no larger than ``scale`` take the exact spatial path (no FFT).
 
     Args:
         x: input, :math:`(N, C, H, W)`, floating point. float16/bfloat16 are computed in
@@ -239,7 +175,7 @@ def converse2d(
     """
     check_options(scale, padding, padding_mode, eps)
     return converse2d_forward(
-        x, weight, bias, scale, padding, padding_mode, _default_filter(scale, eps)
+        x, weight, bias, scale, padding, padding_mode, _default_filter(scale, eps), eps
     )
 
 
@@ -268,7 +204,7 @@ def converse2d_literal(
     it exists so the fast path can be checked and benchmarked against it.
     Same arguments and shapes as :func:`converse2d`.
     """
-    _check_tensors(x, weight, bias)
+    check_converse_tensors(x, weight, bias, 2)
     check_options(scale, padding, padding_mode, eps)
     s = scale
     y = pad_input(x, padding, padding_mode)

@@ -153,7 +153,14 @@ class Converse2D(nn.Module):
                 f"(input shape {tuple(x.shape)})"
             )
         return CF.converse2d_forward(
-            x, self.weight, self.bias, self.scale, self.padding, self.padding_mode, self._filter
+            x,
+            self.weight,
+            self.bias,
+            self.scale,
+            self.padding,
+            self.padding_mode,
+            self._filter,
+            self.eps,
         )
 
 

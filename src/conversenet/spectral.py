@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["apply_converse2d_filter", "pad_input"]
+__all__ = ["apply_converse2d_filter", "pad_input", "reverse_conv_filter"]
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -197,6 +197,79 @@ def _identity_scale_filter(k_re: Tensor, k_im: Tensor, lam: Tensor) -> Tensor:
     out[..., 0].mul_(inverse)
     torch.mul(k_im, inverse, out=out[..., 1]).neg_()
     return torch.view_as_complex(out)
+
+
+def _identity_scale_zero_filter(k_re: Tensor, k_im: Tensor, lam: Tensor) -> Tensor:
+    """G = conj(K) / (|K|² + λ) (the Tikhonov/Wiener filter, X0 = 0) at scale 1."""
+    denominator = k_re.square() + k_im.square() + lam
+    return torch.complex(k_re / denominator, -k_im / denominator)
+
+
+def reverse_conv_filter(
+    kernel: Tensor, lam: Tensor, scale: int, height: int, width: int, nearest_x0: bool = True
+) -> Tensor:
+    r"""Spectral filter of the reverse convolution for a padded input of height×width.
+
+    With the paper's :math:`X_0` (``nearest_x0``, the nearest upsampling of the input)
+
+    .. math::
+
+        G = \operatorname{conj}(\hat K)\,\operatorname{tile}_s\!\left[
+            \frac{1 - \overline{\hat K \hat B}}{\overline{|\hat K|^2} + \lambda}\right]
+            + \hat B,
+
+    and with :math:`X_0 = 0` (the Tikhonov/Wiener solution)
+    :math:`G_0 = \operatorname{conj}(\hat K)\,\operatorname{tile}_s[1 /
+    (\overline{|\hat K|^2} + \lambda)]`; :math:`\hat X = \operatorname{tile}_s(\hat y)
+    \cdot G`. Built in the dtype of ``kernel`` even under autocast.
+
+    Shape:
+        - kernel: :math:`(B, C, k_H, k_W)`; lam: :math:`(B', C, 1, 1)` or
+          :math:`(1, 1, 1, 1)`, with :math:`B, B' \in \{1, N\}`.
+        - output: complex :math:`(\max(B, B'), C, sH, \lfloor sW/2 \rfloor + 1)`, the half
+          spectrum as produced by ``rfft2``.
+    """
+    with torch.autocast(kernel.device.type, enabled=False):
+        return _reverse_conv_filter(kernel, lam, scale, height, width, nearest_x0)
+
+
+def _reverse_conv_filter(
+    weight: Tensor, lam: Tensor, scale: int, height: int, width: int, nearest_x0: bool
+) -> Tensor:
+    kh, kw = weight.shape[-2:]
+    out_h, out_w = scale * height, scale * width
+    _check_kernel_fits(weight, out_h, out_w)
+    # the kernel's OTF: the kernel centred on the origin of the output grid
+    k_re, k_im = _small_dft2(weight, (-(kh // 2), -(kw // 2)), out_h, out_w, onesided=True)
+    if scale == 1:
+        if not nearest_x0:
+            return _identity_scale_zero_filter(k_re, k_im, lam)
+        if lam.shape[0] > k_re.shape[0]:  # one λ per sample: the filter is written in k_re
+            k_re = k_re.expand(lam.shape[0], *k_re.shape[1:]).clone()
+        return _identity_scale_filter(k_re, k_im, lam)
+
+    b, c = weight.shape[:2]
+    half = out_w // 2 + 1
+    power, (cross_re, cross_im) = _decimated_spectra(weight, scale, height, width)
+    denominator = power + lam
+    if nearest_x0:
+        q_re, q_im = (1 - cross_re) / denominator, -cross_im / denominator
+    else:
+        q_re, q_im = denominator.reciprocal(), None
+    # column v of the output half spectrum reads column v mod W of the input-size arrays
+    cols = torch.arange(half, device=weight.device) % width
+    q_re = q_re.index_select(-1, cols).unsqueeze(2)  # (B, C, 1, H, half)
+    k_re = k_re.view(b, c, scale, height, half)
+    k_im = k_im.view(b, c, scale, height, half)
+    if q_im is None:  # conj(K)·q with a real q
+        g = torch.complex(k_re * q_re, -k_im * q_re)
+        return g.reshape(-1, c, out_h, half)
+    q_im = q_im.index_select(-1, cols).unsqueeze(2)
+    box = _box_spectrum(scale, out_h, out_w, weight.dtype, weight.device)
+    box = box.view(scale, height, half)
+    g_re = k_re * q_re + k_im * q_im + box.real  # conj(K)·q + B
+    g_im = k_re * q_im - k_im * q_re + box.imag
+    return torch.complex(g_re, g_im).reshape(-1, c, out_h, half)
 
 
 def _tile_columns(y_hat: Tensor, half: int) -> Tensor:
