@@ -23,6 +23,8 @@ LAYERS = {
     "reverse_conv": 1,
     "functional": 1,
     "layers": 1,
+    "layers_nd": 1,
+    "upsample": 1,
     "io": 2,
     "samples": 2,
     "metrics": 2,

@@ -47,6 +47,7 @@ from .reverse_conv import (
     METHODS,
     PADDING_MODES,
     X0_KINDS,
+    apply_spectral_filter_nd,
     check_converse_tensors,
     check_hyperparameters,
     check_options,
@@ -58,6 +59,8 @@ from .reverse_conv import (
     regularizer,
     reverse_conv,
     reverse_conv_literal,
+    spatial_path_applies,
+    spectral_filter_nd,
 )
 from .spectral import _block_mean, _otf, apply_converse2d_filter, pad_input, reverse_conv_filter
 
@@ -67,6 +70,7 @@ __all__ = [
     "PADDING_MODES",
     "X0_KINDS",
     "apply_converse2d_filter",
+    "apply_spectral_filter_nd",
     "check_hyperparameters",
     "check_options",
     "conv_downsample",
@@ -81,6 +85,8 @@ __all__ = [
     "reverse_conv",
     "reverse_conv_filter",
     "reverse_conv_literal",
+    "spatial_path_applies",
+    "spectral_filter_nd",
 ]
 
 FilterFn = Callable[[Tensor, Tensor, int, int], Tensor]

@@ -88,6 +88,7 @@ __all__ = [
     "METHODS",
     "PADDING_MODES",
     "X0_KINDS",
+    "apply_spectral_filter_nd",
     "conv_downsample",
     "conv_downsample_adjoint",
     "converse1d",
@@ -96,6 +97,7 @@ __all__ = [
     "reverse_conv",
     "reverse_conv_literal",
     "spatial_path_applies",
+    "spectral_filter_nd",
 ]
 
 PADDING_MODES = ("circular", "replicate", "reflect", "constant")
@@ -110,8 +112,8 @@ _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _CONVS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_TRANSPOSES = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
-# (padded input height, width) -> the filter G of the paper's X0, for a cached layer
-FilterMaker = Callable[[Tensor, int, int], Tensor]
+# (kernel, *padded input size) -> the filter G of the paper's X0 (a layer's cache)
+FilterMaker = Callable[..., Tensor]
 X0 = Tensor | str | None
 
 
@@ -529,17 +531,14 @@ def _solve_fft(
     y: Tensor, kernel: Tensor, lam: Tensor, scale: int, x0: X0, make_filter: FilterMaker | None
 ) -> Tensor:
     """The spectral path on the padded grid."""
-    ndim = y.dim() - 2
-    sizes = y.shape[2:]
-    if ndim == 2:
-        if x0 is None and make_filter is not None:
-            filt = make_filter(kernel, *sizes)
-        else:
-            filt = reverse_conv_filter(kernel, lam, scale, *sizes, nearest_x0=x0 is None)
-        apply = apply_converse2d_filter
+    sizes = tuple(y.shape[2:])
+    apply = apply_converse2d_filter if len(sizes) == 2 else apply_spectral_filter_nd
+    if x0 is None and make_filter is not None:
+        filt = make_filter(kernel, *sizes)
+    elif len(sizes) == 2:
+        filt = reverse_conv_filter(kernel, lam, scale, *sizes, nearest_x0=x0 is None)
     else:
         filt = spectral_filter_nd(kernel, lam, scale, sizes, nearest_x0=x0 is None)
-        apply = apply_spectral_filter_nd
     if not isinstance(x0, Tensor):
         return apply(y, filt, scale)
     with torch.autocast(y.device.type, enabled=False):
@@ -570,7 +569,7 @@ def solve(
     """Shared body of every form of the operator, on checked arguments: empty inputs,
     compute dtype (float16/bfloat16 in float32), padding, the path, cropping.
 
-    ``make_filter(kernel, height, width)``, when given, supplies the filter of the paper's
+    ``make_filter(kernel, *padded_sizes)``, when given, supplies the filter of the paper's
     :math:`X_0` on the spectral path (a layer's cache).
     """
     n, c, *sizes = x.shape
