@@ -780,6 +780,7 @@ def reverse_conv_literal(
     yp = pad_nd(y, padding, padding_mode)
     n, c, *sizes = yp.shape
     out = [s * size for size in sizes]
+    _check_fits(kernel.shape[2:], out, "padded output")
     dims = tuple(range(2, yp.dim()))
     y_up = yp.new_zeros(n, c, *out)
     y_up[(..., *(slice(None, None, s) for _ in sizes))] = yp  # s - 1 zeros after each sample

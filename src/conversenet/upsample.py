@@ -31,9 +31,10 @@ class ConverseUpsample(nn.Module):
     explains its input through a convolution followed by decimation, with no uneven kernel
     overlap between output pixels, which is what makes transposed convolutions draw
     checkerboards. With the default ``kernel_size = scale`` the blocks of the problem do
-    not overlap and the layer is an exact spatial operation (nearest upsampling times a
-    learned :math:`s\times s` pattern per channel, no FFT); at initialisation (kernels
-    summing to one) the depthwise stage is exactly nearest-neighbour upsampling.
+    not overlap and the depthwise stage is an exact spatial operation (no FFT); for
+    ``scale = 2`` (or any ``kernel_size <= 2``) it is nearest upsampling times a learned
+    :math:`s\times s` pattern per channel, and at initialisation (kernels summing to one)
+    exactly nearest-neighbour upsampling.
 
     The depthwise stage runs in float32 with autocast disabled (half-precision inputs are
     converted, and its result is converted back to their dtype); the two 1×1 convolutions
