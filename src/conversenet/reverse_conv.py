@@ -74,6 +74,7 @@ step-by-step formula in any dimension, the reference of the tests.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -93,6 +94,7 @@ __all__ = [
     "conv_downsample_adjoint",
     "converse1d",
     "converse3d",
+    "discrepancy_lambda",
     "regularizer",
     "reverse_conv",
     "reverse_conv_literal",
@@ -745,6 +747,83 @@ def converse3d(
     """
     check_options(scale, padding, padding_mode, eps)
     return converse_forward(x, weight, bias, scale, padding, padding_mode, eps, 3)
+
+
+# ---------------------------------------------------------------------------------------
+# choosing λ from the noise level
+# ---------------------------------------------------------------------------------------
+def discrepancy_lambda(
+    y: Tensor,
+    kernel: Tensor,
+    noise_std: float,
+    scale: int = 1,
+    x0: str | None = None,
+    bounds: tuple[float, float] = (1e-10, 1e6),
+    iterations: int = 60,
+) -> Tensor:
+    r"""λ by Morozov's discrepancy principle: the solution explains the data to the noise
+    level, :math:`\frac1n\|y - A X^\star_\lambda\|^2 = \sigma^2`.
+
+    Without padding (circular boundaries) the residual is a spectral filter of
+    :math:`d = y - A X_0`: :math:`A X^\star - y = -\lambda (AA^\top + \lambda)^{-1} d`,
+    so its mean square, :math:`\frac{1}{n^2}\sum_\omega |\hat d|^2 \lambda^2 /
+    (\overline{|\hat K|^2} + \lambda)^2`, grows with λ and the equation is solved by
+    bisection on :math:`\log\lambda`, for every sample and channel at once. Where even
+    the largest λ of ``bounds`` leaves a residual below the noise (:math:`X_0` already
+    explains the data), the upper bound is returned; where the smallest does not reach
+    it, the lower bound.
+
+    Args:
+        y: observation :math:`(N, C, *n)`, floating point.
+        kernel: :math:`(1 \text{ or } N, C, *k)`.
+        noise_std: :math:`\sigma`, the standard deviation of the noise in the units of
+            ``y`` (e.g. 2.55/255 for images in [0, 1]).
+        scale: the factor :math:`s` of :math:`A`.
+        x0: ``None`` (the nearest upsampling of ``y``) or ``"zero"``.
+        bounds, iterations: the search interval of λ and the bisection steps.
+
+    Returns:
+        λ of shape :math:`(N, C, 1, ...)`, in the dtype of ``y`` (float32 for half inputs),
+        for :func:`reverse_conv` with the same ``kernel``, ``scale`` and ``x0`` and no
+        padding.
+
+    Example:
+        >>> y, k = torch.rand(1, 3, 32, 32), torch.full((1, 3, 5, 5), 1 / 25)
+        >>> lam = discrepancy_lambda(y, k, 0.01)
+        >>> x = reverse_conv(y, k, lam)
+        >>> round(float((conv_downsample(x, k) - y).square().mean().sqrt()), 4)
+        0.01
+    """
+    ndim = _check_input("y", y)
+    _check_scale(scale)
+    _check_kernel(kernel, y, ndim)
+    sigma = check_real("noise_std", noise_std, minimum=0)
+    low, high = (check_real("bounds", b) for b in bounds)
+    if not 0 < low < high:
+        raise ValueError(f"bounds must be 0 < low < high, got {tuple(bounds)}")
+    if x0 is not None and x0 not in X0_KINDS:
+        raise ValueError(f"x0 must be None or 'zero', got {x0!r}")
+    sizes = y.shape[2:]
+    _check_fits(kernel.shape[2:], [scale * n for n in sizes], "output")
+    dtype = _compute_dtype(y.dtype)
+    with torch.no_grad(), torch.autocast(y.device.type, enabled=False):
+        y, kernel = y.detach().to(dtype), kernel.detach().to(dtype)
+        dims = tuple(range(2, y.dim()))
+        data = y if x0 is not None else y - _conv_downsample(_nearest(y, scale), kernel, scale)
+        energy = torch.fft.fftn(data, dim=dims).abs().square()
+        k_hat = torch.fft.fftn(_otf_nd(kernel, [scale * n for n in sizes]), dim=dims)
+        power = _block_mean_nd(k_hat.abs().square(), scale)
+        count = math.prod(sizes)
+        target = sigma**2 * count**2  # Parseval: Σ|d̂|² = n Σ d², and a mean over n pixels
+        lo = torch.full((*y.shape[:2], *(1,) * ndim), math.log(low), dtype=dtype, device=y.device)
+        hi = torch.full_like(lo, math.log(high))
+        for _ in range(iterations):
+            mid = (lo + hi) / 2
+            lam = mid.exp()
+            residual = (energy * (lam / (power + lam)).square()).sum(dim=dims, keepdim=True)
+            above = residual > target
+            hi, lo = torch.where(above, mid, hi), torch.where(above, lo, mid)
+        return ((lo + hi) / 2).exp()
 
 
 # ---------------------------------------------------------------------------------------
