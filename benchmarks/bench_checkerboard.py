@@ -60,6 +60,7 @@ from conversenet.evaluation import list_images, read_test_image
 from common import machine_load
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+LABELS = {"ConverseUpsample k=2": "Converse k=2"}
 METHODS = (
     "ConvTranspose2d",
     "PixelShuffle+conv",
@@ -136,7 +137,8 @@ def periodic_share(x: torch.Tensor, scale: int = 2, relative_to_dc: bool = False
 
 
 def decibels(value: float) -> float:
-    return 10 * math.log10(max(value, 1e-30))
+    """10·log10(value); an exact zero is -inf dB."""
+    return 10 * math.log10(value) if value > 0 else -math.inf
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, border: int = 2) -> float:
@@ -186,9 +188,12 @@ def _tile(array: np.ndarray, size: int) -> Image.Image:
     return Image.fromarray(np.uint8(np.round(scaled * 255))).resize((size, size), Image.NEAREST)
 
 
-def _spectrum(image: torch.Tensor) -> np.ndarray:
+def _spectrum(image: torch.Tensor, size: int) -> np.ndarray:
+    """Centred log-magnitude spectrum, max-pooled to size×size (isolated peaks survive;
+    the 2-periodic frequencies sit in the middle of the edges and at the corners)."""
     magnitude = torch.fft.fftshift(torch.fft.fft2(image.double() - image.double().mean()).abs())
-    return np.log10(magnitude.numpy() + 1e-6)
+    pooled = F.adaptive_max_pool2d(torch.log10(magnitude + 1e-6)[None, None], size)
+    return pooled[0, 0].numpy()
 
 
 def figure(
@@ -202,11 +207,11 @@ def figure(
     top, left, side = crop
     columns = [*METHODS, "HR"]
     rows = [("init", "crop"), ("init", "spectrum"), ("fit", "crop"), ("fit", "spectrum")]
-    label_w, label_h = 78, 16
+    label_w, label_h = 64, 16
     canvas = Image.new("L", (label_w + tile * len(columns), label_h + tile * len(rows)), 255)
     draw = ImageDraw.Draw(canvas)
     for j, name in enumerate(columns):
-        draw.text((label_w + j * tile + 3, 2), name[:17], fill=0)
+        draw.text((label_w + j * tile + 3, 2), LABELS.get(name, name), fill=0)
     for i, (state, kind) in enumerate(rows):
         draw.text((3, label_h + i * tile + tile // 2 - 10), f"{state}\n{kind}", fill=0)
         for j, name in enumerate(columns):
@@ -214,7 +219,7 @@ def figure(
             if kind == "crop":
                 array = out.numpy()[top : top + side, left : left + side]
             else:
-                array = _spectrum(out)
+                array = _spectrum(out, tile)
             canvas.paste(_tile(array, tile), (label_w + j * tile, label_h + i * tile))
     canvas.save(path, optimize=True)
 
@@ -232,6 +237,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", type=Path, default=Path("docs/images/checkerboard.png"))
     parser.add_argument("--table", type=Path, help="also write the Markdown table here")
+    parser.add_argument("--figure-image", default="butterfly", help="Set5 image of the figure")
     args = parser.parse_args()
     torch.set_num_threads(1)
     lr, hr = training_pairs(args.train, args.patches, 48, args.seed)
@@ -271,7 +277,7 @@ def main() -> None:
     print("\n" + table)
     if args.table:
         args.table.write_text(table + "\n")
-    name, _, truth = max(pairs, key=lambda p: p[2].numel())
+    name, _, truth = next(p for p in pairs if p[0] == args.figure_image)
     side = min(96, *truth.shape)
     crop = (truth.shape[0] // 2 - side // 2, truth.shape[1] // 2 - side // 2, side)
     figure(results, truth, name, crop, args.figure)
