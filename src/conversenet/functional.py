@@ -32,6 +32,15 @@ of a :math:`k\times k` array, computed by small matrix products, and the two blo
 are the spectra of small decimated arrays (the kernel's autocorrelation and the kernel
 smeared by the :math:`s\times s` box), so everything but the final product with
 :math:`\hat K` happens at the input resolution.
+
+Beyond the paper (defined in :mod:`conversenet.reverse_conv`, re-exported here): the
+operator parameterised by λ with per-sample kernels and an explicit :math:`X_0`
+(:func:`reverse_conv`, of which :func:`converse2d` is the case
+:math:`\lambda = \sigma(b - 9) + \varepsilon`), its forward model and adjoint
+(:func:`conv_downsample`, :func:`conv_downsample_adjoint`), the 1-D and 3-D forms
+(:func:`converse1d`, :func:`converse3d`), the exact spatial path for kernels no larger
+than the scale, λ from a noise level (:func:`discrepancy_lambda`) and the literal formula
+in any dimension (:func:`reverse_conv_literal`).
 """
 
 from __future__ import annotations

@@ -197,31 +197,6 @@ class Converse2D(ConverseNd):
 
     ndim = 2
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        scale: int = 1,
-        padding: int = 2,
-        padding_mode: str = "circular",
-        eps: float = 1e-5,
-        *,
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            scale,
-            padding,
-            padding_mode,
-            eps,
-            device=device,
-            dtype=dtype,
-        )
-
     def _build_filter(self, weight: Tensor, bias: Tensor, sizes: tuple[int, ...]) -> Tensor:
         return CF.converse2d_filter(weight, bias, self.scale, *sizes, self.eps)
 

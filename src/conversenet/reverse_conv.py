@@ -117,6 +117,7 @@ _CONV_TRANSPOSES = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_tran
 # (kernel, *padded input size) -> the filter G of the paper's X0 (a layer's cache)
 FilterMaker = Callable[..., Tensor]
 X0 = Tensor | str | None
+LambdaArg = Tensor | float | Callable[[torch.dtype], Tensor]
 
 
 def regularizer(bias: Tensor, eps: float) -> Tensor:
@@ -557,10 +558,18 @@ def _crop(out: Tensor, crop: int) -> Tensor:
     return out[(..., *(slice(crop, size - crop) for size in out.shape[2:]))]
 
 
+def _as_lambda(lam: LambdaArg, dtype: torch.dtype, x: Tensor) -> Tensor:
+    if callable(lam):
+        lam = lam(dtype)
+    if isinstance(lam, Tensor):
+        return lam.to(dtype)
+    return torch.full((1,) * x.dim(), lam, dtype=dtype, device=x.device)
+
+
 def solve(
     x: Tensor,
     kernel: Tensor,
-    lam: Tensor | float,
+    lam: LambdaArg,
     scale: int,
     padding: int,
     padding_mode: str,
@@ -571,44 +580,38 @@ def solve(
     """Shared body of every form of the operator, on checked arguments: empty inputs,
     compute dtype (float16/bfloat16 in float32), padding, the path, cropping.
 
+    ``lam`` may be a function of the compute dtype, evaluated only where λ is needed.
     ``make_filter(kernel, *padded_sizes)``, when given, supplies the filter of the paper's
     :math:`X_0` on the spectral path (a layer's cache).
     """
     n, c, *sizes = x.shape
-    out_sizes = [scale * size for size in sizes]
     if any(size == 0 for size in sizes):
         raise ValueError(
             f"input must have a non-empty spatial size, got {'x'.join(map(str, sizes))}"
         )
-    padded = [size + 2 * padding for size in sizes]
-    _check_fits(kernel.shape[2:], [scale * size for size in padded], "padded output")
-    spatial = method == "spatial" or (
-        method == "auto" and spatial_path_applies(kernel.shape[2:], scale)
-    )
-    if method == "spatial" and not spatial_path_applies(kernel.shape[2:], scale):
+    kernel_sizes = kernel.shape[2:]
+    _check_fits(kernel_sizes, [scale * (size + 2 * padding) for size in sizes], "padded output")
+    exact = spatial_path_applies(kernel_sizes, scale)
+    if method == "spatial" and not exact:
         raise ValueError(
             "method='spatial' needs every kernel side <= scale (then the blocks of the "
             f"least-squares problem decouple), got kernel "
-            f"{'x'.join(map(str, kernel.shape[2:]))} and scale {scale}"
+            f"{'x'.join(map(str, kernel_sizes))} and scale {scale}"
         )
-    if n == 0:  # an empty batch (FFT backends reject it); keep the autograd connection
-        out = x.new_zeros(0, c, *out_sizes)
-        links = x.sum() + kernel.sum()
-        for extra in (lam, x0):
-            if isinstance(extra, Tensor):
-                links = links + extra.sum()
-        return out + 0 * links.to(x.dtype)
-
+    spatial = method == "spatial" or (method == "auto" and exact)
     dtype = _compute_dtype(x.dtype)
+    if n == 0:  # an empty batch (FFT backends reject it); keep the autograd connection
+        links = x.sum() + kernel.sum() + _as_lambda(lam, dtype, x).sum()
+        if isinstance(x0, Tensor):
+            links = links + x0.sum()
+        return x.new_zeros(0, c, *(scale * size for size in sizes)) + 0 * links.to(x.dtype)
+
     kernel = kernel.to(dtype)
-    if isinstance(lam, Tensor):
-        lam = lam.to(dtype)
-    else:
-        lam = torch.full((1,) * x.dim(), lam, dtype=dtype, device=x.device)
     if isinstance(x0, Tensor):
         x0 = x0.to(dtype)
-
-    if spatial and not isinstance(x0, Tensor) and _cells_align(kernel.shape[2:]):
+    if spatial or x0 is not None or make_filter is None:
+        lam = _as_lambda(lam, dtype, x)
+    if spatial and not isinstance(x0, Tensor) and _cells_align(kernel_sizes):
         _check_reflect(sizes, padding, padding_mode)  # padding is not needed, but checked
         with torch.autocast(x.device.type, enabled=False):
             out = _solve_cells(x.to(dtype), kernel, lam, scale, x0 is None)
@@ -694,7 +697,10 @@ def converse_forward(
     """The paper's parameterisation (λ = sigmoid(bias − 9) + eps, the nearest upsampling
     as X0) on :func:`solve`: the body of ``converse1d/2d/3d`` and of the layers."""
     check_converse_tensors(x, weight, bias, ndim)
-    lam = regularizer(bias.to(_compute_dtype(x.dtype)), eps)
+
+    def lam(dtype: torch.dtype) -> Tensor:  # (not needed where a cached filter is used)
+        return regularizer(bias.to(dtype), eps)
+
     return solve(x, weight, lam, scale, padding, padding_mode, None, "auto", make_filter)
 
 
