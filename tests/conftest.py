@@ -111,13 +111,61 @@ def write_smooth_images(folder: Path, count: int = 6, size: int = 32) -> Path:
 # ---------------------------------------------------------------------------------------
 # small models
 # ---------------------------------------------------------------------------------------
-def make_layer(scale: int = 2, dtype=torch.float32) -> Converse2D:
-    """A seeded 3-channel Converse2D (kernel 3, replicate padding 2, random λ), in eval mode."""
+def make_layer(scale: int = 2, dtype=torch.float32, kernel_size: int = 3) -> Converse2D:
+    """A seeded 3-channel Converse2D (kernel 3, replicate padding 2, random λ), in eval mode.
+
+    (A kernel no larger than ``scale`` takes the spatial path: no spectral filter.)"""
     torch.manual_seed(0)
-    layer = Converse2D(3, 3, 3, scale=scale, padding=2, padding_mode="replicate", eps=1e-4)
+    layer = Converse2D(
+        3, 3, kernel_size, scale=scale, padding=2, padding_mode="replicate", eps=1e-4
+    )
     with torch.no_grad():
         layer.bias.uniform_(-2, 2)
     return layer.to(dtype).eval()
+
+
+#: Small odd, non-square spatial sizes of 1-D, 2-D and 3-D test signals.
+SIZES = {1: (9,), 2: (6, 7), 3: (4, 5, 3)}
+#: The kinds of initial estimate of reverse_conv: the paper's (None), "zero", a tensor.
+X0S = ("nearest", "zero", "tensor")
+
+
+def reverse_conv_problem(
+    ndim,
+    scale,
+    kernel_size,
+    padding,
+    x0_kind,
+    per_sample_kernel,
+    per_sample_lam,
+    seed=0,
+    batch=2,
+    channels=3,
+    sizes=None,
+):
+    """A random float64 problem: y, kernel, λ (in [0.01, 0.51]) and x0."""
+    gen = torch.Generator().manual_seed(seed)
+    sizes = sizes or SIZES[ndim]
+    y = torch.randn(batch, channels, *sizes, generator=gen, dtype=torch.float64)
+    kernel = torch.rand(
+        batch if per_sample_kernel else 1,
+        channels,
+        *(kernel_size,) * ndim,
+        generator=gen,
+        dtype=torch.float64,
+    )
+    kernel = kernel / kernel.sum(dim=tuple(range(2, kernel.dim())), keepdim=True)
+    lam = 0.01 + 0.5 * torch.rand(
+        batch if per_sample_lam else 1, channels, *(1,) * ndim, generator=gen, dtype=torch.float64
+    )
+    if x0_kind == "nearest":
+        x0 = None
+    elif x0_kind == "zero":
+        x0 = "zero"
+    else:
+        out = [scale * (n + 2 * padding) for n in sizes]
+        x0 = torch.randn(batch, channels, *out, generator=gen, dtype=torch.float64)
+    return y, kernel, lam, x0
 
 
 class TinyConverseNet(nn.Module):

@@ -56,7 +56,7 @@ def test_filter_is_cached_outside_autograd(filter_calls, context):
 
 
 def test_cached_path_equals_uncached_path(filter_calls):
-    layer = make_layer(scale=3)
+    layer = make_layer(scale=3, kernel_size=4)  # a kernel larger than the scale: the FFT
     x = torch.rand(1, 3, 7, 10)
     uncached = layer(x).detach()  # grad enabled, parameters require grad: no cache
     with torch.no_grad():

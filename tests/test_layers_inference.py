@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import conversenet.functional as CF
+import conversenet.reverse_conv as RC
 from conversenet.layers import Converse2D, ConverseBlock, ConverseBlockAlpha
 from conversenet.models.blocks import make_block
 
@@ -55,10 +55,10 @@ def test_channel_chunks_give_the_unchunked_result(monkeypatch, scale):
     x = torch.rand(2, 12, 21, 18)
     with torch.no_grad():
         whole = layer(x)
-        monkeypatch.setattr(CF, "CHUNK_BYTES", 20_000)  # a few channels per chunk
-        assert CF._channel_chunk(x, layer.weight, layer.bias, scale, 2) < 12
+        monkeypatch.setattr(RC, "CHUNK_BYTES", 20_000)  # a few channels per chunk
+        assert RC._channel_chunk(x, layer.weight, scale, 2) < 12
         chunked = layer(x)
-        monkeypatch.setattr(CF, "CHUNK_BYTES", 2**40)
+        monkeypatch.setattr(RC, "CHUNK_BYTES", 2**40)
         after = layer(x)  # the chunks did not leave a partial filter in the cache
     assert relative_error(chunked, whole) < 1e-5
     torch.testing.assert_close(after, whole)
@@ -66,8 +66,8 @@ def test_channel_chunks_give_the_unchunked_result(monkeypatch, scale):
 
 def test_no_chunks_under_autograd(monkeypatch):
     layer = Converse2D(6, 6, 3)
-    monkeypatch.setattr(CF, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(RC, "CHUNK_BYTES", 1)
     x = torch.rand(1, 6, 10, 10)
-    assert CF._channel_chunk(x, layer.weight, layer.bias, 1, 2) == 6
+    assert RC._channel_chunk(x, layer.weight, 1, 2) == 6
     layer(x).sum().backward()  # one graph through every channel
     assert layer.weight.grad is not None

@@ -12,6 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -264,3 +265,14 @@ def test_sha256sum(tmp_path):
     path = tmp_path / "bytes"
     path.write_bytes(b"conversenet" * 100_000)
     assert cw.sha256sum(path) == hashlib.sha256(b"conversenet" * 100_000).hexdigest()
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_random_bytes_are_always_a_weights_file_error_naming_the_file(tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        path = tmp_path / f"junk{i}{suffix}"
+        path.write_bytes(rng.integers(0, 256, int(rng.integers(1, 3000)), dtype=np.uint8).tobytes())
+        with pytest.raises(cw.WeightsFileError) as err:
+            cw.load_state_dict(path)
+        assert str(path) in str(err.value) and "weights_only=False" not in str(err.value)

@@ -16,6 +16,7 @@ Outputs are clamped to [0, 1], ×255 and rounded to uint8 before scoring.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -180,7 +181,8 @@ def score_images(
 ) -> Iterator[tuple[Path, np.ndarray, dict[str, float]]]:
     """Degrade, restore and score each image; yields ``(path, restored uint8, row)`` with
     ``row = {"name", "psnr", ("ssim",) ("psnr_y", "ssim_y" for RGB), "seconds"}``."""
-    device = next(runner.model.parameters()).device
+    tensors = itertools.chain(runner.model.parameters(), runner.model.buffers())
+    device = next(tensors, torch.empty(0)).device  # (a classical model has no parameters)
     for path in map(Path, paths):
         hr, lq = degrade(read_test_image(path, protocol.channels), protocol)
         start = time.perf_counter()

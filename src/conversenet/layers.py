@@ -32,10 +32,150 @@ def _pointwise(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     return out.view(n, weight.shape[0], h, w)
 
 
-__all__ = ["Converse2D", "ConverseBlock", "ConverseBlockAlpha", "LayerNorm2d", "TwoBranchBlock"]
+__all__ = [
+    "Converse2D",
+    "ConverseBlock",
+    "ConverseBlockAlpha",
+    "ConverseNd",
+    "LayerNorm2d",
+    "TwoBranchBlock",
+]
 
 
-class Converse2D(nn.Module):
+class ConverseNd(nn.Module):
+    r"""Base of the Converse layers (:class:`Converse2D`, and ``Converse1d``/``Converse3d``
+    in :mod:`conversenet.layers_nd`): the parameters, the checks and the inference filter
+    cache, for ``ndim`` spatial dimensions (a class attribute of each subclass).
+
+    Parameters ``weight`` :math:`(1, C, k, \dots, k)` (each kernel a softmax of a normal
+    draw) and ``bias`` :math:`(1, C, 1, \dots, 1)` (zeros).
+    """
+
+    ndim: int = 2
+    filter_cache_max_bytes: int = 256 * 2**20
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        scale: int = 1,
+        padding: int = 2,
+        padding_mode: str = "circular",
+        eps: float = 1e-5,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("out_channels", out_channels, minimum=1)
+        if in_channels != out_channels:
+            raise ValueError(
+                f"{type(self).__name__} is depthwise: out_channels must equal in_channels, "
+                f"got in_channels={in_channels}, out_channels={out_channels}"
+            )
+        CF.check_hyperparameters(kernel_size, scale, padding, padding_mode, eps)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.scale = scale
+        self.padding = padding
+        self.padding_mode = padding_mode
+        self.eps = float(eps)
+        factory = {"device": device, "dtype": dtype}
+        draw = torch.randn(1, in_channels, kernel_size**self.ndim, **factory)
+        self.weight = nn.Parameter(
+            torch.softmax(draw, dim=-1).view(1, in_channels, *(kernel_size,) * self.ndim)
+        )
+        self.bias = nn.Parameter(torch.zeros(1, in_channels, *(1,) * self.ndim, **factory))
+        self._filter_cache: tuple[tuple, Tensor, Tensor, Tensor] | None = None
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"scale={self.scale}, padding={self.padding}, padding_mode={self.padding_mode!r}, "
+            f"eps={self.eps:g}"
+        )
+
+    def regularizer(self) -> Tensor:
+        """Current λ per channel, shape (1, C, 1, ...)."""
+        return CF.regularizer(self.bias, self.eps)
+
+    def clear_filter_cache(self) -> None:
+        """Drop the cached spectral filter (it is rebuilt on the next call)."""
+        self._filter_cache = None
+
+    def _cacheable(self) -> bool:
+        if torch.compiler.is_compiling():
+            return False
+        needs_graph = self.weight.requires_grad or self.bias.requires_grad
+        return not (torch.is_grad_enabled() and needs_graph)
+
+    def _build_filter(self, weight: Tensor, bias: Tensor, sizes: tuple[int, ...]) -> Tensor:
+        lam = CF.regularizer(bias, self.eps)
+        return CF.spectral_filter_nd(weight, lam, self.scale, sizes)
+
+    def _filter(self, weight: Tensor, bias: Tensor, *sizes: int) -> Tensor:
+        if not self._cacheable():
+            self._filter_cache = None
+            return self._build_filter(weight, bias, sizes)
+        key = (
+            *sizes,
+            weight.dtype,
+            self.weight.shape,
+            self.weight.dtype,
+            self.weight.device,
+            self.bias.dtype,
+            self.scale,
+            self.eps,
+            torch.is_inference_mode_enabled(),
+        )
+        cache = self._filter_cache
+        # The parameters are compared by value with the copy taken when the filter was
+        # built: that catches every change (in place, through ``.data``, load_state_dict,
+        # optimiser steps) and costs O(C·k²), nothing next to the filter itself.
+        if (
+            cache is not None
+            and cache[0] == key
+            and torch.equal(cache[1], self.weight)
+            and torch.equal(cache[2], self.bias)
+        ):
+            return cache[3]
+        self._filter_cache = None  # free the stale filter before building a new one
+        filt = self._build_filter(weight, bias, sizes)
+        if filt.numel() * filt.element_size() <= self.filter_cache_max_bytes:
+            snapshot = (self.weight.detach().clone(), self.bias.detach().clone())
+            self._filter_cache = (key, *snapshot, filt)
+        return filt
+
+    def _check_channels(self, x: Tensor) -> None:
+        if isinstance(x, Tensor) and x.dim() == self.ndim + 2 and x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected an input with {self.in_channels} channels, got {x.shape[1]} "
+                f"(input shape {tuple(x.shape)})"
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_channels(x)
+
+        def make_filter(kernel: Tensor, *sizes: int) -> Tensor:
+            return self._filter(kernel, self.bias.to(kernel.dtype), *sizes)
+
+        return CF.converse_forward(
+            x,
+            self.weight,
+            self.bias,
+            self.scale,
+            self.padding,
+            self.padding_mode,
+            self.eps,
+            self.ndim,
+            make_filter,
+        )
+
+
+class Converse2D(ConverseNd):
     r"""Reverse convolution: the regularised inverse of a depthwise convolution.
 
     For every channel, given the input :math:`y` padded by ``padding``, returns
@@ -66,7 +206,10 @@ class Converse2D(nn.Module):
     ``torch.inference_mode`` or frozen parameters) the spectral filter of the last input
     size is cached, and rebuilt whenever the parameters differ from the values it was
     built from (however they were changed); ``filter_cache_max_bytes`` bounds the cache
-    of each layer (a larger filter is recomputed every call).
+    of each layer (a larger filter is recomputed every call). A kernel no larger than
+    ``scale`` (the ×2 upsamplers, k = 2) needs no filter: the least-squares problem
+    decouples into independent blocks, solved exactly in the pixel domain
+    (:mod:`conversenet.reverse_conv`).
 
     Example:
         >>> layer = Converse2D(8, 8, kernel_size=3, scale=2, padding=2)
@@ -74,108 +217,22 @@ class Converse2D(nn.Module):
         torch.Size([1, 8, 32, 32])
     """
 
-    filter_cache_max_bytes: int = 256 * 2**20
+    ndim = 2
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        scale: int = 1,
-        padding: int = 2,
-        padding_mode: str = "circular",
-        eps: float = 1e-5,
-        *,
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__()
-        check_int("in_channels", in_channels, minimum=1)
-        check_int("out_channels", out_channels, minimum=1)
-        if in_channels != out_channels:
-            raise ValueError(
-                "Converse2D is depthwise: out_channels must equal in_channels, "
-                f"got in_channels={in_channels}, out_channels={out_channels}"
-            )
-        CF.check_hyperparameters(kernel_size, scale, padding, padding_mode, eps)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = kernel_size
-        self.scale = scale
-        self.padding = padding
-        self.padding_mode = padding_mode
-        self.eps = float(eps)
-        factory = {"device": device, "dtype": dtype}
-        draw = torch.randn(1, in_channels, kernel_size * kernel_size, **factory)
-        self.weight = nn.Parameter(
-            torch.softmax(draw, dim=-1).view(1, in_channels, kernel_size, kernel_size)
-        )
-        self.bias = nn.Parameter(torch.zeros(1, in_channels, 1, 1, **factory))
-        self._filter_cache: tuple[tuple, Tensor, Tensor, Tensor] | None = None
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"scale={self.scale}, padding={self.padding}, padding_mode={self.padding_mode!r}, "
-            f"eps={self.eps:g}"
-        )
-
-    def regularizer(self) -> Tensor:
-        """Current λ per channel, shape (1, C, 1, 1)."""
-        return CF.regularizer(self.bias, self.eps)
-
-    def clear_filter_cache(self) -> None:
-        """Drop the cached spectral filter (it is rebuilt on the next call)."""
-        self._filter_cache = None
-
-    def _cacheable(self) -> bool:
-        if torch.compiler.is_compiling():
-            return False
-        needs_graph = self.weight.requires_grad or self.bias.requires_grad
-        return not (torch.is_grad_enabled() and needs_graph)
-
-    def _filter(self, weight: Tensor, bias: Tensor, height: int, width: int) -> Tensor:
-        if not self._cacheable() or weight.shape[1] != self.weight.shape[1]:  # or a chunk
-            self._filter_cache = None
-            return CF.converse2d_filter(weight, bias, self.scale, height, width, self.eps)
-        key = (
-            height,
-            width,
-            weight.dtype,
-            self.weight.shape,
-            self.weight.dtype,
-            self.weight.device,
-            self.bias.dtype,
-            self.scale,
-            self.eps,
-            torch.is_inference_mode_enabled(),
-        )
-        cache = self._filter_cache
-        # The parameters are compared by value with the copy taken when the filter was
-        # built: that catches every change (in place, through ``.data``, load_state_dict,
-        # optimiser steps) and costs O(C·k²), nothing next to the filter itself.
-        if (
-            cache is not None
-            and cache[0] == key
-            and torch.equal(cache[1], self.weight)
-            and torch.equal(cache[2], self.bias)
-        ):
-            return cache[3]
-        self._filter_cache = None  # free the stale filter before building a new one
-        filt = CF.converse2d_filter(weight, bias, self.scale, height, width, self.eps)
-        if filt.numel() * filt.element_size() <= self.filter_cache_max_bytes:
-            snapshot = (self.weight.detach().clone(), self.bias.detach().clone())
-            self._filter_cache = (key, *snapshot, filt)
-        return filt
+    def _build_filter(self, weight: Tensor, bias: Tensor, sizes: tuple[int, ...]) -> Tensor:
+        return CF.converse2d_filter(weight, bias, self.scale, *sizes, self.eps)
 
     def forward(self, x: Tensor) -> Tensor:
-        if isinstance(x, Tensor) and x.dim() == 4 and x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected an input with {self.in_channels} channels, got {x.shape[1]} "
-                f"(input shape {tuple(x.shape)})"
-            )
+        self._check_channels(x)
         return CF.converse2d_forward(
-            x, self.weight, self.bias, self.scale, self.padding, self.padding_mode, self._filter
+            x,
+            self.weight,
+            self.bias,
+            self.scale,
+            self.padding,
+            self.padding_mode,
+            self._filter,
+            self.eps,
         )
 
 

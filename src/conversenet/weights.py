@@ -331,7 +331,7 @@ def load_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict[
             "other than tensors and plain containers, and conversenet never executes "
             "pickled code"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # foreign bytes make the unpickler raise any exception type
         raise WeightsFileError(
             f"{path}: not a readable PyTorch weights file, or truncated ({_first_line(exc)})"
         ) from None

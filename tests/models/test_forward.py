@@ -25,6 +25,7 @@ for _name in ("converse_srresnet", "conv_srresnet", "convt_srresnet"):
     TINY[_name] = {"num_blocks": 1, "num_features": 8}
 for _name in ("conversenet", "convnet", "converse_usrnet", "conv_usrnet"):
     TINY[_name] = {"num_blocks": 1, "num_iterations": 2, "num_features": 8}
+TINY["wiener"] = {}  # no parameters: nothing to shrink
 
 
 def gaussian_kernel(size: int = 7, sigma: float = 1.2) -> torch.Tensor:

@@ -14,7 +14,7 @@ from conftest import need_shared
 ALL = [
     "conv_dncnn", "conv_srresnet", "conv_usrnet", "converse_dncnn", "converse_dncnn_compact",
     "converse_srresnet", "converse_up_srresnet", "converse_usrnet", "conversenet", "convnet",
-    "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet",
+    "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet", "wiener",
 ]  # fmt: skip
 # Models with the paper's published weights (the project's compact model ships its own).
 OFFICIAL = ["converse_dncnn", "converse_srresnet", "converse_usrnet", "conversenet"]
@@ -35,7 +35,7 @@ def test_list_models_filters():
         "conv_dncnn", "converse_dncnn", "converse_dncnn_compact", "convt_dncnn", "dncnn",
     ]  # fmt: skip
     assert list_models(task="deblur") == ["conversenet", "convnet"]
-    assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet"]
+    assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]
     assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}
     assert list_models(pretrained=True) == [
         "converse_dncnn", "converse_dncnn_compact", "converse_srresnet", "converse_usrnet",

@@ -32,7 +32,9 @@ def model_rows(task: str | None = None) -> list[dict]:
         info = get_model_info(name)
         if task is not None and info.task != task:
             continue
-        if info.pretrained is None:
+        if not info.learned:
+            weights, path = "not needed", None
+        elif info.pretrained is None:
             weights, path = "none published", None
         else:
             try:

@@ -13,6 +13,7 @@ from .dncnn import ConverseDnCNN, DnCNN
 from .registry import ModelInfo, PretrainedWeights, create_model, get_model_info, list_models
 from .srresnet import ConverseSRResNet, ConverseUpSRResNet, MSRResNet, NearestConvUpsample
 from .usrnet import ConvDataStep, ConverseDataStep, ConverseUSRNet, KernelNet
+from .wiener import WienerDeconvolution
 
 __all__ = [
     "OPERATORS",
@@ -32,6 +33,7 @@ __all__ = [
     "NearestConvUpsample",
     "PretrainedWeights",
     "ResidualBlock",
+    "WienerDeconvolution",
     "create_model",
     "get_model_info",
     "list_models",

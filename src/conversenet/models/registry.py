@@ -38,6 +38,7 @@ from .deblur import ConverseNet
 from .dncnn import ConverseDnCNN, DnCNN
 from .srresnet import ConverseSRResNet, ConverseUpSRResNet, MSRResNet
 from .usrnet import ConverseUSRNet
+from .wiener import WienerDeconvolution
 
 __all__ = [
     "TASKS",
@@ -67,6 +68,8 @@ class ModelInfo:
         defaults: constructor arguments of the registered configuration.
         fixed_sigma: for a denoiser trained at a single noise level, that level (0–255
             scale); ``None`` for blind denoisers and other tasks.
+        learned: ``False`` for a classical method without trainable parameters (no
+            weights to load: ``pretrained=True`` builds it as it is).
     """
 
     name: str
@@ -78,6 +81,7 @@ class ModelInfo:
     builder: type[nn.Module] = field(default=nn.Identity, repr=False, compare=False)
     defaults: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     fixed_sigma: float | None = None
+    learned: bool = True
 
     def __post_init__(self) -> None:
         get_task(self.task)
@@ -95,13 +99,23 @@ def _entry(
     description: str,
     pretrained: PretrainedWeights | None = None,
     fixed_sigma: float | None = None,
+    learned: bool = True,
     **defaults: Any,
 ) -> ModelInfo:
     sig = inspect.signature(builder)
     in_channels = defaults.get("in_channels", sig.parameters["in_channels"].default)
     scale = defaults.get("upscale", sig.parameters["upscale"].default) if task == "sr" else 1
     return ModelInfo(
-        name, task, in_channels, scale, description, pretrained, builder, defaults, fixed_sigma
+        name,
+        task,
+        in_channels,
+        scale,
+        description,
+        pretrained,
+        builder,
+        defaults,
+        fixed_sigma,
+        learned,
     )
 
 
@@ -233,6 +247,14 @@ _ENTRIES = (
         "Conv-USRNet: Converse-USRNet with convolutions (control)",
         operator="conv",
     ),
+    _entry(
+        "wiener",
+        WienerDeconvolution,
+        "deblur_nonblind",
+        "Wiener/Tikhonov deconvolution by the reverse convolution, λ by the discrepancy "
+        "principle (classical baseline, no parameters)",
+        learned=False,
+    ),
 )
 _REGISTRY: Mapping[str, ModelInfo] = MappingProxyType({info.name: info for info in _ENTRIES})
 
@@ -289,7 +311,8 @@ def create_model(
 
     Args:
         name: a name from :func:`list_models`.
-        pretrained: load the published weights, found by
+        pretrained: load the published weights (a model that is not ``learned``, such as
+            ``wiener``, has none and is built as it is), found by
             :func:`~conversenet.weights.resolve_weights` (the package, the
             ``CONVERSENET_WEIGHTS`` folder, the user cache, then a download) and SHA-256
             checked once.
@@ -316,6 +339,10 @@ def create_model(
         ~conversenet.weights.WeightsChecksumError: a weight file with the wrong digest.
     """
     info = get_model_info(name)
+    if not info.learned:
+        if weights is not None:
+            raise ValueError(f"{name} has no trainable parameters: it takes no weights file")
+        pretrained = False
     if weights is None and pretrained and info.pretrained is None:
         raise ValueError(
             f"no published weights for {name!r}; models with weights: "
