@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from pathlib import Path
 
 import torch
 import yaml
@@ -12,6 +13,8 @@ import yaml
 __all__ = [
     "add_command",
     "add_common_options",
+    "add_model_options",
+    "add_tile_options",
     "fail",
     "model_option",
     "parse_tile",
@@ -27,6 +30,38 @@ def add_command(subparsers, name: str, doc: str) -> argparse.ArgumentParser:
     summary, description = (part.strip() for part in doc.split("\n\n")[:2])
     help_text = summary.split(":", 1)[1].strip().rstrip(".")
     return subparsers.add_parser(name, help=help_text, description=description.replace("``", ""))
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--weights FILE`` and ``--model-option KEY=VALUE`` (after ``--model``)."""
+    parser.add_argument("--weights", type=Path, metavar="FILE", help="weights file for the model")
+    parser.add_argument(
+        "--model-option",
+        type=model_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor argument of the model (repeatable), over those stored in the "
+        "weights file by conversenet train",
+    )
+
+
+def add_tile_options(parser: argparse.ArgumentParser, default: int | str, what: str) -> None:
+    """``--tile N|auto`` (``what`` says what the default does) and ``--tile-overlap M``."""
+    parser.add_argument(
+        "--tile",
+        type=parse_tile,
+        default=default,
+        metavar="N",
+        help=f"tile side in input pixels, or 'auto' (from the image size); {what}",
+    )
+    parser.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=None,
+        metavar="M",
+        help="overlap between tiles (below half the tile)",
+    )
 
 
 def add_common_options(

@@ -16,9 +16,9 @@ from ..models import create_model, get_model_info
 from ._common import (
     add_command,
     add_common_options,
+    add_model_options,
+    add_tile_options,
     fail,
-    model_option,
-    parse_tile,
     select_device,
     set_threads,
 )
@@ -46,28 +46,10 @@ def register(subparsers) -> None:
         help="read the images gray (1) or RGB (3); default: the model's channels. A gray "
         "model on RGB images restores each channel",
     )
-    p.add_argument("--weights", type=Path, help="weights file (default: the official ones)")
-    p.add_argument(
-        "--model-option",
-        type=model_option,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="constructor argument of the model (repeatable)",
-    )
+    add_model_options(p)
     p.add_argument("--out", type=Path, help="output folder (default: results/MODEL-DATASET)")
     p.add_argument("--x8", action="store_true", help="self-ensemble over the 8 flips/rotations")
-    p.add_argument(
-        "--tile",
-        type=parse_tile,
-        default=0,
-        metavar="N",
-        help="tile side in input pixels, or 'auto' as the restore commands; "
-        "default 0: whole images (the paper's protocol)",
-    )
-    p.add_argument(
-        "--tile-overlap", type=int, default=None, metavar="M", help="overlap between tiles"
-    )
+    add_tile_options(p, 0, "default 0: whole images (the paper's protocol)")
     add_common_options(p)
     p.set_defaults(func=run)
 

@@ -40,7 +40,13 @@ from ..io import (
     save_image,
 )
 from ..tasks import COMMAND_TASKS, command_task
-from ._common import add_common_options, model_option, parse_tile, select_device, set_threads
+from ._common import (
+    add_common_options,
+    add_model_options,
+    add_tile_options,
+    select_device,
+    set_threads,
+)
 
 TASK_HELP = {
     "denoise": "remove Gaussian noise",
@@ -131,30 +137,8 @@ def _register_task(subparsers, task: str) -> None:
         )
         p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
     p.add_argument("--model", metavar="NAME", help=f"model name (default {default})")
-    p.add_argument("--weights", type=Path, metavar="FILE", help="weights file for the model")
-    p.add_argument(
-        "--model-option",
-        type=model_option,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="constructor argument of the model (repeatable), over those stored in the "
-        "weights file by conversenet train",
-    )
-    p.add_argument(
-        "--tile",
-        type=parse_tile,
-        default="auto",
-        metavar="N",
-        help="tile side in input pixels, or 'auto' (default: from the image size); 0: no tiling",
-    )
-    p.add_argument(
-        "--tile-overlap",
-        type=int,
-        default=None,
-        metavar="M",
-        help="overlap between tiles (below half the tile)",
-    )
+    add_model_options(p)
+    add_tile_options(p, "auto", "default auto; 0: no tiling")
     p.add_argument(
         "--x8", action="store_true", help="self-ensemble over the 8 flips/rotations (8x slower)"
     )
