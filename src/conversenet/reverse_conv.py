@@ -558,9 +558,30 @@ def _solve_fft(
 # ---------------------------------------------------------------------------------------
 # the shared body
 # ---------------------------------------------------------------------------------------
+class _Crop(torch.autograd.Function):
+    """``crop`` samples off both ends of every spatial axis (a view). Its backward is one
+    zero-padding of the gradient, where a chain of slices would fill and copy a full-size
+    buffer per axis."""
+
+    @staticmethod
+    def forward(out: Tensor, crop: int) -> Tensor:
+        return out[(..., *(slice(crop, size - crop) for size in out.shape[2:]))]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.crop = inputs[1]
+        ctx.ndim = inputs[0].dim() - 2
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return F.pad(grad, (ctx.crop,) * (2 * ctx.ndim)), None
+
+
 def _crop(out: Tensor, crop: int) -> Tensor:
     if crop == 0:
         return out
+    if _tracks_grad(out):
+        return _Crop.apply(out, crop)
     return out[(..., *(slice(crop, size - crop) for size in out.shape[2:]))]
 
 
