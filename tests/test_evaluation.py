@@ -246,3 +246,4 @@ def test_a_gray_model_is_evaluated_per_channel_on_colour_images(tmp_path):
         noisy.append(psnr(to_uint8(torch.from_numpy(lq).permute(2, 0, 1)[None]), hr))
     assert {"psnr", "psnr_y"} <= set(results["mean"])
     assert results["mean"]["psnr"] == pytest.approx(np.mean(noisy))  # identity: the noisy input
+    assert results["mean"]["input_psnr"] == pytest.approx(np.mean(noisy))  # the baseline

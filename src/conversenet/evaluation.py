@@ -180,7 +180,10 @@ def score_images(
     name: str = "the model",
 ) -> Iterator[tuple[Path, np.ndarray, dict[str, float]]]:
     """Degrade, restore and score each image; yields ``(path, restored uint8, row)`` with
-    ``row = {"name", "psnr", ("ssim",) ("psnr_y", "ssim_y" for RGB), "seconds"}``."""
+    ``row = {"name", "psnr", ("ssim",) ("psnr_y", "ssim_y" for RGB), "input_psnr",
+    ("input_psnr_y"), "seconds"}``. ``input_psnr`` scores the degraded input itself (rounded
+    to uint8; for super-resolution its MATLAB bicubic upscaling): the baseline the model
+    should beat."""
     tensors = itertools.chain(runner.model.parameters(), runner.model.buffers())
     device = next(tensors, torch.empty(0)).device  # (a classical model has no parameters)
     for path in map(Path, paths):
@@ -195,7 +198,16 @@ def score_images(
                 f"expected {hr.shape}: does the model match the {protocol.task!r} task?"
             )
         scores = _score(restored, hr, protocol.border, ssim)
-        yield path, restored, {"name": path.name, **scores, "seconds": seconds}
+        baseline = _score(_baseline(lq, protocol), hr, protocol.border, ssim=False)
+        baseline = {f"input_{key}": value for key, value in baseline.items()}
+        yield path, restored, {"name": path.name, **scores, **baseline, "seconds": seconds}
+
+
+def _baseline(lq: np.ndarray, protocol: Protocol) -> np.ndarray:
+    """The degraded input as an image of the ground truth's size, rounded to uint8."""
+    if protocol.task == "sr":
+        lq = imresize(lq, protocol.scale)
+    return to_uint8(_to_tensor(lq, "cpu"))
 
 
 def evaluate(
@@ -257,7 +269,11 @@ def evaluate(
 
 def format_table(results: dict) -> str:
     """Per-image table and mean, as aligned text."""
-    keys = [k for k in ("psnr", "ssim", "psnr_y", "ssim_y") if k in results["mean"]]
+    keys = [
+        k
+        for k in ("psnr", "ssim", "psnr_y", "ssim_y", "input_psnr", "input_psnr_y")
+        if k in results["mean"]
+    ]
     width = max(8, *(len(r["name"]) for r in results["images"]))
     head = f"{'image':<{width}}  " + "  ".join(f"{k:>8}" for k in keys)
     lines = [head, "-" * len(head)]
