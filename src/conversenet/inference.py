@@ -161,12 +161,18 @@ class Restorer:
         self.notes: list[str] = []
 
         self.model_options = dict(model_options or {})
+        self._colour: Restorer | None = None  # the task's colour model, for colour images
         if model is None:
             model = spec.default_model
             if weights is None and spec.offline_model is not None and not model_options:
                 self._init_named(spec.default_model, None, download, spec.offline_model)
             else:
                 self._init_named(model, weights, download)
+            if spec.colour_model is not None and weights is None and not model_options:
+                options = {"device": device, "sigma": sigma, "tile": tile, "x8": x8}
+                self._colour = Restorer(
+                    task, spec.colour_model, tile_overlap=tile_overlap, download=download, **options
+                )
         elif isinstance(model, str):
             self._init_named(model, weights, download)
         elif isinstance(model, nn.Module):
@@ -290,8 +296,17 @@ class Restorer:
         """(tile, overlap) in input pixels used for an image of ``height × width``."""
         return self.runner.tiling_for(height, width)
 
+    def _delegate(self, image: np.ndarray) -> Restorer:
+        """The colour model for colour images (when the task has one and no model was
+        named), else this restorer."""
+        if self._colour is None or not _is_colour(image):
+            return self
+        return self._colour
+
     def passes(self, image: np.ndarray) -> int:
         """How many model runs (tiles × channel passes) restoring ``image`` takes."""
+        if self._delegate(image) is not self:
+            return self._colour.passes(image)
         h, w = image.shape[:2]
         colour = image.ndim == 3 and image.shape[2] >= 3
         per_channel = self.in_channels == 1 and colour
@@ -318,6 +333,8 @@ class Restorer:
         conversions made (e.g. a gray model run on each colour channel).
         """
         image = check_image(image)
+        if self._delegate(image) is not self:
+            return self._colour(image, progress)
         notes = list(self.notes)
         height, width = image.shape[:2]
         tiles = self.runner.passes(height, width)
@@ -377,6 +394,16 @@ class Restorer:
 # ---------------------------------------------------------------------------------------
 # array conversions
 # ---------------------------------------------------------------------------------------
+def _is_colour(image: np.ndarray) -> bool:
+    """RGB(A) with distinct channels (R = G = B is gray)."""
+    if image.ndim != 3 or image.shape[2] < 3:
+        return False
+    return not (
+        np.array_equal(image[..., 0], image[..., 1])
+        and np.array_equal(image[..., 1], image[..., 2])
+    )
+
+
 def check_sigma(sigma: float) -> float:
     """A noise level on the 0..255 scale: a finite number with 0 < sigma <= 255."""
     if isinstance(sigma, bool) or not isinstance(sigma, int | float):

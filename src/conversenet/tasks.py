@@ -37,6 +37,8 @@ class Task:
         default_model: the registered model the front ends use when none is named.
         offline_model: used instead of ``default_model`` when its weights are absent
             (not on disk and not downloadable); its weights ship inside the package.
+        colour_model: when ``default_model`` is a gray model, the model used for colour
+            images (its weights ship inside the package).
         takes_kernel: models of the task are non-blind: called as ``model(x, kernel, 1)``.
         command: the ``conversenet`` sub-command that runs the task.
     """
@@ -45,6 +47,7 @@ class Task:
     description: str
     default_model: str
     offline_model: str | None = None
+    colour_model: str | None = None
     takes_kernel: bool = False
     command: str = ""
 
