@@ -32,17 +32,28 @@ of a :math:`k\times k` array, computed by small matrix products, and the two blo
 are the spectra of small decimated arrays (the kernel's autocorrelation and the kernel
 smeared by the :math:`s\times s` box), so everything but the final product with
 :math:`\hat K` happens at the input resolution.
+
+ONNX export: the converter of ``torch.onnx.export(..., dynamo=True)`` lowers only a few
+operations on complex tensors, and onnxruntime's ``DFT`` kernel is slow and, for lengths
+that are not powers of two, inaccurate. So while exporting
+(:func:`torch.onnx.is_in_onnx_export`, or inside :func:`export_friendly`) the operator
+runs in real arithmetic: the filter as real and imaginary parts, the transforms as matrix products
+(:mod:`conversenet.dft`). Same closed form; the eager path keeps PocketFFT and complex
+tensors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from . import dft as matmul_dft
 
 __all__ = [
     "PADDING_MODES",
@@ -50,6 +61,8 @@ __all__ = [
     "converse2d",
     "converse2d_filter",
     "converse2d_literal",
+    "export_friendly",
+    "is_export_friendly",
     "regularizer",
 ]
 
@@ -57,6 +70,29 @@ PADDING_MODES = ("circular", "replicate", "reflect", "constant")
 BIAS_SHIFT = 9.0  # λ = sigmoid(bias - 9) + eps: a zero bias gives λ ≈ 1.2e-4
 
 FilterFn = Callable[[Tensor, Tensor, int, int], Tensor]
+
+_force_export_friendly = False
+
+
+@contextlib.contextmanager
+def export_friendly(enabled: bool = True) -> Iterator[None]:
+    """Use the export-friendly formulation (real arithmetic, matrix-product DFTs) inside
+    this block.
+
+    ``torch.onnx.export`` switches to it by itself; this context manager forces it in eager
+    mode (to test it, or for another exporter). Layers do not cache filters meanwhile.
+    """
+    global _force_export_friendly
+    previous, _force_export_friendly = _force_export_friendly, bool(enabled)
+    try:
+        yield
+    finally:
+        _force_export_friendly = previous
+
+
+def is_export_friendly() -> bool:
+    """Whether the operator currently runs its export-friendly formulation."""
+    return _force_export_friendly or torch.onnx.is_in_onnx_export()
 
 
 def regularizer(bias: Tensor, eps: float) -> Tensor:
@@ -164,6 +200,11 @@ def _twiddles(n: int, count: int, length: int, offset: int, dtype, device):
     """
     u = torch.arange(count, device=device)
     i = torch.arange(offset, offset + length, device=device)
+    if not isinstance(n, int):  # a symbolic size (dynamic-shape export): use tensor operands
+        n_t = torch.scalar_tensor(n, dtype=torch.int64, device=device)
+        angle = torch.outer(u, i).remainder(n_t).to(torch.float64)
+        angle = angle * (2 * math.pi) / n_t.to(torch.float64)
+        return angle.cos().to(dtype), angle.sin().to(dtype)
     angle = torch.outer(u, i).remainder_(n).to(torch.float64).mul_(2 * math.pi / n)
     return angle.cos().to(dtype), angle.sin().to(dtype)
 
@@ -220,6 +261,15 @@ def _box_spectrum(scale: int, height: int, width: int, dtype, device) -> Tensor:
         return box
 
     return torch.fft.fft(axis(height))[:, None] * torch.fft.rfft(axis(width))[None, :]
+
+
+def _box_spectrum_parts(scale: int, height: int, width: int, dtype, device):
+    """:func:`_box_spectrum` as (real, imaginary) parts, from twiddles (no complex tensor)."""
+    cos_h, sin_h = _twiddles(height, height, scale, 0, dtype, device)
+    cos_w, sin_w = _twiddles(width, width // 2 + 1, scale, 0, dtype, device)
+    a_re, a_im = cos_h.sum(-1)[:, None], -sin_h.sum(-1)[:, None]
+    b_re, b_im = cos_w.sum(-1)[None, :], -sin_w.sum(-1)[None, :]
+    return a_re * b_re - a_im * b_im, a_re * b_im + a_im * b_re
 
 
 def _decimated_spectra(weight: Tensor, scale: int, height: int, width: int):
@@ -294,7 +344,9 @@ def converse2d_filter(
 
     Returns:
         Complex tensor of shape :math:`(B, C, sH, \lfloor sW/2 \rfloor + 1)`: the half
-        spectrum (as produced by ``rfft2``) of the filter; see the module docstring.
+        spectrum (as produced by ``rfft2``) of the filter; see the module docstring. When
+        :func:`is_export_friendly`, the same values as a real tensor with the real and
+        imaginary parts stacked on axis 2, :math:`(B, C, 2, sH, \lfloor sW/2 \rfloor + 1)`.
     """
     lam = regularizer(bias, eps)
     kh, kw = weight.shape[-2:]
@@ -306,25 +358,58 @@ def converse2d_filter(
         )
     # the kernel's OTF: the kernel centred on the origin of the output grid
     k_re, k_im = _small_dft2(weight, (-(kh // 2), -(kw // 2)), out_h, out_w, onesided=True)
+    blocks = is_export_friendly()
     if scale == 1:
+        if blocks:
+            denominator = k_re.square() + k_im.square() + lam
+            return torch.stack([(k_re + lam) / denominator, -k_im / denominator], dim=2)
         return _identity_scale_filter(k_re, k_im, lam)
 
     b, c = weight.shape[:2]
     half = out_w // 2 + 1
+    if blocks:
+        box_re, box_im = _box_spectrum_parts(scale, out_h, out_w, weight.dtype, weight.device)
+    else:
+        box = _box_spectrum(scale, out_h, out_w, weight.dtype, weight.device)
+        box_re, box_im = box.real, box.imag
+    g_re, g_im = _scaled_filter_parts(weight, lam, k_re, k_im, box_re, box_im, scale, width)
+    if blocks:
+        return torch.stack([g_re, g_im], dim=2).reshape(b, c, 2, out_h, half)
+    return torch.complex(g_re, g_im).reshape(b, c, out_h, half)
+
+
+def _scaled_filter_parts(
+    weight: Tensor,
+    lam: Tensor,
+    k_re: Tensor,
+    k_im: Tensor,
+    box_re: Tensor,
+    box_im: Tensor,
+    scale: int,
+    width: int,
+) -> tuple[Tensor, Tensor]:
+    """Real and imaginary parts of G for scale > 1, each (B, C, s, H, half)."""
+    b, c = weight.shape[:2]
+    height = k_re.shape[-2] // scale
+    half = k_re.shape[-1]
     power, (cross_re, cross_im) = _decimated_spectra(weight, scale, height, width)
     denominator = power + lam
     q_re, q_im = (1 - cross_re) / denominator, -cross_im / denominator
     # column v of the output half spectrum reads column v mod W of the input-size arrays
-    cols = torch.arange(half, device=weight.device) % width
+    cols = torch.arange(half, device=weight.device)
+    if isinstance(width, int):
+        cols = cols % width
+    else:  # a symbolic size (dynamic-shape export): use a tensor operand
+        cols = cols.remainder(torch.scalar_tensor(width, dtype=torch.int64, device=cols.device))
     q_re = q_re.index_select(-1, cols).unsqueeze(2)  # (B, C, 1, H, half)
     q_im = q_im.index_select(-1, cols).unsqueeze(2)
     k_re = k_re.view(b, c, scale, height, half)
     k_im = k_im.view(b, c, scale, height, half)
-    box = _box_spectrum(scale, out_h, out_w, weight.dtype, weight.device)
-    box = box.view(scale, height, half)
-    g_re = k_re * q_re + k_im * q_im + box.real  # conj(K)·q + B
-    g_im = k_re * q_im - k_im * q_re + box.imag
-    return torch.complex(g_re, g_im).reshape(b, c, out_h, half)
+    box_re = box_re.view(scale, height, half)
+    box_im = box_im.view(scale, height, half)
+    g_re = k_re * q_re + k_im * q_im + box_re  # conj(K)·q + B
+    g_im = k_re * q_im - k_im * q_re + box_im
+    return g_re, g_im
 
 
 def _tile_columns(y_hat: Tensor, half: int) -> Tensor:
@@ -357,11 +442,35 @@ def apply_converse2d_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
 
     Shape:
         - y: :math:`(N, C, H, W)` real.
-        - filt: :math:`(B, C, sH, \lfloor sW/2\rfloor+1)` complex, :math:`B \in \{1, N\}`.
+        - filt: :math:`(B, C, sH, \lfloor sW/2\rfloor+1)` complex, :math:`B \in \{1, N\}`
+          (real, :math:`(B, C, 2, sH, \lfloor sW/2\rfloor+1)`, when
+          :func:`is_export_friendly`).
         - output: :math:`(N, C, sH, sW)` real.
     """
+    if is_export_friendly():
+        return _filter_spectrum_blocks(y, filt, scale)
     y_hat = _rfft2(y) if scale == 1 else torch.fft.fft2(y)
     return _filter_spectrum(y_hat, filt, scale, y.shape[-1])
+
+
+def _filter_spectrum_blocks(y: Tensor, filt: Tensor, scale: int) -> Tensor:
+    """:func:`apply_converse2d_filter` in real arithmetic, with :mod:`conversenet.dft`.
+
+    Shape:
+        - y: :math:`(N, C, H, W)` real.
+        - filt: :math:`(B, C, 2, sH, \\lfloor sW/2\\rfloor+1)` real: real and imaginary parts.
+        - output: :math:`(N, C, sH, sW)` real.
+    """
+    n, c, h, w = y.shape
+    out_h, out_w = scale * h, scale * w
+    half = out_w // 2 + 1
+    # The input spectrum at the output's columns (read modulo W: tiled s times), as
+    # [[re; im], [-im; re]]; its rows broadcast over the s row blocks of the filter.
+    spectrum = matmul_dft.forward_spectrum(y, half).view(n, c, 2, 2, 1, h, half)
+    filt = filt.view(filt.shape[0], c, 2, 1, scale, h, half)
+    # (re, im) of the product = g_re·(re, im) + g_im·(-im, re)
+    product = (filt * spectrum).sum(dim=2).reshape(n, c, 2 * out_h, half)
+    return matmul_dft.inverse_real(product, out_w)
 
 
 def _default_filter(scale: int, eps: float) -> FilterFn:
