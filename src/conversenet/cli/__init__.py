@@ -14,6 +14,7 @@ from .. import __version__
 from ..runtime import reuse_freed_memory
 
 SUBCOMMANDS: tuple[str, ...] = ("eval", "reproduce", "restore", "models", "demo", "train")
+SUBCOMMANDS += ("export",)  # deployment: ONNX export
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -80,6 +80,8 @@ def _register_task(subparsers, task: str) -> None:
     p.add_argument("--model", metavar="NAME", help=f"model name (default {default})")
     p.add_argument("--weights", type=Path, metavar="FILE", help="weights file for the model")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), help="default torch")
+    p.add_argument("--onnx", type=Path, metavar="FILE", help="file from `conversenet export`")
     p.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: all cores)"
     )
@@ -257,6 +259,10 @@ def _make_restorer(args, reporter: Reporter):
             raise ValueError(f"--kernel {args.kernel}: {err}") from err
     if args.tile is not None and args.tile < 0:
         raise ValueError(f"--tile must be >= 0, got {args.tile}")
+    if args.backend == "onnxruntime" or args.onnx is not None:
+        from ..onnx_backend import restorer_from_cli  # the optional onnxruntime backend
+
+        return restorer_from_cli(args, options)
     return Restorer(args.task, args.model, **options)
 
 
