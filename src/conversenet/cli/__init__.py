@@ -14,7 +14,7 @@ from .. import __version__
 from ..runtime import reuse_freed_memory
 
 SUBCOMMANDS: tuple[str, ...] = ("eval", "reproduce", "restore", "models", "demo", "train")
-SUBCOMMANDS += ("export",)  # deployment: ONNX export
+SUBCOMMANDS += ("export", "serve")  # deployment: ONNX export, browser app
 
 
 def build_parser() -> argparse.ArgumentParser:
