@@ -60,6 +60,8 @@ DEFAULT_SIZE = 256
 MIN_DYNAMIC_SIZE = 16
 #: Largest height/width a dynamic export declares.
 MAX_DYNAMIC_SIZE = 8192
+#: Height and width a dynamic export is traced (and first checked) at when none is given.
+DYNAMIC_TRACE_SIZE = 64
 #: Tile side (input pixels) the onnxruntime backend uses with a dynamic export: the DFTs
 #: are matrix products, so their cost per pixel grows with the tile side.
 DYNAMIC_PREFERRED_TILE = 128
@@ -340,7 +342,8 @@ def export_model(
             given (an error for a model without published weights). ``False`` exports
             untrained weights.
         height, width: the fixed input size (default :data:`DEFAULT_SIZE`; one given sets
-            both); for a dynamic export, the size traced with.
+            both); for a dynamic export, the size traced with (default
+            :data:`DYNAMIC_TRACE_SIZE`).
         dynamic: any input height and width instead of a fixed size.
         opset: ONNX opset (default: the exporter's).
         check: compare onnxruntime with PyTorch after the export.
@@ -356,7 +359,7 @@ def export_model(
     """
     info = get_model_info(name)
     if height is None and width is None:
-        height = width = DEFAULT_SIZE
+        height = width = DYNAMIC_TRACE_SIZE if dynamic else DEFAULT_SIZE
     height = _check_size("height", height if height is not None else width)
     width = _check_size("width", width if width is not None else height)
     if pretrained is None:

@@ -158,6 +158,9 @@ def create_session(path: str | os.PathLike, threads: int | None = None):
             raise ValueError(f"threads must be >= 1, got {threads}")
         options.intra_op_num_threads = threads
     options.log_severity_level = 3  # errors only
+    # Memory patterns pre-plan one arena block per run: half the peak memory without them
+    # (1.4 instead of 2.6 GB for Converse-DnCNN at 256²), at the same speed.
+    options.enable_mem_pattern = False
     # No constant folding: folding would store every Converse2D layer's spectral filter
     # (several GiB for Converse-DnCNN at 512²); computed at each run they cost ~10%.
     return ort.InferenceSession(
@@ -224,9 +227,14 @@ class OnnxModule(nn.Module):
         width = max(-(-w // m) * m, info.min_tile)
         return -(-height // m) * m, -(-width // m) * m
 
-    def _kernel(self, kernel: Tensor) -> np.ndarray:
+    def _kernels(self, kernel: Tensor, count: int) -> np.ndarray:
+        """(N, 1, k, k) kernels, each zero-padded to the file's kernel size."""
         k = np.asarray(kernel.detach().cpu().numpy(), dtype=np.float32)
-        k = k.reshape(-1, 1, *k.shape[-2:])[:1]  # the model takes one kernel
+        k = k.reshape(-1, 1, *k.shape[-2:])
+        if k.shape[0] not in (1, count):
+            raise ValueError(
+                f"expected 1 or {count} blur kernels (one per image), got {k.shape[0]}"
+            )
         size, target = k.shape[-1], int(self.info.kernel_size)
         if k.shape[-2] != size or size > target or (target - size) % 2:
             raise ValueError(
@@ -234,7 +242,8 @@ class OnnxModule(nn.Module):
                 f"with an odd side, got {k.shape[-2]}x{size}"
             )
         pad = (target - size) // 2
-        return np.pad(k, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        k = np.pad(k, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        return np.broadcast_to(k, (count, *k.shape[1:]))
 
     def forward(self, x: Tensor, kernel: Tensor | None = None, sf: int = 1) -> Tensor:
         if sf != 1:
@@ -251,11 +260,12 @@ class OnnxModule(nn.Module):
         h, w = x.shape[-2:]
         height, width = self._target_size(h, w)
         images = x.detach().to("cpu", torch.float32).numpy()
+        kernels = self._kernels(kernel, len(images)) if nonblind else None
         outputs = []
-        for image in images:  # the files take a batch of one
+        for index, image in enumerate(images):  # the files take a batch of one
             feed = {self.input_names[0]: np.ascontiguousarray(_pad_to(image[None], height, width))}
             if nonblind:
-                feed[self.input_names[1]] = self._kernel(kernel)
+                feed[self.input_names[1]] = np.ascontiguousarray(kernels[index : index + 1])
             out = self.session.run(None, feed)[0]
             outputs.append(out[..., : h * self.scale, : w * self.scale])
         return torch.from_numpy(np.concatenate(outputs)).to(x.device)
