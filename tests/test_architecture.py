@@ -21,6 +21,7 @@ LAYERS = {
     "paper": 0,
     "spectral": 1,
     "reverse_conv": 1,
+    "dft": 1,
     "functional": 1,
     "layers": 1,
     "layers_nd": 1,
@@ -35,6 +36,9 @@ LAYERS = {
     "inference": 6,
     "evaluation": 6,
     "training": 6,
+    "onnx_backend": 6,
+    "export": 6,
+    "web": 6,
     "hub": 6,  # the deprecated alias of weights, which also takes model names
     "cli": 7,
     "__init__": 8,

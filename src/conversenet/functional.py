@@ -72,7 +72,15 @@ from .reverse_conv import (
     spatial_path_applies,
     spectral_filter_nd,
 )
-from .spectral import _block_mean, _otf, apply_converse2d_filter, pad_input, reverse_conv_filter
+from .spectral import (
+    _block_mean,
+    _otf,
+    apply_converse2d_filter,
+    export_friendly,
+    is_export_friendly,
+    pad_input,
+    reverse_conv_filter,
+)
 
 __all__ = [
     "BIAS_SHIFT",
@@ -91,6 +99,8 @@ __all__ = [
     "converse2d_literal",
     "converse3d",
     "discrepancy_lambda",
+    "export_friendly",
+    "is_export_friendly",
     "pad_input",
     "regularizer",
     "reverse_conv",

@@ -107,7 +107,7 @@ class ConverseNd(nn.Module):
         self._filter_cache = None
 
     def _cacheable(self) -> bool:
-        if torch.compiler.is_compiling():
+        if torch.compiler.is_compiling() or CF.is_export_friendly():
             return False
         needs_graph = self.weight.requires_grad or self.bias.requires_grad
         return not (torch.is_grad_enabled() and needs_graph)

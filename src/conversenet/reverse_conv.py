@@ -86,6 +86,7 @@ from .spectral import (
     _compute_dtype,
     _tracks_grad,
     apply_converse2d_filter,
+    is_export_friendly,
     pad_input,
     reverse_conv_filter,
 )
@@ -679,7 +680,7 @@ CHUNK_BYTES = 64 * 2**20
 def _channel_chunk(x: Tensor, kernel: Tensor, scale: int, padding: int) -> int:
     """How many channels to solve at once (all of them when no chunking is needed)."""
     n, c, *sizes = x.shape
-    if _tracks_grad(x, kernel):
+    if _tracks_grad(x, kernel) or is_export_friendly():  # (a graph takes whole tensors)
         return c
     padded = [scale * (size + 2 * padding) for size in sizes]
     values = n * math.prod(padded[:-1]) * (padded[-1] // 2 + 1)  # of the half spectrum

@@ -10,12 +10,16 @@ here; this module imports nothing of the package.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import scipy.fft
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from . import dft as matmul_dft
 
 __all__ = ["apply_converse2d_filter", "pad_input", "reverse_conv_filter"]
 
@@ -41,6 +45,35 @@ def pad_input(x: Tensor, padding: int, padding_mode: str) -> Tensor:
 # ---------------------------------------------------------------------------------------
 # the fast operator's building blocks
 # ---------------------------------------------------------------------------------------
+_force_export_friendly = False
+
+
+@contextlib.contextmanager
+def export_friendly(enabled: bool = True) -> Iterator[None]:
+    """Use the export-friendly formulation (real arithmetic, matrix-product DFTs) inside
+    this block.
+
+    ONNX export: the converter of ``torch.onnx.export(..., dynamo=True)`` lowers only a few
+    operations on complex tensors, and onnxruntime's ``DFT`` kernel is slow and, for
+    lengths that are not powers of two, inaccurate. ``torch.onnx.export`` switches to this
+    formulation by itself (same closed form: the filter as real and imaginary parts, the
+    transforms as matrix products of :mod:`conversenet.dft`); this context manager forces
+    it in eager mode (to test it, or for another exporter). Layers do not cache filters
+    meanwhile.
+    """
+    global _force_export_friendly
+    previous, _force_export_friendly = _force_export_friendly, bool(enabled)
+    try:
+        yield
+    finally:
+        _force_export_friendly = previous
+
+
+def is_export_friendly() -> bool:
+    """Whether the operator currently runs its export-friendly formulation."""
+    return _force_export_friendly or torch.onnx.is_in_onnx_export()
+
+
 def _pocketfft_applies(*tensors: Tensor) -> bool:
     """Whether an FFT can run in scipy's pocketfft: CPU tensors, eager mode.
 
@@ -52,7 +85,7 @@ def _pocketfft_applies(*tensors: Tensor) -> bool:
     return (
         all(t.device.type == "cpu" for t in tensors)
         and not torch.compiler.is_compiling()
-        and not torch.onnx.is_in_onnx_export()
+        and not is_export_friendly()
     )
 
 
@@ -152,6 +185,11 @@ def _twiddles(n: int, count: int, length: int, offset: int, dtype, device):
     """
     u = torch.arange(count, device=device)
     i = torch.arange(offset, offset + length, device=device)
+    if not isinstance(n, int):  # a symbolic size (dynamic-shape export): use tensor operands
+        n_t = torch.scalar_tensor(n, dtype=torch.int64, device=device)
+        angle = torch.outer(u, i).remainder(n_t).to(torch.float64)
+        angle = angle * (2 * math.pi) / n_t.to(torch.float64)
+        return angle.cos().to(dtype), angle.sin().to(dtype)
     angle = torch.outer(u, i).remainder_(n).to(torch.float64).mul_(2 * math.pi / n)
     return angle.cos().to(dtype), angle.sin().to(dtype)
 
@@ -213,6 +251,15 @@ def _box_spectrum(scale: int, height: int, width: int, dtype, device) -> Tensor:
         return box
 
     return torch.fft.fft(axis(height))[:, None] * torch.fft.rfft(axis(width))[None, :]
+
+
+def _box_spectrum_parts(scale: int, height: int, width: int, dtype, device):
+    """:func:`_box_spectrum` as (real, imaginary) parts, from twiddles (no complex tensor)."""
+    cos_h, sin_h = _twiddles(height, height, scale, 0, dtype, device)
+    cos_w, sin_w = _twiddles(width, width // 2 + 1, scale, 0, dtype, device)
+    a_re, a_im = cos_h.sum(-1)[:, None], -sin_h.sum(-1)[:, None]
+    b_re, b_im = cos_w.sum(-1)[None, :], -sin_w.sum(-1)[None, :]
+    return a_re * b_re - a_im * b_im, a_re * b_im + a_im * b_re
 
 
 def _decimated_spectra(weight: Tensor, scale: int, height: int, width: int):
@@ -314,6 +361,11 @@ def _reverse_conv_filter(
     _check_kernel_fits(weight, out_h, out_w)
     # the kernel's OTF: the kernel centred on the origin of the output grid
     k_re, k_im = _small_dft2(weight, (-(kh // 2), -(kw // 2)), out_h, out_w, onesided=True)
+    parts = is_export_friendly()  # (re, im) stacked on axis 2 instead of a complex tensor
+    if scale == 1 and parts:
+        denominator = k_re.square() + k_im.square() + lam
+        real = (k_re + lam) / denominator if nearest_x0 else k_re / denominator
+        return torch.stack([real, -k_im / denominator], dim=2)
     if scale == 1:
         if not nearest_x0:
             return _identity_scale_zero_filter(k_re, k_im, lam)
@@ -330,18 +382,28 @@ def _reverse_conv_filter(
     else:
         q_re, q_im = denominator.reciprocal(), None
     # column v of the output half spectrum reads column v mod W of the input-size arrays
-    cols = torch.arange(half, device=weight.device) % width
+    cols = torch.arange(half, device=weight.device)
+    if isinstance(width, int):
+        cols = cols % width
+    else:  # a symbolic size (dynamic-shape export): use a tensor operand
+        cols = cols.remainder(torch.scalar_tensor(width, dtype=torch.int64, device=cols.device))
     q_re = q_re.index_select(-1, cols).unsqueeze(2)  # (B, C, 1, H, half)
     k_re = k_re.view(b, c, scale, height, half)
     k_im = k_im.view(b, c, scale, height, half)
     if q_im is None:  # conj(K)·q with a real q
-        g = torch.complex(k_re * q_re, -k_im * q_re)
-        return g.reshape(-1, c, out_h, half)
-    q_im = q_im.index_select(-1, cols).unsqueeze(2)
-    box = _box_spectrum(scale, out_h, out_w, weight.dtype, weight.device)
-    box = box.view(scale, height, half)
-    g_re = k_re * q_re + k_im * q_im + box.real  # conj(K)·q + B
-    g_im = k_re * q_im - k_im * q_re + box.imag
+        g_re, g_im = k_re * q_re, -k_im * q_re
+    else:
+        q_im = q_im.index_select(-1, cols).unsqueeze(2)
+        if parts:
+            box_re, box_im = _box_spectrum_parts(scale, out_h, out_w, weight.dtype, weight.device)
+        else:
+            box = _box_spectrum(scale, out_h, out_w, weight.dtype, weight.device)
+            box_re, box_im = box.real, box.imag
+        box_re, box_im = box_re.view(scale, height, half), box_im.view(scale, height, half)
+        g_re = k_re * q_re + k_im * q_im + box_re  # conj(K)·q + B
+        g_im = k_re * q_im - k_im * q_re + box_im
+    if parts:
+        return torch.stack([g_re, g_im], dim=2).reshape(-1, c, 2, out_h, half)
     return torch.complex(g_re, g_im).reshape(-1, c, out_h, half)
 
 
@@ -375,8 +437,32 @@ def apply_converse2d_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
 
     Shape:
         - y: :math:`(N, C, H, W)` real.
-        - filt: :math:`(B, C, sH, \lfloor sW/2\rfloor+1)` complex, :math:`B \in \{1, N\}`.
+        - filt: :math:`(B, C, sH, \lfloor sW/2\rfloor+1)` complex, :math:`B \in \{1, N\}`
+          (real, :math:`(B, C, 2, sH, \lfloor sW/2\rfloor+1)`, when
+          :func:`is_export_friendly`).
         - output: :math:`(N, C, sH, sW)` real.
     """
+    if is_export_friendly():
+        return _filter_spectrum_blocks(y, filt, scale)
     y_hat = _rfft2(y) if scale == 1 else _fft2(y)
     return _filter_spectrum(y_hat, filt, scale, y.shape[-1])
+
+
+def _filter_spectrum_blocks(y: Tensor, filt: Tensor, scale: int) -> Tensor:
+    """:func:`apply_converse2d_filter` in real arithmetic, with :mod:`conversenet.dft`.
+
+    Shape:
+        - y: :math:`(N, C, H, W)` real.
+        - filt: :math:`(B, C, 2, sH, \\lfloor sW/2\rfloor+1)` real: real and imaginary parts.
+        - output: :math:`(N, C, sH, sW)` real.
+    """
+    n, c, h, w = y.shape
+    out_h, out_w = scale * h, scale * w
+    half = out_w // 2 + 1
+    # The input spectrum at the output's columns (read modulo W: tiled s times), as
+    # [[re; im], [-im; re]]; its rows broadcast over the s row blocks of the filter.
+    spectrum = matmul_dft.forward_spectrum(y, half).view(n, c, 2, 2, 1, h, half)
+    filt = filt.view(filt.shape[0], c, 2, 1, scale, h, half)
+    # (re, im) of the product = g_re·(re, im) + g_im·(-im, re)
+    product = (filt * spectrum).sum(dim=2).reshape(n, c, 2 * out_h, half)
+    return matmul_dft.inverse_real(product, out_w)

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..runtime import reuse_freed_memory
-from . import demo, models, reproduce, restore, train
+from . import demo, export, models, reproduce, restore, serve, train
 from . import eval as evaluate
 
 #: The modules that register the sub-commands, in the order of ``conversenet --help``.
-COMMAND_MODULES = (restore, evaluate, reproduce, models, demo, train)
+COMMAND_MODULES = (restore, evaluate, reproduce, models, demo, train, export, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

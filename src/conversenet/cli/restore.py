@@ -39,6 +39,7 @@ from ..io import (
     peek_image,
     save_image,
 )
+from ..onnx_backend import restorer_from_cli
 from ..tasks import COMMAND_TASKS, command_task
 from ._common import (
     add_common_options,
@@ -138,6 +139,14 @@ def _register_task(subparsers, task: str) -> None:
         p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
     p.add_argument("--model", metavar="NAME", help=f"model name (default {default})")
     add_model_options(p)
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        help="run the model in PyTorch (default) or onnxruntime (the onnx extra)",
+    )
+    p.add_argument(
+        "--onnx", type=Path, metavar="FILE", help="a file from `conversenet export` (onnxruntime)"
+    )
     add_tile_options(p, "auto", "default auto; 0: no tiling")
     p.add_argument(
         "--x8", action="store_true", help="self-ensemble over the 8 flips/rotations (8x slower)"
@@ -394,6 +403,8 @@ def _make_restorer(args) -> Restorer:
         options["scale"] = args.scale
     if args.task == "deblur" and args.kernel is not None:
         options["kernel"] = _load_kernel(args)
+    if args.backend == "onnxruntime" or args.onnx is not None:
+        return restorer_from_cli(args, options)
     return Restorer(args.task, args.model, **options)
 
 
