@@ -51,7 +51,7 @@ def _weights_env(weights: Path | None) -> dict:
 # memory
 # ---------------------------------------------------------------------------------------
 def make_big_image(path: Path, size: int) -> None:
-    from conversenet.data.degradations import add_gaussian_noise
+    from conversenet.data.protocol import add_gaussian_noise
     from conversenet.io import load_image, save_image
 
     tile = load_image(SHARED / "data/Set5/baby.bmp")  # 512x512 RGB
@@ -65,12 +65,12 @@ def make_big_image(path: Path, size: int) -> None:
 
 def child(args) -> int:
     """Run the CLI with the model limited to the first N tiles (the rest passed through)."""
-    from conversenet import inference
+    from conversenet import runner
     from conversenet.cli import main
 
     limit = args.model_tiles
     calls = {"model": 0, "total": 0}
-    original = inference.Restorer._forward
+    original = runner.ModelRunner.restore_tile
 
     def limited(self, x):
         calls["total"] += 1
@@ -88,7 +88,7 @@ def child(args) -> int:
         )
         return out
 
-    inference.Restorer._forward = limited
+    runner.ModelRunner.restore_tile = limited
     code = main(
         ["denoise", str(args.child), "-o", str(args.out), "--no-download", "--quiet", "--overwrite"]
     )
@@ -144,10 +144,11 @@ def run_memory(args) -> None:
 def run_psnr(args) -> None:
     import torch
 
-    from conversenet.data.degradations import add_gaussian_noise
-    from conversenet.inference import Restorer, auto_tile
+    from conversenet.data.protocol import add_gaussian_noise
+    from conversenet.inference import Restorer
     from conversenet.io import load_image
     from conversenet.metrics import psnr
+    from conversenet.runner import auto_tile
 
     os.environ.update(_weights_env(args.weights))
     torch.set_num_threads(args.threads or torch.get_num_threads())

@@ -14,9 +14,17 @@ import numpy as np
 import pytest
 import torch
 
-from conversenet.evaluation import Protocol, degrade, evaluate, list_images, to_uint8
+from conversenet.evaluation import (
+    Protocol,
+    degrade,
+    evaluate,
+    list_images,
+    read_test_image,
+    to_uint8,
+)
+from conversenet.metrics import psnr
 
-from conftest import REPO_ROOT, need_shared
+from conftest import REPO_ROOT, need_shared, write_random_images
 
 
 def official_table(section: str) -> dict[str, list[float]]:
@@ -222,3 +230,20 @@ def test_reproduce_command_prints_rows_beside_the_paper(tmp_path):
     assert float(row.split()[5]) == 32.25  # the paper's number beside ours
     records = json.loads((tmp_path / "all.json").read_text())
     assert records[0]["paper_psnr"] == 32.25 and len(records[0]["images"]) == 1
+
+
+def test_a_gray_model_is_evaluated_per_channel_on_colour_images(tmp_path):
+    """The colour protocol with a gray denoiser: each RGB channel restored by the gray
+    model, scored on RGB (the baseline for colour denoisers)."""
+    write_random_images(tmp_path / "rgb", 2, (20, 24, 3))
+    identity = torch.nn.Conv2d(1, 1, 1, bias=False)
+    torch.nn.init.ones_(identity.weight)
+    protocol = Protocol(task="denoise", sigma=25, channels=3)
+    results = evaluate(identity, tmp_path / "rgb", protocol, progress=False)
+    noisy = []
+    for path in sorted((tmp_path / "rgb").iterdir()):
+        hr, lq = degrade(read_test_image(path, 3), protocol)
+        noisy.append(psnr(to_uint8(torch.from_numpy(lq).permute(2, 0, 1)[None]), hr))
+    assert {"psnr", "psnr_y"} <= set(results["mean"])
+    assert results["mean"]["psnr"] == pytest.approx(np.mean(noisy))  # identity: the noisy input
+    assert results["mean"]["input_psnr"] == pytest.approx(np.mean(noisy))  # the baseline

@@ -1,189 +1,22 @@
-"""Tests of conversenet.inference: tiling, self-ensemble, Restorer and restore()."""
+"""Tests of conversenet.inference: Restorer and restore() on arrays and PIL images."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 import conversenet
-from conversenet.inference import (
-    DEFAULT_MODELS,
-    DEFAULT_TILE,
-    Restorer,
-    auto_tile,
-    count_tiles,
-    restore,
-    self_ensemble,
-    tiled_apply,
-)
-from conversenet.layers import Converse2D
+from conversenet.inference import Restorer, restore
+from conversenet.runner import tiled_apply
+from conversenet.tasks import COMMAND_TASKS, get_task
 
-from conftest import need_shared
-
-
-def official_weights(filename: str) -> Path:
-    """The official weight file from $CONVERSENET_WEIGHTS; skip the test without it."""
-    folder = os.environ.get("CONVERSENET_WEIGHTS")
-    if not folder:
-        pytest.skip("CONVERSENET_WEIGHTS is not set (folder with the official weights)")
-    path = Path(folder) / filename
-    if not path.is_file():
-        pytest.skip(f"official weights not available: {path} does not exist")
-    return path
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return 10 * np.log10(peak**2 / mse) if mse > 0 else float("inf")
-
-
-class TinyConverseNet(nn.Module):
-    """1x1 conv -> Converse2D -> 1x1 conv: a global (FFT) operator, like the real models."""
-
-    def __init__(self, channels: int = 1, scale: int = 1) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.head = nn.Conv2d(channels, 4, 1)
-        self.converse = Converse2D(4, 4, kernel_size=3, scale=scale, padding=2)
-        with torch.no_grad():  # a well-conditioned regulariser, as in trained layers
-            self.converse.bias.fill_(9.0)
-        self.tail = nn.Conv2d(4, channels, 1)
-
-    def forward(self, x):
-        return self.tail(self.converse(self.head(x)))
-
-
-# ---------------------------------------------------------------------------------------
-# tiled_apply
-# ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("tile", "overlap"), [(16, 4), (32, 8), (25, 0), (40, 39), (200, 8)])
-def test_tiled_identity_is_exact(tile, overlap):
-    x = torch.rand(2, 3, 61, 47)
-    y = tiled_apply(lambda t: t.clone(), x, tile, overlap)
-    torch.testing.assert_close(y, x, rtol=1e-5, atol=1e-6)
-
-
-def test_tiled_pointwise_model_with_scale_matches_untiled():
-    x = torch.rand(1, 3, 37, 29)
-    conv = nn.Conv2d(3, 2, 1)
-
-    def fn(t):
-        return F.interpolate(conv(t), scale_factor=3, mode="nearest")
-
-    with torch.no_grad():
-        torch.testing.assert_close(tiled_apply(fn, x, 12, 4, scale=3), fn(x))
-
-
-def test_tiled_converse_model_stays_close_to_untiled():
-    net = TinyConverseNet().eval()
-    x = F.avg_pool2d(torch.rand(1, 1, 100, 84), 5, stride=1)  # smooth, image-like
-    with torch.no_grad():
-        full = net(x)
-        tiled = tiled_apply(net, x, 48, 16)
-        hard = tiled_apply(net, x, 48, 0)  # no overlap: visible seams
-    assert tiled.shape == full.shape
-    assert psnr(tiled.numpy(), full.numpy()) > 35
-    # blending over the overlap does better than butting tiles together
-    assert (tiled - full).abs().max() < (hard - full).abs().max()
-
-
-def test_tiled_calls_and_progress():
-    calls, ticks = [], []
-    x = torch.rand(1, 1, 50, 70)
-
-    def fn(t):
-        calls.append(tuple(t.shape[-2:]))
-        return t
-
-    tiled_apply(fn, x, 32, 8, progress=ticks.append)
-    assert len(calls) == count_tiles(50, 70, 32, 8) == len(ticks) == 2 * 3
-    assert set(calls) == {(32, 32)}  # every tile has the same size (filter caches hit)
-    calls.clear()
-    tiled_apply(fn, x, None, 8)
-    assert calls == [(50, 70)]
-
-
-@pytest.mark.parametrize(
-    ("tile", "overlap", "error"),
-    [(0, 0, ValueError), (16, 16, ValueError), (16, -1, ValueError), (2.5, 0, TypeError)],
-)
-def test_tiled_bad_arguments(tile, overlap, error):
-    with pytest.raises(error):
-        tiled_apply(lambda t: t, torch.rand(1, 1, 8, 8), tile, overlap)
-
-
-def test_tiled_reports_a_model_with_the_wrong_scale():
-    with pytest.raises(ValueError, match="expected"):
-        tiled_apply(lambda t: t, torch.rand(1, 1, 40, 40), 16, 4, scale=2)
-
-
-def test_auto_tile():
-    assert auto_tile(300, 500) == (None, 32)
-    assert auto_tile(544, 544) == (None, 32)  # fits in one tile of 512 + overlap
-    assert auto_tile(1024, 1024) == (528, 32)  # 2x2 tiles, not 3x3 of 512
-    assert auto_tile(600, 500) == (500, 32)  # the short side stays whole
-    assert auto_tile(100, 140, scale=4) == (100, 8)
-
-
-@pytest.mark.parametrize("scale", [1, 2, 4])
-@pytest.mark.parametrize("size", [(545, 545), (1024, 1024), (700, 3000), (4096, 4096), (2000, 40)])
-def test_auto_tile_uses_the_fewest_tiles_no_larger_than_base_plus_overlap(size, scale):
-    height, width = (s // scale for s in size)
-    tile, overlap = auto_tile(height, width, scale)
-    base = DEFAULT_TILE // scale
-    longest = max(height, width)
-    if tile is None:
-        assert longest <= base + overlap
-        return
-    assert overlap < tile <= base + overlap
-    fewest = -(-(longest - overlap) // base)  # ceil
-    assert count_tiles(longest, 1, tile, overlap) == fewest
-    # and one pixel less of tile would need more tiles: the tile is the smallest
-    assert count_tiles(longest, 1, tile - 1, overlap) > fewest or tile == min(height, width)
-
-
-# ---------------------------------------------------------------------------------------
-# self-ensemble
-# ---------------------------------------------------------------------------------------
-def test_self_ensemble_of_an_equivariant_function_is_the_function():
-    x = torch.rand(2, 3, 9, 13)
-    torch.testing.assert_close(self_ensemble(lambda t: t**2, x), x**2)
-
-
-def test_self_ensemble_averages_the_eight_transforms():
-    x = torch.rand(1, 1, 6, 6)
-    ramp = torch.arange(6.0)[None, None, None, :]  # breaks the symmetry
-
-    def fn(t):
-        return t + ramp
-
-    # the average of fn over the 8 transforms adds the mean of the 4 ramp orientations
-    orientations = [ramp.expand(1, 1, 6, 6), ramp.flip(-1).expand(1, 1, 6, 6)]
-    orientations += [o.transpose(-1, -2) for o in orientations]
-    expected = x + torch.stack(orientations).mean(0)
-    torch.testing.assert_close(self_ensemble(fn, x), expected)
-
-
-def test_self_ensemble_transforms_the_kernel_with_the_image():
-    torch.manual_seed(0)
-    x = torch.rand(1, 3, 16, 16)
-    k = torch.rand(1, 1, 5, 5)
-    k = k / k.sum()
-    k[..., 0, :] = 0  # asymmetric kernel
-
-    def blur(img, kernel):
-        padded = F.pad(img, (2, 2, 2, 2), mode="circular")
-        return F.conv2d(padded, kernel.expand(3, 1, 5, 5), groups=3)
-
-    torch.testing.assert_close(self_ensemble(blur, x, k), blur(x, k), rtol=1e-5, atol=1e-6)
+from conftest import TinyConverseNet, need_shared, official_weights
 
 
 # ---------------------------------------------------------------------------------------
@@ -344,7 +177,9 @@ def test_restore_palette_image_comes_back_rgb():
 def test_public_exports():
     assert conversenet.restore is restore
     assert callable(conversenet.load_image) and callable(conversenet.save_image)
-    assert set(DEFAULT_MODELS) == {"denoise", "sr", "deblur"}
+    assert conversenet.Restorer is Restorer
+    assert set(COMMAND_TASKS) == {"denoise", "sr", "deblur"}
+    assert all(get_task(t).default_model for t in COMMAND_TASKS)
 
 
 # ---------------------------------------------------------------------------------------
@@ -391,3 +226,98 @@ def test_sigma_other_than_25_warns_with_the_official_denoiser():
     restorer = Restorer("denoise", sigma=50, download=False)
     assert any("sigma 25" in n for n in restorer.notes)
     assert Restorer("denoise", sigma=25, download=False).notes == []
+
+
+# ---------------------------------------------------------------------------------------
+# one load, one hash
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("official", [True, False], ids=["official", "offline-fallback"])
+def test_a_default_model_is_hashed_once_per_restore(monkeypatch, tmp_path, official):
+    if official:
+        monkeypatch.setenv("CONVERSENET_WEIGHTS", str(official_weights()))
+    else:
+        monkeypatch.setenv("CONVERSENET_WEIGHTS", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(
+        conversenet.inference, "_MODEL_CACHE", type(conversenet.inference._MODEL_CACHE)()
+    )
+    hashed = []
+    real = conversenet.weights.sha256sum
+    monkeypatch.setattr(conversenet.weights, "sha256sum", lambda p: hashed.append(p) or real(p))
+    image = np.random.default_rng(0).integers(0, 256, (32, 32), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        restore(image, "denoise", download=False)
+    expected = "converse_dncnn.pth" if official else "converse_dncnn_compact.safetensors"
+    assert [Path(p).name for p in hashed] == [expected]
+    restore(image, "denoise", download=False)  # the loaded model is reused: no new hash
+    assert len(hashed) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# what restore() takes and refuses
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [[[0.5, 0.5]], "noisy.png", 3.0, None])
+def test_restore_refuses_other_types_before_loading_a_model(bad, monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was checked")
+
+    monkeypatch.setattr(conversenet.inference, "Restorer", no_model)
+    with pytest.raises(TypeError, match=r"NumPy array, a PIL image or a torch\.Tensor"):
+        restore(bad, "denoise")
+
+
+@pytest.mark.parametrize("shape", [(1, 20, 24), (2, 1, 20, 24), (3, 20, 24)])
+def test_restore_takes_a_tensor_and_returns_one_like_it(shape):
+    x = torch.rand(shape, dtype=torch.float64)
+    net = TinyConverseNet(shape[-3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = restore(x, "denoise", net)
+    assert isinstance(out, torch.Tensor)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+    first = x[0] if x.dim() == 4 else x
+    expected, _ = Restorer("denoise", net)(first.permute(1, 2, 0).numpy().astype(np.float32))
+    got = (out[0] if x.dim() == 4 else out).permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(got, expected.reshape(got.shape), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (np.full((8, 8), 200.0), r"\[0, 1\] scale.*found values in \[200, 200\].*divide"),
+        (np.full((8, 8), -0.9), r"found values in \[-0.9, -0.9\]"),
+        (np.where(np.eye(8) > 0, np.nan, 0.5), "8 NaN or infinite"),
+        (np.where(np.eye(8) > 0, np.inf, 0.5), "NaN or infinite"),
+    ],
+)
+def test_float_images_off_the_unit_scale_are_refused(values, message):
+    with pytest.raises(ValueError, match=message):
+        Restorer("denoise", TinyConverseNet(1))(values.astype(np.float32))
+
+
+def test_noisy_float_images_slightly_outside_the_unit_range_are_fine():
+    noisy = np.clip(np.random.default_rng(0).normal(0.5, 0.3, (16, 16)), -0.4, 1.4)
+    out, _ = Restorer("denoise", TinyConverseNet(1))(noisy.astype(np.float32))
+    assert out.shape == noisy.shape
+
+
+@pytest.mark.parametrize("sigma", [0, -5, 256, float("nan"), float("inf")])
+def test_sigma_must_be_a_noise_level(sigma):
+    with pytest.raises(ValueError, match="0 < sigma <= 255"):
+        Restorer("denoise", "converse_dncnn_compact", sigma=sigma)
+
+
+def test_images_smaller_than_the_model_accepts_are_padded_and_cropped_back():
+    restorer = Restorer("denoise", "converse_dncnn_compact", download=False)
+    assert restorer.runner.min_size > 1
+    out, notes = restorer(np.full((2, 3), 128, np.uint8))
+    assert out.shape == (2, 3) and any("smaller than" in n for n in notes)
+
+
+def test_a_small_tile_is_raised_with_a_note():
+    restorer = Restorer("denoise", TinyConverseNet(1), tile=2)
+    assert restorer.runner.tile == 16
+    assert any("below the smallest useful tile" in n for n in restorer.notes)
+    with pytest.raises(ValueError, match="below half the tile"):
+        Restorer("denoise", TinyConverseNet(1), tile=32, tile_overlap=16)

@@ -13,8 +13,6 @@ from PIL import Image, ImageOps
 
 from conversenet.io import (
     ImageFileError,
-    encode_png16,
-    encode_tiff16,
     load_image,
     load_image_with_info,
     pil_to_array,
@@ -112,8 +110,8 @@ def test_16bit_png_decoder_handles_every_filter(tmp_path, channels):
 def test_16bit_encoders_read_back_by_pillow(tmp_path, channels):
     # Pillow decodes 16-bit colour to the high byte of every sample: an independent check.
     img = random_image((10, 12, channels), np.uint16)
-    (tmp_path / "a.png").write_bytes(encode_png16(img))
-    (tmp_path / "a.tif").write_bytes(encode_tiff16(img))
+    save_image(tmp_path / "a.png", img)
+    save_image(tmp_path / "a.tif", img)
     for name in ("a.png", "a.tif"):
         with Image.open(tmp_path / name) as pil:
             np.testing.assert_array_equal(np.asarray(pil), (img >> 8).astype(np.uint8))
@@ -326,3 +324,11 @@ def test_save_into_missing_or_non_folder(tmp_path):
 def test_save_rejects_bad_arrays(tmp_path, array, error):
     with pytest.raises(error):
         save_image(tmp_path / "a.png", array)
+
+
+def test_16bit_colour_png_keeps_its_icc_profile(tmp_path):
+    img = random_image((6, 5, 3), np.uint16)
+    profile = bytes(range(256)) * 3  # any bytes: the profile is stored, not interpreted
+    back, info = load_image_with_info(save_image(tmp_path / "icc.png", img, icc_profile=profile))
+    np.testing.assert_array_equal(back, img)
+    assert info.icc_profile == profile

@@ -7,20 +7,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from conversenet.metrics import psnr, psnr_torch, rgb2ycbcr, ssim, ssim_window
+from conversenet.metrics import psnr, rgb2ycbcr, ssim, ssim_window
 
-from conftest import need_shared
+from conftest import load_shared_image
 
 
 def _rng(seed=0):
     return np.random.default_rng(seed)
-
-
-def _load(*parts, mode):
-    with Image.open(need_shared(*parts)) as im:
-        return np.asarray(im.convert(mode), dtype=np.uint8).copy()
 
 
 # ---------------------------------------------------------------------------------------
@@ -64,7 +58,7 @@ def test_psnr_border_shaves_every_side():
 
 
 def test_psnr_real_image_matches_direct_formula():
-    img = _load("data", "Set12", "01.png", mode="L")[:96, :96]
+    img = load_shared_image("data", "Set12", "01.png", mode="L")[:96, :96]
     noisy = np.clip(img + _rng(3).normal(0, 25, img.shape), 0, 255).round().astype(np.uint8)
     mse = np.mean((img.astype(np.float64) - noisy.astype(np.float64)) ** 2)
     assert psnr(noisy, img) == pytest.approx(10 * math.log10(255.0**2 / mse), abs=1e-10)
@@ -82,31 +76,6 @@ def test_psnr_errors():
         psnr(torch.zeros(8, 8), torch.zeros(8, 8))
     with pytest.raises(ValueError, match="HxW"):
         psnr(np.zeros((1, 8, 8, 3)), np.zeros((1, 8, 8, 3)))
-
-
-# ---------------------------------------------------------------------------------------
-# psnr_torch
-# ---------------------------------------------------------------------------------------
-def test_psnr_torch_matches_numpy_per_sample():
-    imgs = _rng(4).integers(0, 256, (3, 2, 16, 16)).astype(np.uint8)
-    refs = _rng(5).integers(0, 256, (3, 2, 16, 16)).astype(np.uint8)
-    out = psnr_torch(torch.from_numpy(imgs).double() / 255, torch.from_numpy(refs).double() / 255)
-    assert out.shape == (3,)
-    for i in range(3):
-        expected = psnr(imgs[i].transpose(1, 2, 0), refs[i].transpose(1, 2, 0))
-        assert out[i].item() == pytest.approx(expected, abs=1e-9)
-    out_border = psnr_torch(torch.from_numpy(imgs) * 1.0, torch.from_numpy(refs) * 1.0, 255, 2)
-    expected = psnr(imgs[0].transpose(1, 2, 0), refs[0].transpose(1, 2, 0), border=2)
-    assert out_border[0].item() == pytest.approx(expected, abs=1e-9)
-
-
-def test_psnr_torch_identical_and_single_image():
-    x = torch.rand(3, 8, 8)
-    assert psnr_torch(x, x).item() == math.inf
-    assert psnr_torch(x, x + 0.1).dim() == 0
-    assert psnr_torch(x, x + 0.1).item() == pytest.approx(20.0, abs=1e-4)
-    with pytest.raises(ValueError, match="same shape"):
-        psnr_torch(x, x[:, :4])
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,9 +151,9 @@ def test_ssim_too_small():
 def test_ssim_matches_scikit_image(channels):
     metrics = pytest.importorskip("skimage.metrics")
     if channels is None:
-        a = _load("data", "Set12", "02.png", mode="L")[100:164, 120:200]
+        a = load_shared_image("data", "Set12", "02.png", mode="L")[100:164, 120:200]
     else:
-        a = _load("data", "Set5", "bird.bmp", mode="RGB")[80:144, 60:140]
+        a = load_shared_image("data", "Set5", "bird.bmp", mode="RGB")[80:144, 60:140]
     b = np.clip(a + _rng(11).normal(0, 20, a.shape), 0, 255).round().astype(np.uint8)
     expected = metrics.structural_similarity(
         a,

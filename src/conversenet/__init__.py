@@ -1,28 +1,48 @@
 """conversenet: reverse convolution (Converse2D) and the ConverseNet restoration models."""
 
-from . import functional, hub, models
-from .inference import restore
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from . import functional, models, tasks, weights
+from ._version import __version__
+from .inference import Restorer, restore
 from .io import load_image, save_image
 from .layers import Converse2D, ConverseBlock, ConverseBlockAlpha, LayerNorm2d
+from .layers_nd import Converse1d, Converse3d
 from .models import create_model, get_model_info, list_models
 from .runtime import reuse_freed_memory
-
-__version__ = "0.1.0"
+from .samples import sample_image
+from .upsample import ConverseUpsample
 
 __all__ = [
+    "Converse1d",
     "Converse2D",
+    "Converse3d",
     "ConverseBlock",
     "ConverseBlockAlpha",
+    "ConverseUpsample",
     "LayerNorm2d",
+    "Restorer",
     "__version__",
     "create_model",
     "functional",
     "get_model_info",
-    "hub",
     "list_models",
     "load_image",
     "models",
     "restore",
     "reuse_freed_memory",
+    "sample_image",
     "save_image",
+    "tasks",
+    "weights",
 ]
+
+
+def __getattr__(name: str) -> ModuleType:
+    # `conversenet.hub` is a deprecated alias, imported (and warning) only when used
+    if name == "hub":
+        return importlib.import_module(".hub", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

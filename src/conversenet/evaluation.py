@@ -16,32 +16,36 @@ Outputs are clamped to [0, 1], ×255 and rounded to uint8 before scoring.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
+from tqdm import tqdm
 
 from . import metrics
-from .data import degradations
 from .data.imresize import imresize
-from .io import IMAGE_EXTENSIONS
+from .data.protocol import add_gaussian_noise, blur, modcrop
+from .io import IMAGE_EXTENSIONS, save_image
+from .runner import ModelRunner, PerChannel, model_channels
 from .runtime import reuse_freed_memory
+from .tasks import get_task
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "Protocol",
     "degrade",
     "evaluate",
     "list_images",
+    "make_runner",
+    "score_images",
     "to_uint8",
 ]
-
-TASKS = ("denoise", "sr", "deblur", "deblur_nonblind")
 
 
 @dataclass
@@ -59,8 +63,7 @@ class Protocol:
     x8: bool = False
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        get_task(self.task)
         if self.task.startswith("deblur") and self.kernel is None:
             raise ValueError(f"the {self.task!r} protocol needs a blur kernel, got none")
         if self.channels not in (1, 3):
@@ -101,8 +104,6 @@ def list_images(directory: str | Path) -> list[Path]:
 
 def read_test_image(path: str | Path, channels: int) -> np.ndarray:
     """Read a test image as uint8 H×W (channels=1) or H×W×3 (channels=3)."""
-    from PIL import Image
-
     with Image.open(path) as im:
         im = im.convert("L" if channels == 1 else "RGB")
         return np.asarray(im, dtype=np.uint8).copy()
@@ -117,16 +118,14 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 def degrade(hr: np.ndarray, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """Return (ground truth uint8 after mod-crop, degraded float32 model input)."""
-    hr = degradations.modcrop(hr, protocol.modcrop)
+    hr = modcrop(hr, protocol.modcrop)
     if protocol.task == "denoise":
-        lq = degradations.add_gaussian_noise(
-            hr.astype(np.float32) / 255.0, protocol.sigma, seed=protocol.seed
-        )
+        lq = add_gaussian_noise(hr.astype(np.float32) / 255.0, protocol.sigma, seed=protocol.seed)
     elif protocol.task == "sr":
         lq = imresize(hr.astype(np.float32) / 255.0, 1.0 / protocol.scale).astype(np.float32)
     else:
-        blurred = degradations.blur(hr, protocol.kernel)
-        lq = degradations.add_gaussian_noise(
+        blurred = blur(hr, protocol.kernel)
+        lq = add_gaussian_noise(
             blurred.astype(np.float32) / 255.0, protocol.noise, seed=protocol.seed
         )
     return hr, lq
@@ -138,48 +137,77 @@ def _to_tensor(img: np.ndarray, device) -> torch.Tensor:
     return t[None].to(device)
 
 
-def _score(restored: np.ndarray, hr: np.ndarray, border: int) -> dict[str, float]:
-    scores = {
-        "psnr": metrics.psnr(restored, hr, border=border),
-        "ssim": metrics.ssim(restored, hr, border=border),
-    }
+def _score(restored: np.ndarray, hr: np.ndarray, border: int, ssim: bool) -> dict[str, float]:
+    pairs = [("", restored, hr)]
     if hr.ndim == 3 and hr.shape[2] == 3:
-        y_restored, y_hr = metrics.rgb2ycbcr(restored), metrics.rgb2ycbcr(hr)
-        scores["psnr_y"] = metrics.psnr(y_restored, y_hr, border=border)
-        scores["ssim_y"] = metrics.ssim(y_restored, y_hr, border=border)
+        pairs.append(("_y", metrics.rgb2ycbcr(restored), metrics.rgb2ycbcr(hr)))
+    scores = {}
+    for suffix, a, b in pairs:
+        scores["psnr" + suffix] = metrics.psnr(a, b, border=border)
+        if ssim:
+            scores["ssim" + suffix] = metrics.ssim(a, b, border=border)
     return scores
 
 
-def model_runner(
-    model: nn.Module, protocol: Protocol, *, tile: int | None = None, tile_overlap: int = 32
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function x → model output that applies the protocol's extra inputs, x8 and tiling."""
-    from . import inference
-
-    device = next(model.parameters()).device
-    if protocol.task == "deblur_nonblind":
+def make_runner(
+    model: nn.Module,
+    protocol: Protocol,
+    *,
+    tile: int | str | None = None,
+    tile_overlap: int | None = None,
+) -> ModelRunner:
+    """The :class:`~conversenet.runner.ModelRunner` of ``model`` under ``protocol``: the
+    kernel of the non-blind task, x8, and tiling (``None``: whole images, as the paper).
+    A gray model on the colour images of a ``channels=3`` protocol restores each channel."""
+    kernel = None
+    if protocol.channels > 1 and model_channels(model) == 1:  # a gray model on colour images
+        model = PerChannel(model)
+    if get_task(protocol.task).takes_kernel:
         kernel = torch.from_numpy(np.ascontiguousarray(protocol.kernel, dtype=np.float32))
-        kernel = kernel[None, None].to(device)
-
-        def forward(x):
-            return model(x, kernel.expand(x.shape[0], -1, -1, -1), 1)
-    else:
-        forward = model
+        kernel = kernel[None, None]
     scale = protocol.scale if protocol.task == "sr" else 1
-    run = forward
-    if tile:
+    return ModelRunner(
+        model, kernel=kernel, scale=scale, tile=tile, tile_overlap=tile_overlap, x8=protocol.x8
+    )
 
-        def run(x):
-            return inference.tiled_apply(forward, x, tile, tile_overlap, scale=scale)
 
-    if protocol.x8:
-        if protocol.task == "deblur_nonblind":
+def score_images(
+    runner: ModelRunner,
+    paths: Iterable[str | Path],
+    protocol: Protocol,
+    *,
+    ssim: bool = True,
+    name: str = "the model",
+) -> Iterator[tuple[Path, np.ndarray, dict[str, float]]]:
+    """Degrade, restore and score each image; yields ``(path, restored uint8, row)`` with
+    ``row = {"name", "psnr", ("ssim",) ("psnr_y", "ssim_y" for RGB), "input_psnr",
+    ("input_psnr_y"), "seconds"}``. ``input_psnr`` scores the degraded input itself (rounded
+    to uint8; for super-resolution its MATLAB bicubic upscaling): the baseline the model
+    should beat."""
+    tensors = itertools.chain(runner.model.parameters(), runner.model.buffers())
+    device = next(tensors, torch.empty(0)).device  # (a classical model has no parameters)
+    for path in map(Path, paths):
+        hr, lq = degrade(read_test_image(path, protocol.channels), protocol)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            restored = to_uint8(runner(_to_tensor(lq, device)))
+        seconds = time.perf_counter() - start
+        if restored.shape != hr.shape:
             raise ValueError(
-                "--x8 is not supported for the non-blind deblurring protocol "
-                "(the kernel would have to be transformed too)"
+                f"{name} returned an image of shape {restored.shape} for {path.name}, "
+                f"expected {hr.shape}: does the model match the {protocol.task!r} task?"
             )
-        return lambda x: inference.self_ensemble(run, x)
-    return run
+        scores = _score(restored, hr, protocol.border, ssim)
+        baseline = _score(_baseline(lq, protocol), hr, protocol.border, ssim=False)
+        baseline = {f"input_{key}": value for key, value in baseline.items()}
+        yield path, restored, {"name": path.name, **scores, **baseline, "seconds": seconds}
+
+
+def _baseline(lq: np.ndarray, protocol: Protocol) -> np.ndarray:
+    """The degraded input as an image of the ground truth's size, rounded to uint8."""
+    if protocol.task == "sr":
+        lq = imresize(lq, protocol.scale)
+    return to_uint8(_to_tensor(lq, "cpu"))
 
 
 def evaluate(
@@ -190,7 +218,8 @@ def evaluate(
     out_dir: str | Path | None = None,
     model_name: str = "model",
     dataset_name: str | None = None,
-    tile: int | None = None,
+    tile: int | str | None = None,
+    tile_overlap: int | None = None,
     progress: bool = True,
     on_image: Callable[[dict], None] | None = None,
 ) -> dict:
@@ -198,12 +227,10 @@ def evaluate(
 
     The dictionary is ``{"model", "dataset", "protocol", "images": [{"name", "psnr",
     "ssim", ("psnr_y", "ssim_y"), "seconds"}], "mean": {...}}``; with ``out_dir`` it is
-    also written to ``out_dir/results.json`` next to the restored images.
+    also written to ``out_dir/results.json`` next to the restored images. ``tile`` and
+    ``tile_overlap`` have the meaning of :class:`~conversenet.runner.ModelRunner`'s
+    (default: whole images, the paper's protocol).
     """
-    from tqdm import tqdm
-
-    from .io import save_image
-
     if isinstance(images, (str, Path)):
         dataset_name = dataset_name or Path(images).name
         paths = list_images(images)
@@ -211,32 +238,21 @@ def evaluate(
         paths = [Path(p) for p in images]
     reuse_freed_memory()
     model.eval()
-    run = model_runner(model, protocol, tile=tile)
-    device = next(model.parameters()).device
+    runner = make_runner(model, protocol, tile=tile, tile_overlap=tile_overlap)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
 
     rows = []
-    for path in tqdm(paths, desc=f"eval {model_name}", disable=not progress, unit="img"):
-        hr, lq = degrade(read_test_image(path, protocol.channels), protocol)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            restored = to_uint8(run(_to_tensor(lq, device)))
-        seconds = time.perf_counter() - start
-        if restored.shape != hr.shape:
-            raise ValueError(
-                f"{model_name} returned an image of shape {restored.shape} for {path.name}, "
-                f"expected {hr.shape}: does the model match the {protocol.task!r} task?"
-            )
-        row = {"name": path.name, **_score(restored, hr, protocol.border), "seconds": seconds}
+    bar = tqdm(paths, desc=f"eval {model_name}", disable=not progress, unit="img")
+    for path, restored, row in score_images(runner, bar, protocol, name=model_name):
         rows.append(row)
         if on_image is not None:
             on_image(row)
         if out is not None:
             save_image(out / f"{path.stem}.png", restored, overwrite=True)
 
-    keys = [k for k in rows[0] if k not in ("name",)]
+    keys = [k for k in rows[0] if k != "name"]
     results = {
         "model": model_name,
         "dataset": dataset_name or "images",
@@ -253,7 +269,11 @@ def evaluate(
 
 def format_table(results: dict) -> str:
     """Per-image table and mean, as aligned text."""
-    keys = [k for k in ("psnr", "ssim", "psnr_y", "ssim_y") if k in results["mean"]]
+    keys = [
+        k
+        for k in ("psnr", "ssim", "psnr_y", "ssim_y", "input_psnr", "input_psnr_y")
+        if k in results["mean"]
+    ]
     width = max(8, *(len(r["name"]) for r in results["images"]))
     head = f"{'image':<{width}}  " + "  ".join(f"{k:>8}" for k in keys)
     lines = [head, "-" * len(head)]

@@ -32,253 +32,90 @@ of a :math:`k\times k` array, computed by small matrix products, and the two blo
 are the spectra of small decimated arrays (the kernel's autocorrelation and the kernel
 smeared by the :math:`s\times s` box), so everything but the final product with
 :math:`\hat K` happens at the input resolution.
+
+Beyond the paper (defined in :mod:`conversenet.reverse_conv`, re-exported here): the
+operator parameterised by λ with per-sample kernels and an explicit :math:`X_0`
+(:func:`reverse_conv`, of which :func:`converse2d` is the case
+:math:`\lambda = \sigma(b - 9) + \varepsilon`), its forward model and adjoint
+(:func:`conv_downsample`, :func:`conv_downsample_adjoint`), the 1-D and 3-D forms
+(:func:`converse1d`, :func:`converse3d`), the exact spatial path for kernels no larger
+than the scale, λ from a noise level (:func:`discrepancy_lambda`) and the literal formula
+in any dimension (:func:`reverse_conv_literal`).
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .reverse_conv import (
+    BIAS_SHIFT,
+    METHODS,
+    PADDING_MODES,
+    X0_KINDS,
+    apply_spectral_filter_nd,
+    check_converse_tensors,
+    check_hyperparameters,
+    check_options,
+    conv_downsample,
+    conv_downsample_adjoint,
+    converse1d,
+    converse3d,
+    converse_forward,
+    discrepancy_lambda,
+    regularizer,
+    reverse_conv,
+    reverse_conv_literal,
+    spatial_path_applies,
+    spectral_filter_nd,
+)
+from .spectral import (
+    _block_mean,
+    _otf,
+    apply_converse2d_filter,
+    export_friendly,
+    is_export_friendly,
+    pad_input,
+    reverse_conv_filter,
+)
+
 __all__ = [
+    "BIAS_SHIFT",
+    "METHODS",
     "PADDING_MODES",
+    "X0_KINDS",
     "apply_converse2d_filter",
+    "apply_spectral_filter_nd",
+    "check_hyperparameters",
+    "check_options",
+    "conv_downsample",
+    "conv_downsample_adjoint",
+    "converse1d",
     "converse2d",
     "converse2d_filter",
     "converse2d_literal",
+    "converse3d",
+    "discrepancy_lambda",
+    "export_friendly",
+    "is_export_friendly",
+    "pad_input",
     "regularizer",
+    "reverse_conv",
+    "reverse_conv_filter",
+    "reverse_conv_literal",
+    "spatial_path_applies",
+    "spectral_filter_nd",
 ]
 
-PADDING_MODES = ("circular", "replicate", "reflect", "constant")
-BIAS_SHIFT = 9.0  # λ = sigmoid(bias - 9) + eps: a zero bias gives λ ≈ 1.2e-4
-
 FilterFn = Callable[[Tensor, Tensor, int, int], Tensor]
-
-
-def regularizer(bias: Tensor, eps: float) -> Tensor:
-    """The per-channel regularisation weight λ = sigmoid(bias − 9) + eps (same shape as bias)."""
-    return torch.sigmoid(bias - BIAS_SHIFT) + eps
-
-
-# ---------------------------------------------------------------------------------------
-# argument checks (shared with the layers)
-# ---------------------------------------------------------------------------------------
-def check_hyperparameters(kernel_size: int, scale: int, padding: int, padding_mode: str, eps):
-    """Validate the non-tensor arguments of the operator; raise TypeError/ValueError."""
-    for name, value in (("kernel_size", kernel_size), ("scale", scale), ("padding", padding)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if kernel_size < 1:
-        raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
-    if scale < 1:
-        raise ValueError(f"scale must be an integer >= 1, got {scale}")
-    if padding < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a real number, got {type(eps).__name__} {eps!r}")
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
-
-
-def _check_tensors(x: Tensor, weight: Tensor, bias: Tensor) -> None:
-    for name, t in (("input", x), ("weight", weight), ("bias", bias)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must have a floating-point dtype, got {t.dtype}")
-    if x.dim() != 4:
-        raise ValueError(f"input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
-    c = x.shape[1]
-    if weight.dim() != 4 or weight.shape[:2] != (1, c):
-        raise ValueError(
-            f"weight must have shape (1, {c}, kH, kW) for an input with {c} channels, "
-            f"got {tuple(weight.shape)}"
-        )
-    if tuple(bias.shape) != (1, c, 1, 1):
-        raise ValueError(f"bias must have shape (1, {c}, 1, 1), got {tuple(bias.shape)}")
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    # There is no half-precision FFT on CPU, and half FFTs on CUDA only take powers of two.
-    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
-
-
-def pad_input(x: Tensor, padding: int, padding_mode: str) -> Tensor:
-    """Pad the last two dimensions by ``padding`` on each side with ``padding_mode``."""
-    if padding == 0:
-        return x
-    h, w = x.shape[-2:]
-    if padding_mode == "reflect" and (padding >= h or padding >= w):
-        raise ValueError(
-            f"reflect padding {padding} needs an input larger than the padding on both axes, "
-            f"got {h}x{w}; use a smaller padding or another padding_mode"
-        )
-    return F.pad(x, (padding,) * 4, mode=padding_mode)
 
 
 # ---------------------------------------------------------------------------------------
 # the fast operator
 # ---------------------------------------------------------------------------------------
-class _RealFFT2(torch.autograd.Function):
-    """``torch.fft.rfft2`` over the last two axes, with a cheaper backward.
-
-    PyTorch differentiates ``rfft2`` by zero-filling the missing half of the spectrum and
-    running a full complex FFT. The same gradient is one inverse real FFT: the adjoint of
-    the one-sided transform is ``H·W·irfft2`` of the incoming gradient with the columns
-    that stand for two conjugate frequencies halved.
-    """
-
-    @staticmethod
-    def forward(x: Tensor) -> Tensor:
-        return torch.fft.rfft2(x)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.size = tuple(inputs[0].shape[-2:])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        h, w = ctx.size
-        paired = w - grad.shape[-1]  # columns 1..paired have a conjugate twin
-        weights = grad.new_ones(grad.shape[-1], dtype=grad.real.dtype)
-        weights[1 : 1 + paired] = 0.5
-        return torch.fft.irfft2(grad * weights, s=(h, w)) * (h * w)
-
-
-def _rfft2(x: Tensor) -> Tensor:
-    if x.requires_grad and torch.is_grad_enabled():
-        return _RealFFT2.apply(x)
-    return torch.fft.rfft2(x)
-
-
-def _twiddles(n: int, count: int, length: int, offset: int, dtype, device):
-    """cos and sin of 2π·u·(i + offset)/n for u < count, i < length, as (count, length).
-
-    The phase is reduced modulo n in integers first, so large sizes lose no accuracy.
-    """
-    u = torch.arange(count, device=device)
-    i = torch.arange(offset, offset + length, device=device)
-    angle = torch.outer(u, i).remainder_(n).to(torch.float64).mul_(2 * math.pi / n)
-    return angle.cos().to(dtype), angle.sin().to(dtype)
-
-
-def _small_dft2(a: Tensor, offset: tuple[int, int], height: int, width: int, onesided: bool):
-    r"""DFT on a height×width grid of a small array placed with its [0, 0] at ``offset``.
-
-    Returns the real and imaginary parts of
-    :math:`\sum_{i,j} a_{ij} e^{-2\pi\mathrm{i}(u(i+o_0)/H + v(j+o_1)/W)}` for every
-    row :math:`u` and the columns :math:`v < W` (``onesided``: :math:`v \le W/2`).
-    Elements that land on the same grid point (a larger than the grid) add up, as for a
-    circular layout. Two small matrix products per axis instead of an FFT of the
-    zero-padded grid: no large temporary, and a cheap backward.
-
-    Shape:
-        - a: :math:`(..., h, w)` real; outputs: :math:`(..., H, W')`.
-    """
-    h, w = a.shape[-2:]
-    cols = width // 2 + 1 if onesided else width
-    cos_h, sin_h = _twiddles(height, height, h, offset[0], a.dtype, a.device)
-    cos_w, sin_w = _twiddles(width, cols, w, offset[1], a.dtype, a.device)
-    # (C_h - i S_h) a (C_w - i S_w)^T with the two row factors stacked along the short
-    # axis: one product per output part and no full-size temporaries
-    a_rows = torch.cat([a @ cos_w.T, a @ sin_w.T], dim=-2)  # (..., 2h, W')
-    real = torch.cat([cos_h, -sin_h], dim=1) @ a_rows
-    imag = torch.cat([-sin_h, -cos_h], dim=1) @ a_rows
-    return real, imag
-
-
-def _otf(weight: Tensor, height: int, width: int) -> Tensor:
-    """Zero-pad the kernels to height×width and centre them on the origin (circularly)."""
-    kh, kw = weight.shape[-2:]
-    if kh > height or kw > width:
-        raise ValueError(
-            f"kernel {kh}x{kw} does not fit the padded output {height}x{width}; "
-            "use a larger input or padding"
-        )
-    otf = F.pad(weight, (0, width - kw, 0, height - kh))
-    return torch.roll(otf, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
-
-
-def _block_mean(a: Tensor, scale: int) -> Tensor:
-    """Mean of the scale×scale blocks of the last two axes: (..., sH, sW) -> (..., H, W)."""
-    *lead, hh, ww = a.shape
-    return a.reshape(*lead, scale, hh // scale, scale, ww // scale).mean(dim=(-4, -2))
-
-
-def _box_spectrum(scale: int, height: int, width: int, dtype, device) -> Tensor:
-    """One-sided 2-D DFT (height×(width//2+1)) of the scale×scale box at the origin."""
-
-    def axis(n: int) -> Tensor:
-        box = torch.zeros(n, dtype=dtype, device=device)
-        box[:scale] = 1
-        return box
-
-    return torch.fft.fft(axis(height))[:, None] * torch.fft.rfft(axis(width))[None, :]
-
-
-def _decimated_spectra(weight: Tensor, scale: int, height: int, width: int):
-    r"""Block means of :math:`|\hat K|^2` and :math:`\hat K\hat B` at the input resolution.
-
-    The mean of the :math:`s\times s` aliased blocks of a spectrum is the spectrum of the
-    :math:`s`-fold decimated signal, so both come from small spatial arrays: the kernel's
-    autocorrelation (for the power) and the kernel convolved with the :math:`s\times s`
-    box (for the cross term), each sampled every :math:`s` pixels.
-
-    Returns:
-        power: real, :math:`(B, C, H, W)`; cross (real part, imaginary part), each
-        :math:`(B, C, H, W)`.
-    """
-    b, c, kh, kw = weight.shape
-    flat = weight.reshape(1, b * c, kh, kw)
-    filters = weight.reshape(b * c, 1, kh, kw)
-
-    # autocorrelation: lag d sits at index d + k - 1; keep the lags that are multiples of s
-    auto = F.conv2d(F.pad(flat, (kw - 1, kw - 1, kh - 1, kh - 1)), filters, groups=b * c)
-    r0, c0 = (kh - 1) % scale, (kw - 1) % scale
-    auto = auto[..., r0::scale, c0::scale]
-    auto = auto.reshape(b, c, *auto.shape[-2:])
-    offset = ((r0 - kh + 1) // scale, (c0 - kw + 1) // scale)
-    power = _small_dft2(auto, offset, height, width, onesided=False)[0]
-
-    # kernel ⊛ box: tap r of the result sits at position r - k//2 of the output grid
-    box = flat.new_ones(b * c, 1, scale, scale)
-    smeared = F.conv2d(F.pad(flat, (scale - 1,) * 4), box, groups=b * c)
-    r0, c0 = (kh // 2) % scale, (kw // 2) % scale
-    smeared = smeared[..., r0::scale, c0::scale]
-    smeared = smeared.reshape(b, c, *smeared.shape[-2:])
-    offset = ((r0 - kh // 2) // scale, (c0 - kw // 2) // scale)
-    cross = _small_dft2(smeared, offset, height, width, onesided=False)
-    return power, cross
-
-
-def _tracks_grad(*tensors: Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-
-
-def _identity_scale_filter(k_re: Tensor, k_im: Tensor, lam: Tensor) -> Tensor:
-    """G = (conj(K) + λ) / (|K|² + λ) from the real and imaginary parts of K (consumed)."""
-    if _tracks_grad(k_re, k_im, lam):
-        denominator = k_re.square() + k_im.square() + lam
-        return torch.complex((k_re + lam) / denominator, -k_im / denominator)
-    # Outside autograd: write straight into the interleaved complex result and reuse k_re
-    # (a temporary of the caller) for 1/(|K|² + λ). Large filters are bound by memory
-    # traffic, and every full-size temporary costs a fresh allocation.
-    out = torch.empty(
-        *torch.broadcast_shapes(k_re.shape, lam.shape), 2, dtype=k_re.dtype, device=k_re.device
-    )
-    torch.add(k_re, lam, out=out[..., 0])
-    inverse = k_re.square_().addcmul_(k_im, k_im).add_(lam).reciprocal_()
-    out[..., 0].mul_(inverse)
-    torch.mul(k_im, inverse, out=out[..., 1]).neg_()
-    return torch.view_as_complex(out)
-
-
 def converse2d_filter(
     weight: Tensor, bias: Tensor, scale: int, height: int, width: int, eps: float
 ) -> Tensor:
@@ -294,74 +131,12 @@ def converse2d_filter(
 
     Returns:
         Complex tensor of shape :math:`(B, C, sH, \lfloor sW/2 \rfloor + 1)`: the half
-        spectrum (as produced by ``rfft2``) of the filter; see the module docstring.
+        spectrum (as produced by ``rfft2``) of the filter; see the module docstring. It is
+        computed in the dtype of ``weight`` even under autocast, which would otherwise run
+        its small matrix products and convolutions in half precision.
     """
-    lam = regularizer(bias, eps)
-    kh, kw = weight.shape[-2:]
-    out_h, out_w = scale * height, scale * width
-    if kh > out_h or kw > out_w:
-        raise ValueError(
-            f"kernel {kh}x{kw} does not fit the padded output {out_h}x{out_w}; "
-            "use a larger input or padding"
-        )
-    # the kernel's OTF: the kernel centred on the origin of the output grid
-    k_re, k_im = _small_dft2(weight, (-(kh // 2), -(kw // 2)), out_h, out_w, onesided=True)
-    if scale == 1:
-        return _identity_scale_filter(k_re, k_im, lam)
-
-    b, c = weight.shape[:2]
-    half = out_w // 2 + 1
-    power, (cross_re, cross_im) = _decimated_spectra(weight, scale, height, width)
-    denominator = power + lam
-    q_re, q_im = (1 - cross_re) / denominator, -cross_im / denominator
-    # column v of the output half spectrum reads column v mod W of the input-size arrays
-    cols = torch.arange(half, device=weight.device) % width
-    q_re = q_re.index_select(-1, cols).unsqueeze(2)  # (B, C, 1, H, half)
-    q_im = q_im.index_select(-1, cols).unsqueeze(2)
-    k_re = k_re.view(b, c, scale, height, half)
-    k_im = k_im.view(b, c, scale, height, half)
-    box = _box_spectrum(scale, out_h, out_w, weight.dtype, weight.device)
-    box = box.view(scale, height, half)
-    g_re = k_re * q_re + k_im * q_im + box.real  # conj(K)·q + B
-    g_im = k_re * q_im - k_im * q_re + box.imag
-    return torch.complex(g_re, g_im).reshape(b, c, out_h, half)
-
-
-def _tile_columns(y_hat: Tensor, half: int) -> Tensor:
-    """Columns 0..half-1 of the s-fold tiled full spectrum ``y_hat`` (N, C, H, W), shaped
-    (N, C, 1, H, half) to broadcast over the s row blocks: the spectrum of the s-fold
-    zero-upsampled signal is the input spectrum tiled s×s."""
-    cols = torch.arange(half, device=y_hat.device) % y_hat.shape[-1]
-    return y_hat.index_select(-1, cols).unsqueeze(2)
-
-
-def _filter_spectrum(y_hat: Tensor, filt: Tensor, scale: int, width: int) -> Tensor:
-    """Multiply by the filter and return to the pixel domain at the output resolution."""
-    c, h = y_hat.shape[1:3]
-    if scale == 1:
-        in_place = (
-            not _tracks_grad(y_hat, filt)
-            and y_hat.shape[0] >= filt.shape[0]
-            and y_hat.dtype == filt.dtype
-        )
-        product = y_hat.mul_(filt) if in_place else y_hat * filt
-        return torch.fft.irfft2(product, s=(h, width))
-    out_h, out_w = scale * h, scale * width
-    half = out_w // 2 + 1
-    x_hat = filt.view(filt.shape[0], c, scale, h, half) * _tile_columns(y_hat, half)
-    return torch.fft.irfft2(x_hat.reshape(-1, c, out_h, half), s=(out_h, out_w))
-
-
-def apply_converse2d_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
-    r"""Apply a filter from :func:`converse2d_filter` to a padded input.
-
-    Shape:
-        - y: :math:`(N, C, H, W)` real.
-        - filt: :math:`(B, C, sH, \lfloor sW/2\rfloor+1)` complex, :math:`B \in \{1, N\}`.
-        - output: :math:`(N, C, sH, sW)` real.
-    """
-    y_hat = _rfft2(y) if scale == 1 else torch.fft.fft2(y)
-    return _filter_spectrum(y_hat, filt, scale, y.shape[-1])
+    with torch.autocast(weight.device.type, enabled=False):
+        return reverse_conv_filter(weight, regularizer(bias, eps), scale, height, width)
 
 
 def _default_filter(scale: int, eps: float) -> FilterFn:
@@ -376,24 +151,16 @@ def converse2d_forward(
     padding: int,
     padding_mode: str,
     get_filter: FilterFn,
+    eps: float,
 ) -> Tensor:
-    """Shared body of :func:`converse2d` and the layer: checks, padding, dtype, cropping."""
-    _check_tensors(x, weight, bias)
-    n, c, height, width = x.shape
-    if height == 0 or width == 0:
-        raise ValueError(f"input must have a non-empty spatial size, got {height}x{width}")
-    if n == 0:  # an empty batch (FFT backends reject it); keep the autograd connection
-        out = x.new_zeros(0, c, scale * height, scale * width)
-        return out + 0 * (x.sum() + weight.sum() + bias.sum()).to(x.dtype)
-    dtype = _compute_dtype(x.dtype)
-    y = pad_input(x.to(dtype), padding, padding_mode)
-    h, w = y.shape[-2:]
-    filt = get_filter(weight.to(dtype), bias.to(dtype), h, w)
-    out = apply_converse2d_filter(y, filt, scale)
-    if padding > 0:
-        crop = padding * scale
-        out = out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
-    return out.to(x.dtype)
+    """Shared body of :func:`converse2d` and the layer: :func:`reverse_conv`'s solver with
+    λ = sigmoid(bias − 9) + eps and the paper's X0; ``get_filter(weight, bias, h, w)``
+    supplies the spectral filter (the layer's cache) where the FFT path is taken."""
+
+    def make_filter(kernel: Tensor, height: int, width: int) -> Tensor:
+        return get_filter(kernel, bias.to(kernel.dtype), height, width)
+
+    return converse_forward(x, weight, bias, scale, padding, padding_mode, eps, 2, make_filter)
 
 
 def converse2d(
@@ -409,7 +176,9 @@ def converse2d(
 
     Solves, per channel, :math:`\min_X \|y - (X\otimes K)\downarrow_s\|^2 +
     \lambda\|X - X_0\|^2` in closed form (see the module docstring), where ``y`` is
-    ``x`` padded by ``padding`` with ``padding_mode`` and ``λ = sigmoid(bias - 9) + eps``.
+    ``x`` padded by ``padding`` with ``padding_mode`` and ``λ = sigmoid(bias - 9) + eps``:
+    ``reverse_conv(x, weight, regularizer(bias, eps), scale, padding, padding_mode)``.
+    Kernels no larger than ``scale`` take the exact spatial path (no FFT).
 
     Args:
         x: input, :math:`(N, C, H, W)`, floating point. float16/bfloat16 are computed in
@@ -431,10 +200,9 @@ def converse2d(
         >>> converse2d(x, w, torch.zeros(1, 3, 1, 1), scale=2).shape
         torch.Size([2, 3, 32, 32])
     """
-    _check_tensors(x, weight, bias)
-    check_hyperparameters(weight.shape[-1], scale, padding, padding_mode, eps)
+    check_options(scale, padding, padding_mode, eps)
     return converse2d_forward(
-        x, weight, bias, scale, padding, padding_mode, _default_filter(scale, eps)
+        x, weight, bias, scale, padding, padding_mode, _default_filter(scale, eps), eps
     )
 
 
@@ -463,8 +231,8 @@ def converse2d_literal(
     it exists so the fast path can be checked and benchmarked against it.
     Same arguments and shapes as :func:`converse2d`.
     """
-    _check_tensors(x, weight, bias)
-    check_hyperparameters(weight.shape[-1], scale, padding, padding_mode, eps)
+    check_converse_tensors(x, weight, bias, 2)
+    check_options(scale, padding, padding_mode, eps)
     s = scale
     y = pad_input(x, padding, padding_mode)
     n, c, h, w = y.shape

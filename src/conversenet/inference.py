@@ -1,294 +1,89 @@
-"""Running restoration models on real images: tiling, self-ensemble and :func:`restore`.
+"""Restoring NumPy and PIL images: :class:`Restorer` and :func:`restore`.
 
-- :func:`tiled_apply` runs a model over overlapping tiles and blends them with
-  raised-cosine weights, so memory stays bounded on large images.
-- :func:`self_ensemble` averages a model over the 8 flips/rotations of its input (x8).
-- :class:`Restorer` loads a model once and restores NumPy images with it (channel
-  handling, alpha pass-through, 8/16-bit and float in and out, automatic tiling).
-- :func:`restore` is the one-call front door on a NumPy array or a PIL image.
-
-Converse2D solves its problem with FFTs over the whole (padded) input, so a tile's
-result differs slightly from the untiled one near the tile borders; the blending ramps
-hide the seams (``benchmarks/bench_tiling.py`` measures the difference).
+This is the edge between image arrays and models: channel handling (a gray model on a
+colour image, an RGB model on a gray one), alpha pass-through, 8/16-bit and float
+conversions, the default model of each task with its offline fallback, and a per-process
+cache of loaded models. The tensor work (tiling, x8) is :class:`~conversenet.runner.ModelRunner`'s.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import sys
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
+from tqdm import tqdm
 
+from .data.kernels import load_kernel
+from .io import array_to_pil, pil_to_array
+from .models.registry import create_model, get_model_info
+from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size, model_channels
 from .runtime import reuse_freed_memory
+from .tasks import command_task
+from .weights import WeightsNotFoundError, find_weights
 
-__all__ = [
-    "DEFAULT_MODELS",
-    "DEFAULT_NONBLIND_DEBLUR_MODEL",
-    "TASKS",
-    "Restorer",
-    "auto_tile",
-    "count_tiles",
-    "restore",
-    "self_ensemble",
-    "tiled_apply",
-]
+__all__ = ["Restorer", "check_image", "check_sigma", "restore"]
 
-TASKS = ("denoise", "sr", "deblur")
-# One default model name per task (change them here only).
-DEFAULT_MODELS = {
-    "denoise": "converse_dncnn",
-    "sr": "converse_srresnet",
-    "deblur": "conversenet",
-}
-DEFAULT_NONBLIND_DEBLUR_MODEL = "converse_usrnet"
-# Used instead of the default when its weights cannot be had (no file, no network): the
-# project's own model, whose weights ship inside the package.
-OFFLINE_DEFAULT_MODELS = {"denoise": "converse_dncnn_compact"}
-# Non-blind denoisers and the single noise level (on the 0..255 scale) they were trained for.
-FIXED_NOISE_LEVELS = {"converse_dncnn": 25.0}
+#: A note is added when an image is restored in more tiles than this.
+MANY_TILES = 64
+#: Float images are on the [0, 1] scale; unclipped noise may take them this far outside.
+FLOAT_MARGIN = 0.5
 
-DEFAULT_TILE = 512  # tile side in output pixels; images no larger than this run in one go
-DEFAULT_TILE_OVERLAP = 32  # overlap in output pixels
-MIN_TILE = 16
-
-ProgressFn = Callable[[int], object]
-
-
-# ---------------------------------------------------------------------------------------
-# tiling
-# ---------------------------------------------------------------------------------------
-def _check_tile_args(tile, overlap) -> tuple[int | None, int]:
-    if tile is not None:
-        if isinstance(tile, bool) or not isinstance(tile, numbers.Integral):
-            raise TypeError(f"tile must be an int or None, got {type(tile).__name__} {tile!r}")
-        if tile < 1:
-            raise ValueError(f"tile must be >= 1 (or None for no tiling), got {tile}")
-    if isinstance(overlap, bool) or not isinstance(overlap, numbers.Integral):
-        raise TypeError(f"overlap must be an int, got {type(overlap).__name__} {overlap!r}")
-    if overlap < 0:
-        raise ValueError(f"overlap must be >= 0, got {overlap}")
-    if tile is not None and overlap >= tile:
-        raise ValueError(f"overlap must be smaller than the tile, got overlap {overlap} >= {tile}")
-    return (int(tile) if tile is not None else None), int(overlap)
-
-
-def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of side ``tile`` covering ``length``; the last one ends flush."""
-    if length <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)
-    return starts
-
-
-def count_tiles(height: int, width: int, tile: int | None, overlap: int) -> int:
-    """How many tiles :func:`tiled_apply` runs for an input of ``height × width``."""
-    tile, overlap = _check_tile_args(tile, overlap)
-    if tile is None:
-        return 1
-    return len(_tile_starts(height, tile, overlap)) * len(_tile_starts(width, tile, overlap))
-
-
-def auto_tile(height: int, width: int, scale: int = 1) -> tuple[int | None, int]:
-    """Default (tile, overlap) in input pixels for an input of ``height × width``.
-
-    With ``base = DEFAULT_TILE / scale`` and ``overlap = DEFAULT_TILE_OVERLAP / scale``
-    (input pixels): no tiling when the longer side fits in one tile of ``base + overlap``;
-    otherwise the fewest tiles of at most ``base + overlap`` that cover the longer side
-    with that overlap, all of the same (smallest such) size, and never smaller than a
-    shorter side that fits in one tile. A 1024² image gets 2×2 tiles of 528 instead of
-    3×3 of 512.
-    """
-    base = max(DEFAULT_TILE // scale, MIN_TILE)
-    overlap = max(DEFAULT_TILE_OVERLAP // scale, 4)
-    side = max(height, width)
-    count = math.ceil((side - overlap) / base)
-    if count <= 1:
-        return None, overlap
-    tile = math.ceil((side + (count - 1) * overlap) / count)
-    short = min(height, width)
-    return (max(tile, short) if short <= base + overlap else tile), overlap
-
-
-def _ramp(length: int, ramp: int, at_start: bool, at_end: bool) -> Tensor:
-    """1-D blending weights: 1 inside, a raised-cosine ramp on the sides shared with a
-    neighbouring tile (the weights of two ramps facing each other sum to 1)."""
-    w = torch.ones(length, dtype=torch.float32)
-    ramp = min(ramp, length)
-    if ramp > 0:
-        i = torch.arange(ramp, dtype=torch.float64)
-        up = (0.5 - 0.5 * torch.cos(math.pi * (i + 0.5) / ramp)).float()
-        if not at_start:
-            w[:ramp] = up
-        if not at_end:
-            w[length - ramp :] = torch.minimum(w[length - ramp :], up.flip(0))
-    return w
-
-
-def tiled_apply(
-    fn: Callable[[Tensor], Tensor],
-    x: Tensor,
-    tile: int | None,
-    overlap: int = DEFAULT_TILE_OVERLAP,
-    scale: int = 1,
-    *,
-    progress: ProgressFn | None = None,
-) -> Tensor:
-    """Apply ``fn`` to overlapping ``tile × tile`` patches of ``x`` and blend the results.
-
-    Each tile's output is weighted by a raised-cosine ramp over the ``overlap`` it shares
-    with its neighbours (full weight at the image border), the weighted outputs are
-    summed and divided by the summed weights. Memory holds the input, the output, one
-    weight map and one tile's worth of model activations.
-
-    Args:
-        fn: maps an ``(N, C, h, w)`` tensor to ``(N, C', scale·h, scale·w)``.
-        x: input, ``(N, C, H, W)``.
-        tile: tile side in input pixels; ``None`` (or a tile larger than the image)
-            calls ``fn`` once on the whole input.
-        overlap: overlap between neighbouring tiles, in input pixels (``< tile``).
-        scale: ratio between output and input size (the super-resolution factor).
-        progress: called with 1 after every tile (e.g. ``tqdm.update``).
-
-    Shape:
-        - Input: :math:`(N, C, H, W)`
-        - Output: :math:`(N, C', sH, sW)`
-
-    Example:
-        >>> x = torch.rand(1, 3, 100, 80)
-        >>> y = tiled_apply(lambda t: 2 * t, x, tile=32, overlap=8)
-        >>> torch.allclose(y, 2 * x)
-        True
-    """
-    tile, overlap = _check_tile_args(tile, overlap)
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
-        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
-    if not isinstance(x, Tensor) or x.dim() != 4:
-        raise ValueError(f"x must be a 4-D tensor (N, C, H, W), got {getattr(x, 'shape', x)}")
-    n, _, h, w = x.shape
-    if tile is None or (h <= tile and w <= tile):
-        out = _checked_call(fn, x, scale)
-        if progress is not None:
-            progress(1)
-        return out
-
-    tile_h, tile_w = min(tile, h), min(tile, w)
-    rows, cols = _tile_starts(h, tile, overlap), _tile_starts(w, tile, overlap)
-    out = weight_sum = None
-    for top in rows:
-        for left in cols:
-            patch = x[..., top : top + tile_h, left : left + tile_w]
-            y = _checked_call(fn, patch, scale)
-            if out is None:
-                out = torch.zeros(
-                    n, y.shape[1], h * scale, w * scale, dtype=y.dtype, device=y.device
-                )
-                weight_sum = torch.zeros(h * scale, w * scale, dtype=y.dtype, device=y.device)
-            wy = _ramp(tile_h * scale, overlap * scale, top == 0, top + tile_h == h)
-            wx = _ramp(tile_w * scale, overlap * scale, left == 0, left + tile_w == w)
-            weights = (wy[:, None] * wx[None, :]).to(device=y.device, dtype=y.dtype)
-            t, s = top * scale, left * scale
-            region = (..., slice(t, t + tile_h * scale), slice(s, s + tile_w * scale))
-            out[region] += y * weights
-            weight_sum[region[1:]] += weights
-            del y, patch
-            if progress is not None:
-                progress(1)
-    return out.div_(weight_sum)
-
-
-def _checked_call(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int) -> Tensor:
-    y = fn(x)
-    expected = (x.shape[0], x.shape[-2] * scale, x.shape[-1] * scale)
-    if not isinstance(y, Tensor) or y.dim() != 4 or (y.shape[0], *y.shape[-2:]) != expected:
-        raise ValueError(
-            f"the model returned shape {tuple(getattr(y, 'shape', ()))} for an input of shape "
-            f"{tuple(x.shape)}; expected (N, C', {expected[1]}, {expected[2]}) at scale {scale}"
-        )
-    return y
-
-
-# ---------------------------------------------------------------------------------------
-# self-ensemble
-# ---------------------------------------------------------------------------------------
-def _transform(t: Tensor, rotations: int, flip: bool) -> Tensor:
-    t = torch.rot90(t, rotations, dims=(-2, -1)) if rotations else t
-    return t.flip(-1) if flip else t
-
-
-def _untransform(t: Tensor, rotations: int, flip: bool) -> Tensor:
-    t = t.flip(-1) if flip else t
-    return torch.rot90(t, -rotations, dims=(-2, -1)) if rotations else t
-
-
-def self_ensemble(fn: Callable[..., Tensor], x: Tensor, kernel: Tensor | None = None) -> Tensor:
-    """Average ``fn`` over the 8 rotations/flips of ``x`` (the "x8" self-ensemble).
-
-    Each transformed input is restored, transformed back, and the 8 results averaged.
-    With ``kernel`` (a blur kernel ``(N, 1, k, k)``), ``fn(x, kernel)`` is called with
-    the kernel transformed like the image, as a non-blind deblurring model needs.
-
-    Shape:
-        - Input: :math:`(N, C, H, W)`; Output: whatever ``fn`` returns for it.
-    """
-    total = None
-    for rotations in range(4):
-        for flip in (False, True):
-            xt = _transform(x, rotations, flip)
-            y = fn(xt) if kernel is None else fn(xt, _transform(kernel, rotations, flip))
-            y = _untransform(y, rotations, flip)
-            total = y.clone() if total is None else total.add_(y)
-    return total.div_(8)
-
-
-# ---------------------------------------------------------------------------------------
-# models
-# ---------------------------------------------------------------------------------------
 _MODEL_CACHE: OrderedDict[tuple, nn.Module] = OrderedDict()
 _MODEL_CACHE_SIZE = 3
 
 
-def _load_pretrained(name: str, weights, device: torch.device, download: bool) -> nn.Module:
-    """Create ``name`` with its weights (``weights`` file or the cache), cached per process."""
-    from . import hub
-    from .models import create_model
+def _weights_key(name: str, weights: str | os.PathLike | None) -> tuple | None:
+    """What identifies a named model's weights on disk (None when there is no local file)."""
+    info = get_model_info(name)
+    source = Path(weights).expanduser() if weights is not None else None
+    if source is None and info.pretrained is not None:
+        source = find_weights(info.pretrained)
+    if source is None or not source.is_file():
+        return None
+    stat = source.stat()
+    return str(source.resolve()), stat.st_size, stat.st_mtime_ns
 
-    path = hub.resolve_weights(name, path=weights, download=download)
-    key = (name, str(Path(path).resolve()), str(device))
-    if key in _MODEL_CACHE:
-        _MODEL_CACHE.move_to_end(key)
-        return _MODEL_CACHE[key]
-    model = create_model(name, pretrained=True, weights=path).to(device).eval()
-    _MODEL_CACHE[key] = model
-    while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
-        _MODEL_CACHE.popitem(last=False)
+
+def load_pretrained(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    download: bool = True,
+    options: dict[str, Any] | None = None,
+) -> nn.Module:
+    """``create_model(name, pretrained=True, **options)`` in eval mode on ``device``, cached
+    per process: a model whose weights file is unchanged is not loaded (nor hashed) again."""
+    device = torch.device(device)
+    options = dict(options or {})
+    frozen = tuple(sorted((k, repr(v)) for k, v in options.items()))
+    key = _weights_key(name, weights)
+    if key is not None and (name, key, str(device), frozen) in _MODEL_CACHE:
+        _MODEL_CACHE.move_to_end((name, key, str(device), frozen))
+        return _MODEL_CACHE[(name, key, str(device), frozen)]
+    model = create_model(
+        name, pretrained=True, weights=weights, download=download, progress=download, **options
+    ).to(device)
+    model.eval()
+    key = _weights_key(name, weights)  # a download has just put the file in place
+    if key is not None:
+        _MODEL_CACHE[(name, key, str(device), frozen)] = model
+        while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.popitem(last=False)
     return model
-
-
-def _first_conv_channels(model: nn.Module) -> int | None:
-    value = getattr(model, "in_channels", None)
-    if isinstance(value, int):
-        return value
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            return module.in_channels
-    return None
 
 
 def _as_kernel(kernel) -> np.ndarray:
     if isinstance(kernel, (str, os.PathLike)):
-        from .data.kernels import load_kernel
-
         return load_kernel(kernel)
     if isinstance(kernel, Tensor):
         kernel = kernel.detach().cpu().numpy()
@@ -316,25 +111,28 @@ class Restorer:
         clean, notes = restorer(noisy_uint8)
 
     Args:
-        task: ``"denoise"``, ``"sr"`` or ``"deblur"``.
+        task: ``"denoise"``, ``"sr"`` or ``"deblur"`` (with a ``kernel``: non-blind).
         model: a registered model name, an ``nn.Module`` (images in [0, 1], ``(N, C, H,
-            W)``), or ``None`` for the task's default (:data:`DEFAULT_MODELS`; deblurring
-            with a ``kernel`` uses :data:`DEFAULT_NONBLIND_DEBLUR_MODEL`).
-        weights: weights file for a named model (default: found by
-            :func:`conversenet.hub.resolve_weights`).
+            W)``), or ``None`` for the task's default model (:mod:`conversenet.tasks`),
+            which falls back to the task's offline model, with a note, when its weights
+            are absent.
+        weights: weights file for a named model (default: the published weights, found
+            by :func:`conversenet.weights.resolve_weights`).
         device: where to run (``"cpu"``, ``"cuda"``, ...; default CPU).
-        sigma: noise level on the 0..255 scale (denoising). A non-blind model trained for
-            one level warns when asked for another.
+        sigma: noise level on the 0..255 scale (denoising). A denoiser trained for one
+            level warns when asked for another.
         scale: expected upscaling factor (super-resolution); checked against the model.
         kernel: blur kernel (array or file) for non-blind deblurring.
-        tile: tile side in input pixels, ``"auto"`` (:func:`auto_tile`) or ``None``/0 for
-            one pass over the whole image.
+        tile: tile side in input pixels, ``"auto"`` (:func:`~conversenet.runner.auto_tile`)
+            or ``None``/0 for one pass over the whole image.
         tile_overlap: overlap between tiles in input pixels (default from
-            :func:`auto_tile`).
+            :func:`~conversenet.runner.auto_tile`).
         x8: average over the 8 flips/rotations (8× slower, usually a bit better).
-        download: allow downloading missing official weights.
+        download: allow downloading missing published weights.
         in_channels: for an ``nn.Module`` model, the channels it takes (default: read
             from its first convolution).
+        model_options: constructor arguments of a named model, over the registered ones
+            and those stored in the weights file (e.g. ``{"num_blocks": 4}``).
     """
 
     def __init__(
@@ -352,45 +150,42 @@ class Restorer:
         x8: bool = False,
         download: bool = True,
         in_channels: int | None = None,
+        model_options: dict[str, Any] | None = None,
     ) -> None:
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         reuse_freed_memory()
+        sigma = check_sigma(sigma) if sigma is not None else None
+        self.kernel = _as_kernel(kernel) if kernel is not None else None
+        spec = command_task(task, with_kernel=self.kernel is not None)
         self.task = task
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.kernel = _as_kernel(kernel) if kernel is not None else None
-        if self.kernel is not None and task != "deblur":
-            raise ValueError(f"a blur kernel only applies to task 'deblur', not {task!r}")
-        if tile == "auto":
-            self.tile: int | str | None = "auto"
-        elif tile is None or tile == 0:
-            self.tile = None
-        else:
-            self.tile = _check_tile_args(tile, 0)[0]
-        if tile_overlap is not None:
-            _check_tile_args(None, tile_overlap)
-        self.tile_overlap = tile_overlap
-        self.x8 = bool(x8)
         self.notes: list[str] = []
 
+        self.model_options = dict(model_options or {})
+        self._colour: Restorer | None = None  # the task's colour model, for colour images
         if model is None:
-            model = DEFAULT_MODELS[task]
-            if task == "deblur" and self.kernel is not None:
-                model = DEFAULT_NONBLIND_DEBLUR_MODEL
-            if weights is None:
-                model = self._available_default(model, download)
-        if isinstance(model, str):
+            model = spec.default_model
+            if weights is None and spec.offline_model is not None and not model_options:
+                self._init_named(spec.default_model, None, download, spec.offline_model)
+            else:
+                self._init_named(model, weights, download)
+            if spec.colour_model is not None and weights is None and not model_options:
+                options = {"device": device, "sigma": sigma, "tile": tile, "x8": x8}
+                self._colour = Restorer(
+                    task, spec.colour_model, tile_overlap=tile_overlap, download=download, **options
+                )
+        elif isinstance(model, str):
             self._init_named(model, weights, download)
         elif isinstance(model, nn.Module):
-            if weights is not None:
-                raise ValueError("weights= applies to a model name, not to an nn.Module")
-            self.model_name = type(model).__name__
-            self.model = model.to(self.device).eval()
-            self.in_channels = in_channels or _first_conv_channels(model) or 3
-            self.scale = int(scale) if (task == "sr" and scale) else 1
+            if weights is not None or model_options:
+                raise ValueError(
+                    "weights= and model_options= apply to a model name, not to an nn.Module"
+                )
             if task == "sr" and not scale:
                 raise ValueError("pass scale= with an nn.Module super-resolution model")
-            self.nonblind = self.kernel is not None
+            self.model_name = type(model).__name__
+            self.model = model.to(self.device).eval()
+            self.in_channels = in_channels or model_channels(model) or 3
+            self.scale = int(scale) if task == "sr" else 1
         else:
             raise TypeError(
                 f"model must be a model name, an nn.Module or None, got {type(model).__name__}"
@@ -399,62 +194,92 @@ class Restorer:
             raise ValueError(
                 f"{self.model_name} takes {self.in_channels} channels, in_channels={in_channels}"
             )
-
         if task == "sr" and scale is not None and int(scale) != self.scale:
             raise ValueError(
                 f"{self.model_name} upscales by {self.scale}, not by {scale}; "
                 "choose a model trained for that factor"
             )
-        if task == "denoise" and sigma is not None:
-            fixed = FIXED_NOISE_LEVELS.get(self.model_name)
-            if fixed is not None and float(sigma) != fixed:
-                self.notes.append(
-                    f"{self.model_name} is a non-blind denoiser trained for sigma {fixed:g} "
-                    f"only; with sigma {float(sigma):g} noise it will under- or over-smooth"
-                )
-        if task == "deblur" and self.kernel is not None:
+        if task == "denoise" and sigma is not None and isinstance(model, str):
+            self._note_sigma(sigma)
+        if self.kernel is not None:
             self._check_kernel_size()
+        kernel_tensor = None
+        if self.kernel is not None:
+            kernel_tensor = torch.from_numpy(self.kernel.astype(np.float32))[None, None]
+        min_size = minimum_input_size(self.model, self.in_channels, kernel_tensor)
+        self.runner = ModelRunner(
+            self.model,
+            kernel=kernel_tensor,
+            scale=self.scale,
+            tile=self._check_tile(tile, min_size),
+            tile_overlap=tile_overlap,
+            x8=x8,
+            min_size=min_size,
+        )
 
-    def _available_default(self, name: str, download: bool) -> str:
-        """``name``, or the task's offline default (with a note) when its weights are missing."""
-        from . import hub
-
-        fallback = OFFLINE_DEFAULT_MODELS.get(self.task)
-        if fallback is None:
-            return name
-        try:
-            hub.resolve_weights(name, download=download, progress=download)
-        except (FileNotFoundError, ValueError, OSError) as err:
+    def _note_sigma(self, sigma: float) -> None:
+        fixed = get_model_info(self.model_name).fixed_sigma
+        if fixed is None:
             self.notes.append(
-                f"weights of {name} unavailable ({err}); using the packaged {fallback} instead"
+                f"{self.model_name} is a blind denoiser: it estimates the noise itself and "
+                f"does not use sigma {sigma:g}"
             )
-            return fallback
-        return name
+        elif sigma != fixed:
+            self.notes.append(
+                f"{self.model_name} is a non-blind denoiser trained for sigma {fixed:g} "
+                f"only; with sigma {sigma:g} noise it will under- or over-smooth"
+            )
 
-    def _init_named(self, name: str, weights, download: bool) -> None:
-        from .models import get_model_info
+    def _check_tile(self, tile: int | str | None, min_size: int) -> int | str | None:
+        if tile == "auto" or tile is None or tile == 0:
+            return None if tile == 0 else tile
+        if isinstance(tile, bool) or not isinstance(tile, int):
+            raise TypeError(f"tile must be an int, 'auto' or None, got {tile!r}")
+        if tile < 1:
+            raise ValueError(f"tile must be >= 1 (or 0/None for no tiling), got {tile}")
+        smallest = max(MIN_TILE, min_size)
+        if tile < smallest:
+            self.notes.append(
+                f"tile {tile} is below the smallest useful tile for {self.model_name} "
+                f"({smallest} pixels): using {smallest}"
+            )
+            return smallest
+        return tile
 
+    def _init_named(
+        self, name: str, weights, download: bool, offline_model: str | None = None
+    ) -> None:
         info = get_model_info(name)
-        allowed = ("deblur", "deblur_nonblind") if self.task == "deblur" else (self.task,)
-        if info.task not in allowed:
-            raise ValueError(
-                f"{name} is a {info.task!r} model; it cannot be used for {self.task!r}"
-            )
-        self.model_name = name
-        self.in_channels = int(info.in_channels)
-        self.scale = int(info.scale) if self.task == "sr" else 1
-        self.nonblind = info.task == "deblur_nonblind"
-        if self.nonblind and self.kernel is None:
+        spec = command_task(self.task, with_kernel=self.kernel is not None)
+        if info.task == "deblur_nonblind" and self.kernel is None:
             raise ValueError(
                 f"{name} is a non-blind deblurring model: give it the blur kernel "
                 "(--kernel FILE / kernel=...)"
             )
-        if not self.nonblind and self.kernel is not None:
+        if info.task == "deblur" and self.kernel is not None:
             raise ValueError(
                 f"{name} is a blind deblurring model and takes no kernel; leave out the "
-                f"kernel or use {DEFAULT_NONBLIND_DEBLUR_MODEL}"
+                f"kernel or use {spec.default_model}"
             )
-        self.model = _load_pretrained(name, weights, self.device, download)
+        if info.task != spec.name:
+            raise ValueError(
+                f"{name} is a {info.task!r} model; it cannot be used for {self.task!r}"
+            )
+        try:
+            self.model = load_pretrained(name, weights, self.device, download, self.model_options)
+        except WeightsNotFoundError:
+            if offline_model is None:
+                raise
+            self.notes.append(
+                f"the weights of {name} ({info.pretrained.filename}) are not available here "
+                f"and cannot be downloaded: using the offline model {offline_model} instead "
+                "(`conversenet models` says where to put the file)"
+            )
+            name, info = offline_model, get_model_info(offline_model)
+            self.model = load_pretrained(name, None, self.device, download)
+        self.model_name = name
+        self.in_channels = int(info.in_channels)
+        self.scale = int(info.scale) if self.task == "sr" else 1
 
     def _check_kernel_size(self) -> None:
         size = getattr(self.model, "blur_kernel_size", None)
@@ -469,42 +294,31 @@ class Restorer:
     # -----------------------------------------------------------------------------------
     def tiling_for(self, height: int, width: int) -> tuple[int | None, int]:
         """(tile, overlap) in input pixels used for an image of ``height × width``."""
-        auto_tile_size, auto_overlap = auto_tile(height, width, self.scale)
-        overlap = self.tile_overlap if self.tile_overlap is not None else auto_overlap
-        tile = auto_tile_size if self.tile == "auto" else self.tile
-        if tile is not None:
-            if max(height, width) <= tile:
-                return None, overlap
-            overlap = min(overlap, tile - 1)
-        return tile, overlap
+        return self.runner.tiling_for(height, width)
+
+    def _delegate(self, image: np.ndarray) -> Restorer:
+        """The colour model for colour images (when the task has one and no model was
+        named), else this restorer."""
+        if self._colour is None or not _is_colour(image):
+            return self
+        return self._colour
 
     def passes(self, image: np.ndarray) -> int:
         """How many model runs (tiles × channel passes) restoring ``image`` takes."""
+        if self._delegate(image) is not self:
+            return self._colour.passes(image)
         h, w = image.shape[:2]
-        tile, overlap = self.tiling_for(h, w)
         colour = image.ndim == 3 and image.shape[2] >= 3
         per_channel = self.in_channels == 1 and colour
-        return count_tiles(h, w, tile, overlap) * (3 if per_channel else 1)
-
-    def _forward(self, x: Tensor) -> Tensor:
-        if not self.nonblind:
-            run = self.model
-            return self_ensemble(run, x) if self.x8 else run(x)
-        kernel = torch.from_numpy(self.kernel.astype(np.float32))[None, None].to(x.device)
-
-        def run(image, k):
-            return self.model(image, k.expand(image.shape[0], -1, -1, -1), 1)
-
-        return self_ensemble(run, x, kernel) if self.x8 else run(x, kernel)
+        side = self.runner.min_size
+        return self.runner.passes(max(h, side), max(w, side)) * (3 if per_channel else 1)
 
     def _run(self, planes: np.ndarray, progress: ProgressFn | None) -> np.ndarray:
         """Restore float32 planes (H, W, C) with C == model channels -> (sH, sW, C')."""
-        h, w = planes.shape[:2]
-        tile, overlap = self.tiling_for(h, w)
         x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
         x = x.to(self.device)
         with torch.inference_mode():
-            y = tiled_apply(self._forward, x, tile, overlap, self.scale, progress=progress)
+            y = self.runner(x, progress=progress)
             y = y[0].clamp_(0, 1).permute(1, 2, 0).cpu()
         return y.numpy()
 
@@ -518,8 +332,21 @@ class Restorer:
         channels, ``scale`` times larger for super-resolution. ``notes`` lists the
         conversions made (e.g. a gray model run on each colour channel).
         """
-        image = _check_image(image)
+        image = check_image(image)
+        if self._delegate(image) is not self:
+            return self._colour(image, progress)
         notes = list(self.notes)
+        height, width = image.shape[:2]
+        tiles = self.runner.passes(height, width)
+        if tiles > MANY_TILES:
+            notes.append(f"restored in {tiles} tiles of {self.tiling_for(height, width)[0]}")
+        side = self.runner.min_size
+        if min(height, width) < side:
+            notes.append(
+                f"the image ({width}x{height}) is smaller than the {side}x{side} that "
+                f"{self.model_name} needs: its edges were repeated to that size and the result "
+                "cropped back"
+            )
         dtype = image.dtype
         squeeze = image.ndim == 3 and image.shape[2] == 1
         if squeeze:
@@ -567,7 +394,31 @@ class Restorer:
 # ---------------------------------------------------------------------------------------
 # array conversions
 # ---------------------------------------------------------------------------------------
-def _check_image(image) -> np.ndarray:
+def _is_colour(image: np.ndarray) -> bool:
+    """RGB(A) with distinct channels (R = G = B is gray)."""
+    if image.ndim != 3 or image.shape[2] < 3:
+        return False
+    return not (
+        np.array_equal(image[..., 0], image[..., 1])
+        and np.array_equal(image[..., 1], image[..., 2])
+    )
+
+
+def check_sigma(sigma: float) -> float:
+    """A noise level on the 0..255 scale: a finite number with 0 < sigma <= 255."""
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float):
+        raise TypeError(f"sigma must be a number (0..255 scale), got {type(sigma).__name__}")
+    if not math.isfinite(sigma) or not 0 < sigma <= 255:
+        raise ValueError(
+            f"sigma must be a noise level with 0 < sigma <= 255 (the 0..255 scale), got {sigma}"
+        )
+    return float(sigma)
+
+
+def check_image(image) -> np.ndarray:
+    """``image`` if it is an image array :class:`Restorer` takes: ``(H, W)`` or ``(H, W, C)``,
+    ``C`` in 1..4, uint8/uint16, or float with finite values on the [0, 1] scale (within
+    [-0.5, 1.5]: a noisy image is not clipped, but 0..255 data is refused)."""
     if not isinstance(image, np.ndarray):
         raise TypeError(f"expected a NumPy array or a PIL image, got {type(image).__name__}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
@@ -580,6 +431,20 @@ def _check_image(image) -> np.ndarray:
         raise TypeError(
             f"expected a uint8, uint16 or floating-point image, got dtype {image.dtype}"
         )
+    if np.issubdtype(image.dtype, np.floating):
+        finite = np.isfinite(image)
+        if not finite.all():
+            raise ValueError(
+                f"the image has {int((~finite).sum())} NaN or infinite value(s); "
+                "restoration needs finite values"
+            )
+        low, high = float(image.min()), float(image.max())
+        if low < -FLOAT_MARGIN or high > 1 + FLOAT_MARGIN:
+            raise ValueError(
+                f"a floating-point image must be on the [0, 1] scale (noise may overshoot it "
+                f"by {FLOAT_MARGIN:g}), found values in [{low:g}, {high:g}]; divide 8-bit data "
+                "by 255 (16-bit data by 65535) first"
+            )
     return image
 
 
@@ -620,20 +485,26 @@ def restore(
 
     Args:
         image: a NumPy array ``(H, W)`` or ``(H, W, C)`` (``C`` = 1, 2 = gray + alpha, 3,
-            4 = RGBA) of dtype uint8, uint16 or float in [0, 1], or a PIL image.
+            4 = RGBA) of dtype uint8, uint16 or float in [0, 1]; a PIL image; or a
+            ``torch.Tensor`` ``(C, H, W)`` or ``(N, C, H, W)`` (float in [0, 1], or uint8).
         task: ``"denoise"``, ``"sr"`` or ``"deblur"``.
         model: a model name (see ``conversenet.list_models()``), an ``nn.Module``, a
             :class:`Restorer`, or ``None`` for the task's default model.
         progress: show a progress bar over tiles on stderr.
         **options: ``weights``, ``device``, ``sigma``, ``scale``, ``kernel`` (array or file;
             deblurring with a kernel uses the non-blind model), ``tile``,
-            ``tile_overlap``, ``x8``, ``download`` — see :class:`Restorer`.
+            ``tile_overlap``, ``x8``, ``download``, ``model_options`` — see
+            :class:`Restorer`.
 
     Returns:
         The restored image, of the same kind as ``image``: an array of the same dtype and
-        channel layout (alpha passed through), or a PIL image (palette and 1-bit images
-        come back as RGB/RGBA/L). Super-resolution multiplies height and width by the
-        model's scale.
+        channel layout (alpha passed through), a PIL image (palette and 1-bit images come
+        back as RGB/RGBA/L), or a tensor of the same shape layout, dtype and device.
+        Super-resolution multiplies height and width by the model's scale.
+
+    Raises:
+        TypeError: ``image`` is none of the accepted types (checked before any model is
+            loaded).
 
     Conversions (a gray model on an RGB image, ...) are reported with ``warnings.warn``.
 
@@ -644,41 +515,72 @@ def restore(
         >>> clean.shape, clean.dtype  # doctest: +SKIP
         ((64, 64), dtype('uint8'))
     """
+    if not isinstance(image, np.ndarray | Image.Image | Tensor):
+        raise TypeError(
+            "image must be a NumPy array, a PIL image or a torch.Tensor, "
+            f"got {type(image).__name__}"
+        )
+    if isinstance(image, Tensor):
+        _check_tensor_image(image)
     if isinstance(model, Restorer):
         if options:
             raise ValueError("options cannot be combined with a ready Restorer")
         restorer = model
     else:
         restorer = Restorer(task, model, **options)
-    pil_image = None
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow is a dependency
-        Image = None
-    if Image is not None and isinstance(image, Image.Image):
-        from .io import pil_to_array
+    if isinstance(image, Tensor):
+        return _restore_tensor(image, restorer, progress)
+    notes: list[str] = []
+    array = pil_to_array(image, notes) if isinstance(image, Image.Image) else image
+    result = _restore_array(array, restorer, progress, notes)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    if isinstance(image, Image.Image):
+        return array_to_pil(result)  # palette and 1-bit images come back as L/LA/RGB/RGBA
+    return result
 
-        pil_image = image
-        pil_notes: list[str] = []
-        image = pil_to_array(image, pil_notes)
-    bar = _progress_bar(restorer.passes(image), enabled=progress)
+
+def _restore_array(
+    array: np.ndarray, restorer: Restorer, progress: bool, notes: list[str]
+) -> np.ndarray:
+    bar = _progress_bar(restorer.passes(check_image(array)), enabled=progress)
     try:
-        result, notes = restorer(image, progress=bar.update if bar is not None else None)
+        result, more = restorer(array, progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
-    for note in ([] if pil_image is None else pil_notes) + notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
-    if pil_image is not None:
-        from .io import array_to_pil
-
-        return array_to_pil(result)  # palette and 1-bit images come back as L/LA/RGB/RGBA
+    notes.extend(more)
     return result
+
+
+def _check_tensor_image(image: Tensor) -> None:
+    if image.dim() not in (3, 4) or image.shape[-3] not in (1, 2, 3, 4):
+        raise ValueError(
+            "a tensor image must be (C, H, W) or (N, C, H, W) with C in 1..4, "
+            f"got shape {tuple(image.shape)}"
+        )
+    if not (image.is_floating_point() or image.dtype == torch.uint8):
+        raise TypeError(f"a tensor image must be floating point or uint8, got {image.dtype}")
+
+
+def _restore_tensor(image: Tensor, restorer: Restorer, progress: bool) -> Tensor:
+    batch = image if image.dim() == 4 else image[None]
+    notes: list[str] = []
+    outputs = []
+    for sample in batch.detach().cpu():
+        array = sample.permute(1, 2, 0).numpy()
+        if sample.is_floating_point():
+            array = array.astype(np.float32)
+        out = _restore_array(array, restorer, progress, notes)
+        out = out[..., None] if out.ndim == 2 else out
+        outputs.append(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
+    for note in dict.fromkeys(notes):
+        warnings.warn(note, UserWarning, stacklevel=3)
+    result = torch.stack(outputs).to(device=image.device, dtype=image.dtype)
+    return result if image.dim() == 4 else result[0]
 
 
 def _progress_bar(total: int, enabled: bool, desc: str | None = None):
     if not enabled:
         return None
-    from tqdm import tqdm
-
     return tqdm(total=total, desc=desc, unit="tile", file=sys.stderr, leave=False)

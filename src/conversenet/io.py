@@ -10,38 +10,47 @@ transparency, gray when every palette entry is gray); 1-bit images become ``uint
 then a rename) and never replaces an existing file unless ``overwrite=True``.
 
 Formats: PNG, JPEG, BMP, TIFF and WebP (anything else Pillow reads can be loaded too).
-16-bit images are kept at 16 bits, gray and colour, in PNG and TIFF: Pillow only decodes
-16-bit colour at 8 bits, so those files are decoded twice (high and low bytes) and
-written by a small encoder in this module.
+16-bit images are kept at 16 bits, gray and colour, in PNG and TIFF. Pillow decodes and
+encodes everything but 16-bit colour (and 16-bit gray + alpha), which it only handles at
+8 bits: those go through pypng (PNG) and tifffile (TIFF).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import struct
 import tempfile
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import png
+import tifffile
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
     "ImageFileError",
     "ImageInfo",
     "array_to_pil",
+    "check_savable",
     "is_image_file",
     "load_image",
     "load_image_with_info",
+    "peek_image",
     "pil_to_array",
-    "sample_image",
     "save_image",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: The default largest image (in pixels) that is read: 16384 × 16384. Larger files are
+#: refused as possible decompression bombs unless the limit is raised.
+MAX_PIXELS = 16384 * 16384
 
 _FORMATS = {
     ".png": "PNG",
@@ -54,13 +63,6 @@ _FORMATS = {
 }
 _ALPHA_FORMATS = ("PNG", "TIFF", "WEBP")  # formats that store an alpha channel
 _ICC_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
-# Pillow raw modes for 16-bit colour data, and the one that reads the other byte of each sample.
-_SWAP_16BIT = {
-    "RGB;16B": "RGB;16L",
-    "RGB;16L": "RGB;16B",
-    "RGBA;16B": "RGBA;16L",
-    "RGBA;16L": "RGBA;16B",
-}
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -87,19 +89,6 @@ class ImageInfo:
     notes: list[str] = field(default_factory=list)
 
 
-def sample_image() -> np.ndarray:
-    """The 192×192 RGB sample photo shipped with the package (CC0; see assets/SOURCE.md).
-
-    Example:
-        >>> sample_image().shape
-        (192, 192, 3)
-    """
-    from importlib import resources
-
-    with resources.as_file(resources.files("conversenet") / "assets" / "chelsea.png") as path:
-        return load_image(path)
-
-
 def is_image_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` has one of the :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
@@ -108,7 +97,7 @@ def is_image_file(path: str | os.PathLike) -> bool:
 # ---------------------------------------------------------------------------------------
 # loading
 # ---------------------------------------------------------------------------------------
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file into a NumPy array.
 
     Args:
@@ -129,12 +118,19 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         >>> img.shape, img.dtype  # doctest: +SKIP
         ((480, 640, 3), dtype('uint8'))
     """
-    return load_image_with_info(path)[0]
+    return load_image_with_info(path, max_pixels)[0]
 
 
-def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
-    """Like :func:`load_image`, also returning an :class:`ImageInfo` about the file."""
+def load_image_with_info(
+    path: str | os.PathLike, max_pixels: int | None = None
+) -> tuple[np.ndarray, ImageInfo]:
+    """Like :func:`load_image`, also returning an :class:`ImageInfo` about the file.
+
+    ``max_pixels`` (default :data:`MAX_PIXELS`) guards against decompression bombs: a
+    larger image is refused with an :class:`ImageFileError` that says how to raise it.
+    """
     path = Path(path)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
@@ -142,7 +138,17 @@ def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo
     if path.stat().st_size == 0:
         raise ImageFileError(f"{path}: empty file (0 bytes)")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings(), _pixel_limit(limit):
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise _bomb_error(path, limit) from None
+    except UnidentifiedImageError as err:
+        raise ImageFileError(f"{path}: not an image file, or a format Pillow cannot read") from err
+    except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as err:
+        raise ImageFileError(f"{path}: cannot decode the image ({_reason(err)})") from err
+    try:
+        with img:
             info = ImageInfo(
                 format=img.format, mode=img.mode, icc_profile=img.info.get("icc_profile")
             )
@@ -164,6 +170,24 @@ def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo
     array = _apply_orientation(array, orientation)
     info.bit_depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 32)
     return np.ascontiguousarray(array), info
+
+
+def _bomb_error(path: Path, limit: int) -> ImageFileError:
+    return ImageFileError(
+        f"{path}: the image has more than {limit:,} pixels, the limit that guards against "
+        "decompression bombs; if you trust the file, raise it (--max-pixels N, or max_pixels=)"
+    )
+
+
+@contextlib.contextmanager
+def _pixel_limit(limit: int):
+    """Pillow's decompression-bomb limit is a module global: set it while opening a file."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _reason(err: BaseException) -> str:
@@ -198,56 +222,36 @@ def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return array
 
 
-def _replace_rawmode(tile, rawmode: str):
-    args = tile[3]
-    if isinstance(args, str):
-        new_args = rawmode
-    elif isinstance(args, tuple) and args and isinstance(args[0], str):
-        new_args = (rawmode, *args[1:])
-    else:
-        raise ImageFileError("unexpected decoder arguments")
-    if hasattr(tile, "_replace"):
-        return tile._replace(args=new_args)
-    return (*tile[:3], new_args)
+_TIFF_BITS_PER_SAMPLE = 258
+_TIFF_SAMPLES_PER_PIXEL = 277
 
 
-def _tile_rawmode(tile) -> str | None:
-    args = tile[3]
-    if isinstance(args, str):
-        return args
-    if isinstance(args, tuple) and args and isinstance(args[0], str):
-        return args[0]
-    return None
+def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
+    """Whether a PNG/TIFF holds 16-bit colour or gray + alpha (Pillow reads them at 8 bits)."""
+    if img.format == "PNG":
+        reader = png.Reader(filename=str(path))
+        reader.preamble()
+        return reader.bitdepth == 16 and reader.planes > 1
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))
+        samples = img.tag_v2.get(_TIFF_SAMPLES_PER_PIXEL, 1)
+        return 16 in (bits if isinstance(bits, tuple) else (bits,)) and samples > 1
+    return False
 
 
 def _decode_16bit_colour(img: Image.Image, path: Path) -> np.ndarray | None:
-    """Decode 16-bit RGB/RGBA (and 16-bit gray + alpha PNG) at full depth, else None.
-
-    Pillow unfilters/decompresses the whole 16-bit stream but keeps one byte per sample;
-    decoding a second time with the other byte order's raw mode yields the other byte.
-    """
-    tiles = list(getattr(img, "tile", None) or [])
-    rawmodes = {_tile_rawmode(t) for t in tiles}
-    if len(rawmodes) != 1:
+    """16-bit colour or gray + alpha at full depth (pypng, tifffile), else None."""
+    if not _is_16bit_colour(img, path):
         return None
-    rawmode = rawmodes.pop()
-    if rawmode in _SWAP_16BIT:
-        first = _load_with_rawmode(path, None)
-        second = _load_with_rawmode(path, _SWAP_16BIT[rawmode])
-        return (first.astype(np.uint16) << 8) | second.astype(np.uint16)
-    if rawmode == "LA;16B" and img.format == "PNG":
-        # 4 bytes per pixel (L hi, L lo, A hi, A lo): the 8-bit RGBA raw mode reads them all.
-        raw = _load_with_rawmode(path, "RGBA").astype(np.uint16)
-        return np.stack([(raw[..., 0] << 8) | raw[..., 1], (raw[..., 2] << 8) | raw[..., 3]], -1)
-    return None
-
-
-def _load_with_rawmode(path: Path, rawmode: str | None) -> np.ndarray:
-    with Image.open(path) as img:
-        if rawmode is not None:
-            img.tile = [_replace_rawmode(t, rawmode) for t in img.tile]
-        img.load()
-        return np.asarray(img)
+    if img.format == "PNG":
+        reader = png.Reader(filename=str(path))
+        width, height, rows, info = reader.asDirect()
+        planes = info["planes"]
+        return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(
+            height, width, planes
+        )
+    array = tifffile.imread(path, key=0)
+    return array if array.dtype == np.uint16 and array.ndim == 3 else None
 
 
 def _gray_palette(img: Image.Image) -> bool:
@@ -306,7 +310,7 @@ def pil_to_array(img: Image.Image, notes: list[str] | None = None) -> np.ndarray
 def array_to_pil(array: np.ndarray) -> Image.Image:
     """Convert an 8-bit array (or a 16-bit gray / float32 gray array) to a PIL image.
 
-    16-bit colour has no Pillow mode; :func:`save_image` writes it with its own encoder.
+    16-bit colour has no Pillow mode; :func:`save_image` writes it with pypng or tifffile.
     """
     array = _check_array(array)
     if array.dtype == np.uint16:
@@ -375,23 +379,8 @@ def save_image(
     array = _check_array(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ImageFileError(
-            f"{path}: unknown image extension {path.suffix!r}; "
-            f"use one of {', '.join(IMAGE_EXTENSIONS)}"
-        )
     channels = 1 if array.ndim == 2 else array.shape[2]
-    if array.dtype == np.uint16 and fmt not in ("PNG", "TIFF"):
-        raise ImageFileError(f"{path}: {fmt} cannot store 16-bit images; save as .png or .tif")
-    if array.dtype == np.uint16 and fmt == "TIFF" and channels == 2:
-        raise ImageFileError(f"{path}: 16-bit gray + alpha is not supported in TIFF; use .png")
-    if array.dtype == np.float32 and fmt != "TIFF":
-        raise ImageFileError(f"{path}: floating-point images can only be saved as .tif")
-    if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
-        raise ImageFileError(
-            f"{path}: {fmt} cannot store an alpha channel; save as .png, .tif or .webp"
-        )
+    fmt = check_savable(path, array.dtype, channels)
     if fmt == "WEBP" and channels == 2:
         array = np.concatenate([np.repeat(array[..., :1], 3, axis=2), array[..., 1:]], axis=2)
     if path.exists() and not overwrite:
@@ -425,6 +414,63 @@ def save_image(
     return path
 
 
+def check_savable(path: str | os.PathLike, dtype: np.dtype, channels: int) -> str:
+    """The format of ``path``'s extension if it can hold an image of ``dtype`` (uint8,
+    uint16, float32) and ``channels`` (2 and 4 carry alpha); :class:`ImageFileError` naming
+    the problem otherwise. Checks nothing on disk."""
+    path = Path(path)
+    dtype = np.dtype(dtype)
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageFileError(
+            f"{path}: unknown image extension {path.suffix!r} for writing; "
+            f"use one of {', '.join(IMAGE_EXTENSIONS)}"
+        )
+    if dtype == np.uint16 and fmt not in ("PNG", "TIFF"):
+        raise ImageFileError(f"{path}: {fmt} cannot store 16-bit images; save as .png or .tif")
+    if dtype == np.uint16 and fmt == "TIFF" and channels == 2:
+        raise ImageFileError(f"{path}: 16-bit gray + alpha is not supported in TIFF; use .png")
+    if dtype == np.float32 and fmt != "TIFF":
+        raise ImageFileError(f"{path}: floating-point images can only be saved as .tif")
+    if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
+        raise ImageFileError(
+            f"{path}: {fmt} cannot store an alpha channel; save as .png, .tif or .webp"
+        )
+    return fmt
+
+
+def peek_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[np.dtype, int]:
+    """The dtype and channel count :func:`load_image` will return for ``path``, read from
+    the file's header only (no decoding); :class:`ImageFileError` for a file it cannot
+    open."""
+    path = Path(path)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings(), _pixel_limit(limit):
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                mode = img.mode
+                transparent = "transparency" in img.info
+                wide = img.format in ("PNG", "TIFF") and _is_16bit_colour(img, path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise _bomb_error(path, limit) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageFileError(f"{path}: not an image file, or unreadable ({_reason(err)})") from err
+    channels = {"LA": 2, "La": 2, "PA": 4, "RGBA": 4, "RGBa": 4}.get(mode, 3)
+    if mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        channels = 1
+    if mode == "P" and transparent:
+        channels = 4
+    if wide and mode == "LA":
+        channels = 2
+    if mode == "F":
+        return np.dtype(np.float32), 1
+    sixteen = mode.startswith("I") or wide
+    return np.dtype(np.uint16 if sixteen else np.uint8), channels
+
+
 def _exists_error(path: Path) -> FileExistsError:
     return FileExistsError(f"{path}: already exists (pass overwrite=True to replace it)")
 
@@ -446,9 +492,12 @@ def _rename_no_clobber(tmp: Path, path: Path) -> None:
 def _write(fh, array: np.ndarray, fmt: str, quality: int, icc_profile: bytes | None) -> None:
     if array.dtype == np.uint16 and array.ndim == 3:
         if fmt == "PNG":
-            fh.write(encode_png16(array, icc_profile))
+            fh.write(_encode_png16(array, icc_profile))
         else:
-            fh.write(encode_tiff16(array))
+            extra = ["unassalpha"] if array.shape[2] == 4 else []
+            buffer = io.BytesIO()  # tifffile wants a named file or a buffer, not a descriptor
+            tifffile.imwrite(buffer, array, photometric="rgb", extrasamples=extra)
+            fh.write(buffer.getvalue())
         return
     img = array_to_pil(array)
     options: dict = {}
@@ -463,76 +512,16 @@ def _write(fh, array: np.ndarray, fmt: str, quality: int, icc_profile: bytes | N
     img.save(fh, format=fmt, **options)
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def encode_png16(array: np.ndarray, icc_profile: bytes | None = None) -> bytes:
-    """Encode a ``uint16`` (H, W), (H, W, 2), (H, W, 3) or (H, W, 4) array as a 16-bit PNG.
-
-    Every row but the first uses the PNG "Up" filter, which suits natural images.
-    """
-    h, w = array.shape[:2]
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    rows = np.ascontiguousarray(array, dtype=">u2").view(np.uint8).reshape(h, w * channels * 2)
-    filtered = np.empty((h, rows.shape[1] + 1), dtype=np.uint8)
-    filtered[:, 0] = 2  # "Up": each byte minus the byte above, modulo 256
-    filtered[0, 0] = 0
-    filtered[0, 1:] = rows[0]
-    filtered[1:, 1:] = rows[1:] - rows[:-1]  # uint8 arithmetic wraps modulo 256
-    header = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    parts = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header)]
-    if icc_profile:
-        parts.append(_png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc_profile)))
-    parts.append(_png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)))
-    parts.append(_png_chunk(b"IEND", b""))
-    return b"".join(parts)
-
-
-def encode_tiff16(array: np.ndarray) -> bytes:
-    """Encode a ``uint16`` (H, W, 3) or (H, W, 4) array as an uncompressed 16-bit TIFF."""
-    h, w, channels = array.shape
-    if channels not in (3, 4):
-        raise ValueError(f"expected 3 (RGB) or 4 (RGBA) channels, got {channels}")
-    pixels = np.ascontiguousarray(array, dtype="<u2").tobytes()
-    entries: list[tuple[int, int, int, int | bytes]] = []  # tag, type, count, value
-    bits = struct.pack(f"<{channels}H", *([16] * channels))
-    entries += [
-        (256, 4, 1, w),
-        (257, 4, 1, h),
-        (258, 3, channels, bits),
-        (259, 3, 1, 1),
-        (262, 3, 1, 2),  # RGB
-        (273, 4, 1, 0),  # strip offset, patched below
-        (277, 3, 1, channels),
-        (278, 4, 1, h),
-        (279, 4, 1, len(pixels)),
-        (284, 3, 1, 1),
-    ]
-    if channels == 4:
-        entries.append((338, 3, 1, 2))  # one extra sample: unassociated alpha
-    ifd_offset = 8
-    ifd_size = 2 + 12 * len(entries) + 4
-    extra_offset = ifd_offset + ifd_size
-    extra = b""
-    strip_offset = extra_offset + len(bits) + (len(bits) % 2)
-    ifd = struct.pack("<H", len(entries))
-    for tag, kind, count, value in entries:
-        if tag == 273:
-            value = strip_offset
-        if isinstance(value, bytes):
-            if len(value) <= 4:
-                field_value = value.ljust(4, b"\x00")
-            else:
-                field_value = struct.pack("<I", extra_offset + len(extra))
-                extra += value
-        elif kind == 3:
-            field_value = struct.pack("<HH", value, 0)
-        else:
-            field_value = struct.pack("<I", value)
-        ifd += struct.pack("<HHI", tag, kind, count) + field_value
-    ifd += struct.pack("<I", 0)
-    extra = extra.ljust(strip_offset - extra_offset, b"\x00")
-    return b"II*\x00" + struct.pack("<I", ifd_offset) + ifd + extra + pixels
+def _encode_png16(array: np.ndarray, icc_profile: bytes | None) -> bytes:
+    """A 16-bit PNG (gray + alpha, RGB or RGBA) with pypng, the ICC profile as iCCP."""
+    h, w, planes = array.shape
+    writer = png.Writer(w, h, greyscale=planes == 2, alpha=planes in (2, 4), bitdepth=16)
+    buffer = io.BytesIO()
+    writer.write(buffer, array.reshape(h, w * planes))
+    if not icc_profile:
+        return buffer.getvalue()
+    chunks = list(png.Reader(bytes=buffer.getvalue()).chunks())
+    iccp = (b"iCCP", b"icc\x00\x00" + zlib.compress(icc_profile))
+    out = io.BytesIO()
+    png.write_chunks(out, [chunks[0], iccp, *chunks[1:]])  # iCCP goes right after IHDR
+    return out.getvalue()

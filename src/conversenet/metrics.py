@@ -13,22 +13,18 @@ The paper reports PSNR and SSIM computed the way the KAIR test scripts compute t
   ``C2 = (0.03·255)²``; a colour image scores the mean of its per-channel SSIMs;
 - the luminance channel is ITU-R BT.601 ``Y = (65.481 R + 128.553 G + 24.966 B)/255 + 16``
   (MATLAB's ``rgb2ycbcr``), rounded for uint8 input.
-
-:func:`psnr_torch` is a batched PSNR on tensors in ``[0, data_range]`` for validation
-during training; it is not the protocol used for the published numbers.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
-import torch
 from scipy import ndimage
-from torch import Tensor
 
-__all__ = ["psnr", "psnr_torch", "rgb2ycbcr", "ssim", "ssim_window"]
+from .checks import check_int
+
+__all__ = ["psnr", "rgb2ycbcr", "ssim", "ssim_window"]
 
 SSIM_WINDOW_SIZE = 11
 SSIM_SIGMA = 1.5
@@ -55,7 +51,6 @@ def _check_pair(img1, img2, border) -> None:
         if not isinstance(img, np.ndarray):
             raise TypeError(
                 f"{name} must be a numpy array on the [0, 255] scale, got {type(img).__name__}"
-                " (for tensors in [0, 1] use psnr_torch)"
             )
         if img.ndim not in (2, 3):
             raise ValueError(f"{name} must have shape HxW or HxWxC, got shape {img.shape}")
@@ -63,10 +58,7 @@ def _check_pair(img1, img2, border) -> None:
             raise TypeError(f"{name} must be a numeric array, got dtype {img.dtype}")
     if img1.shape != img2.shape:
         raise ValueError(f"images must have the same shape, got {img1.shape} and {img2.shape}")
-    if isinstance(border, bool) or not isinstance(border, numbers.Integral):
-        raise TypeError(f"border must be an int, got {type(border).__name__} {border!r}")
-    if border < 0:
-        raise ValueError(f"border must be >= 0, got {border}")
+    check_int("border", border, minimum=0)
     h, w = img1.shape[:2]
     if 2 * border >= min(h, w):
         raise ValueError(f"border {border} leaves no pixel of a {h}x{w} image")
@@ -104,49 +96,6 @@ def psnr(img1: np.ndarray, img2: np.ndarray, border: int = 0) -> float:
     return 20.0 * math.log10(PEAK / math.sqrt(mse))
 
 
-def psnr_torch(img1: Tensor, img2: Tensor, data_range: float = 1.0, border: int = 0) -> Tensor:
-    """Per-sample PSNR in dB of image tensors on the ``[0, data_range]`` scale.
-
-    The MSE of each sample is averaged over its channels and pixels in float64, after
-    shaving ``border`` pixels from the last two dimensions; identical samples give ``inf``.
-    Values are not rounded to 8 bits, so this is a training-time monitor, not the
-    evaluation protocol (use :func:`psnr` on uint8 images for that).
-
-    Shape:
-        - img1, img2: :math:`(N, C, H, W)` → output :math:`(N,)`;
-          :math:`(C, H, W)` or :math:`(H, W)` → 0-dim output.
-    """
-    if not isinstance(img1, Tensor) or not isinstance(img2, Tensor):
-        raise TypeError(
-            f"img1 and img2 must be tensors, got {type(img1).__name__} and {type(img2).__name__}"
-        )
-    if img1.shape != img2.shape:
-        raise ValueError(
-            f"images must have the same shape, got {tuple(img1.shape)} and {tuple(img2.shape)}"
-        )
-    if img1.dim() not in (2, 3, 4):
-        raise ValueError(
-            f"expected (N, C, H, W), (C, H, W) or (H, W) tensors, got shape {tuple(img1.shape)}"
-        )
-    if not isinstance(data_range, numbers.Real) or not data_range > 0:
-        raise ValueError(f"data_range must be a positive number, got {data_range!r}")
-    if isinstance(border, bool) or not isinstance(border, numbers.Integral) or border < 0:
-        raise ValueError(f"border must be an int >= 0, got {border!r}")
-    h, w = img1.shape[-2:]
-    if 2 * border >= min(h, w):
-        raise ValueError(f"border {border} leaves no pixel of a {h}x{w} image")
-    if border:
-        img1 = img1[..., border : h - border, border : w - border]
-        img2 = img2[..., border : h - border, border : w - border]
-    diff = img1.to(torch.float64) - img2.to(torch.float64)
-    dims = tuple(range(1, diff.dim())) if diff.dim() == 4 else tuple(range(diff.dim()))
-    mse = diff.pow(2).mean(dim=dims)
-    return 10.0 * torch.log10(float(data_range) ** 2 / mse)
-
-
-# ---------------------------------------------------------------------------------------
-# SSIM
-# ---------------------------------------------------------------------------------------
 def ssim_window(size: int = SSIM_WINDOW_SIZE, sigma: float = SSIM_SIGMA) -> np.ndarray:
     """The normalised 1-D Gaussian ``exp(-(i - (size-1)/2)² / (2σ²))`` of the SSIM window.
 

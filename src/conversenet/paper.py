@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PAPER_PARAMS", "PAPER_RESULTS", "paper_psnr"]
+__all__ = ["PAPER_RESULTS", "paper_psnr"]
 
 _DENOISE = {  # Set12, BSD68 at sigma 25
     "dncnn": (30.43, 29.23),
@@ -39,15 +39,6 @@ for _model, _sets in _DEBLUR.items():
     for _dataset, _values in zip(("BSD100", "Urban100"), _sets, strict=True):
         for _k, _v in enumerate(_values, start=1):
             PAPER_RESULTS[(_model, _dataset, f"kernel{_k}")] = _v
-
-# Parameter counts stated upstream.
-PAPER_PARAMS = {
-    "dncnn": 557_057,
-    "converse_dncnn": 734_913,
-    "converse_srresnet": 694_208,
-    "conversenet": 243_267,
-    "converse_usrnet": 307_091,
-}
 
 
 def paper_psnr(model: str, dataset: str, setting: str) -> float | None:

@@ -1,6 +1,7 @@
-"""The ``conversenet`` command: one sub-module per sub-command.
+"""The ``conversenet`` command: one sub-module per command (``restore`` holds the three
+restoration commands ``denoise``, ``sr`` and ``deblur``).
 
-Each sub-module exposes ``register(subparsers)``, which adds its parser and sets
+Each sub-module exposes ``register(subparsers)``, which adds its parser(s) and sets
 ``func`` (called with the parsed namespace, returning the exit code).
 """
 
@@ -10,10 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..runtime import reuse_freed_memory
+from . import demo, export, models, reproduce, restore, serve, train
+from . import eval as evaluate
 
-SUBCOMMANDS: tuple[str, ...] = ("eval", "reproduce", "restore", "models", "demo", "train")
+#: The modules that register the sub-commands, in the order of ``conversenet --help``.
+COMMAND_MODULES = (restore, evaluate, reproduce, models, demo, train, export, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,12 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="conversenet",
         description="Image restoration with reverse convolution (Converse2D).",
     )
-    parser.add_argument("--version", action="version", version=f"conversenet {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"conversenet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    import importlib
-
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 

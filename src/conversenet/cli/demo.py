@@ -1,11 +1,17 @@
-"""``conversenet demo``: degrade a sample photo three ways, restore it, show the PSNRs.
+"""``conversenet demo``: restore a sample image three ways and write a comparison.
+
+Degrades a sample photo (noise sigma 25; x4 bicubic downscaling; blur plus noise 2.55),
+restores each with the default model of the task, prints the PSNRs and writes the images
+and a side-by-side comparison.png into the output folder. Files of the same names in that
+folder are replaced.
 
 With no arguments it uses the image shipped in ``conversenet/assets`` (see SOURCE.md
 there), synthesises
 - Gaussian noise, sigma 25, on its gray version (the official denoiser is gray),
 - x4 bicubic downscaling (MATLAB-compatible ``imresize``),
-- blur with a 7x7 diagonal anisotropic Gaussian kernel (:func:`demo_kernel`, built here,
-  similar to the paper's ``kernel_1``) plus noise of sigma 2.55,
+- blur with a 7x7 diagonal anisotropic Gaussian kernel
+  (:func:`conversenet.samples.demo_kernel`, similar to the paper's ``kernel_1``) plus noise
+  of sigma 2.55,
 quantises each degraded image to 8 bits (as a saved file would be), restores it with the
 default model of the task, and writes the degraded, restored and reference images and
 ``comparison.png`` (captioned with PSNRs) into ``./conversenet-demo``.
@@ -20,63 +26,38 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
 
-from ._common import fail, select_device
-from .restore import set_threads
+from ..data.imresize import imresize
+from ..data.protocol import add_gaussian_noise, blur
+from ..inference import Restorer
+from ..io import load_image, save_image
+from ..metrics import psnr
+from ..samples import demo_kernel, sample_image
+from ..tasks import COMMAND_TASKS
+from ..weights import WeightsNotFoundError, weights_dir_candidates
+from ._common import add_command, add_common_options, fail, select_device, set_threads
 
 DEFAULT_OUT = Path("conversenet-demo")
 PANEL = 192
-TASK_ORDER = ("denoise", "sr", "deblur")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="restore a sample image three ways and write a comparison",
-        description="Degrades a sample photo (noise sigma 25; x4 bicubic downscaling; blur "
-        "plus noise 2.55), restores each with the default model of the task, prints the "
-        "PSNRs and writes the images and a side-by-side comparison.png into the output "
-        "folder. Files of the same names in that folder are replaced.",
-    )
+    p = add_command(subparsers, "demo", __doc__)
     p.add_argument(
         "-o", "--output", type=Path, default=DEFAULT_OUT, metavar="DIR", help="output folder"
     )
     p.add_argument("--image", type=Path, help="use this image instead of the shipped sample")
     p.add_argument(
-        "--tasks", nargs="+", choices=TASK_ORDER, default=list(TASK_ORDER), help="tasks to run"
+        "--tasks",
+        nargs="+",
+        choices=COMMAND_TASKS,
+        default=list(COMMAND_TASKS),
+        help="tasks to run",
     )
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: all cores)"
-    )
-    p.add_argument(
-        "--no-download",
-        dest="download",
-        action="store_false",
-        help="never download missing official weights",
-    )
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_common_options(p)
     p.set_defaults(func=run)
-
-
-def demo_kernel(size: int = 7, sigma_major: float = 1.6, sigma_minor: float = 0.7) -> np.ndarray:
-    """A diagonal anisotropic Gaussian blur kernel (``size × size``, sum 1).
-
-    The major axis runs from top-left to bottom-right, like the paper's ``kernel_1``.
-    """
-    r = (size - 1) / 2
-    y, x = np.mgrid[-r : r + 1, -r : r + 1]
-    u, v = (x + y) / np.sqrt(2), (x - y) / np.sqrt(2)
-    k = np.exp(-0.5 * ((u / sigma_major) ** 2 + (v / sigma_minor) ** 2))
-    return k / k.sum()
-
-
-def load_sample() -> np.ndarray:
-    """The shipped sample photo as an ``H×W×3`` uint8 array."""
-    from ..io import sample_image
-
-    return sample_image()
 
 
 @dataclass
@@ -92,10 +73,6 @@ class Case:
 
 def make_cases(hr: np.ndarray, tasks) -> list[Case]:
     """The degraded inputs of the demo, from an 8-bit RGB (or gray) image."""
-    from PIL import Image
-
-    from ..data.degradations import add_gaussian_noise, blur
-    from ..data.imresize import imresize
 
     def to_uint8(x: np.ndarray) -> np.ndarray:
         return np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
@@ -121,33 +98,7 @@ def make_cases(hr: np.ndarray, tasks) -> list[Case]:
     return cases
 
 
-def _pick_model(task: str, download: bool) -> tuple[str | None, str | None]:
-    """(model name, problem): the task's default, or a model whose weights are here."""
-    from .. import hub
-    from ..inference import DEFAULT_MODELS
-    from ..models import get_model_info, list_models
-
-    name = DEFAULT_MODELS[task]
-    try:
-        hub.resolve_weights(name, download=download, progress=download)
-        return name, None
-    except (FileNotFoundError, ValueError, OSError) as err:
-        problem = str(err)
-    for other in list_models():
-        info = get_model_info(other)
-        if other == name or info.task != task or info.pretrained is None:
-            continue
-        try:
-            hub.resolve_weights(other, download=False)
-        except (FileNotFoundError, ValueError, OSError):
-            continue
-        return other, f"weights of {name} unavailable, using {other} instead: {problem}"
-    return None, problem
-
-
 def _caption_font(size: int = 13):
-    from PIL import ImageFont
-
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1: bitmap font without sizes
@@ -156,8 +107,6 @@ def _caption_font(size: int = 13):
 
 def comparison_image(rows: list[tuple[str, list[tuple[np.ndarray, str]]]]):
     """A grid: one row per task, one captioned panel per image."""
-    from PIL import Image, ImageDraw
-
     font, title_font = _caption_font(13), _caption_font(15)
     margin, caption, title = 8, 20, 22
     cols = max(len(panels) for _, panels in rows)
@@ -181,16 +130,10 @@ def comparison_image(rows: list[tuple[str, list[tuple[np.ndarray, str]]]]):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..inference import Restorer
-    from ..io import load_image, save_image
-    from ..metrics import psnr
-
     try:
         set_threads(args.threads)
         device = select_device(args.device)
-        hr = load_image(args.image) if args.image is not None else load_sample()
+        hr = load_image(args.image) if args.image is not None else sample_image()
         if hr.dtype != np.uint8:
             raise ValueError(f"the demo takes 8-bit images, got {hr.dtype}")
         if hr.ndim == 3 and hr.shape[2] in (2, 4):
@@ -207,17 +150,15 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(cases, desc="demo", unit="task", file=sys.stderr, disable=args.quiet)
     for case in bar:
         bar.set_postfix_str(case.task)
-        name, problem = _pick_model(case.task, args.download)
-        if name is None:
-            missing.append((case.task, problem))
-            continue
-        if problem:
-            tqdm.write(f"note: {problem}", file=sys.stderr)
         try:
-            restorer = Restorer(case.task, name, device=device, download=False)
+            restorer = Restorer(case.task, device=device, download=args.download)
+            name = restorer.model_name
             start = time.perf_counter()
             restored, notes = restorer(case.degraded)
             seconds = time.perf_counter() - start
+        except WeightsNotFoundError as err:
+            missing.append((case.task, str(err)))
+            continue
         except Exception as err:
             bar.close()
             return fail(err, args)
@@ -254,9 +195,7 @@ def run(args: argparse.Namespace) -> int:
     for task, problem in missing:
         print(f"error: cannot run the {task} demo: {problem}", file=sys.stderr)
     if missing:
-        from .. import hub
-
-        folders = " or ".join(str(p) for p in hub.weights_dir_candidates())
+        folders = " or ".join(str(p) for p in weights_dir_candidates())
         print(
             f"hint: put the official weight files in {folders} "
             "(or set CONVERSENET_WEIGHTS to the folder that holds them); "

@@ -1,4 +1,8 @@
-"""``conversenet eval``: the paper's evaluation protocol on a folder of test images."""
+"""``conversenet eval``: evaluate a model with the paper's protocol.
+
+Degrade every image of DIR as the paper does, restore it, and print per-image PSNR/SSIM
+and the mean; writes OUT/results.json and the restored images.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import fail, select_device
+from ..data.kernels import load_kernel
+from ..evaluation import Protocol, evaluate, format_table
+from ..models import create_model, get_model_info
+from ._common import (
+    add_command,
+    add_common_options,
+    add_model_options,
+    add_tile_options,
+    fail,
+    select_device,
+    set_threads,
+)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "eval",
-        help="evaluate a model with the paper's protocol",
-        description="Degrade every image of DIR as the paper does, restore it, and print "
-        "per-image PSNR/SSIM and the mean; writes OUT/results.json and the restored images.",
-    )
+    p = add_command(subparsers, "eval", __doc__)
     p.add_argument(
         "--model", required=True, help="registered model name (see `conversenet models`)"
     )
@@ -23,26 +33,34 @@ def register(subparsers) -> None:
     p.add_argument("--sigma", type=float, default=25.0, help="noise level for denoising (0-255)")
     p.add_argument("--scale", type=int, default=None, help="SR scale (default: the model's)")
     p.add_argument("--kernel", type=Path, help="blur kernel file for deblurring (.npy/.png/.mat)")
+    p.add_argument(
+        "--kernel-index", type=int, metavar="N", help="which kernel of a multi-kernel .mat file"
+    )
+    p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
     p.add_argument("--noise", type=float, default=2.55, help="noise level for deblurring (0-255)")
-    p.add_argument("--weights", type=Path, help="weights file (default: the official ones)")
+    p.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="read the images gray (1) or RGB (3); default: the model's channels. A gray "
+        "model on RGB images restores each channel",
+    )
+    add_model_options(p)
     p.add_argument("--out", type=Path, help="output folder (default: results/MODEL-DATASET)")
     p.add_argument("--x8", action="store_true", help="self-ensemble over the 8 flips/rotations")
-    p.add_argument("--tile", type=int, default=None, help="tile size (default: whole image)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_tile_options(p, 0, "default 0: whole images (the paper's protocol)")
+    add_common_options(p)
     p.set_defaults(func=run)
 
 
-def build_protocol(task: str, channels: int, scale: int, args) -> object:
-    from ..evaluation import Protocol
-
+def build_protocol(task: str, channels: int, scale: int, args) -> Protocol:
     kernel = kernel_name = None
     if task.startswith("deblur"):
         if args.kernel is None:
             raise ValueError(f"the {task!r} protocol needs --kernel FILE (a 2-D blur kernel)")
-        from ..data.kernels import load_kernel
-
-        kernel, kernel_name = load_kernel(args.kernel), args.kernel.name
+        kernel = load_kernel(args.kernel, index=args.kernel_index, variable=args.kernel_var)
+        kernel_name = args.kernel.name
     return Protocol(
         task=task,
         sigma=args.sigma,
@@ -56,17 +74,22 @@ def build_protocol(task: str, channels: int, scale: int, args) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate, format_table
-    from ..models import create_model, get_model_info
-
     try:
+        set_threads(args.threads)
         info = get_model_info(args.model)
         scale = args.scale or info.scale
         if args.scale and info.task == "sr" and args.scale != info.scale:
             raise ValueError(f"{args.model} is a x{info.scale} model, got --scale {args.scale}")
-        protocol = build_protocol(info.task, info.in_channels, scale, args)
+        protocol = build_protocol(info.task, args.channels or info.in_channels, scale, args)
         device = select_device(args.device)
-        model = create_model(args.model, pretrained=True, weights=args.weights).to(device)
+        model = create_model(
+            args.model,
+            pretrained=True,
+            weights=args.weights,
+            download=args.download,
+            progress=not args.quiet,
+            **dict(args.model_option),
+        ).to(device)
         out = args.out or Path("results") / f"{args.model}-{args.data.name}"
         results = evaluate(
             model,
@@ -74,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
             protocol,
             out_dir=out,
             model_name=args.model,
-            tile=args.tile,
+            tile=args.tile or None,
+            tile_overlap=args.tile_overlap,
             progress=not args.quiet,
         )
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
         return fail(err, args)
     print(f"{args.model} on {results['dataset']} ({protocol.task})")
     print(format_table(results))

@@ -1,26 +1,24 @@
-"""``conversenet models``: the model registry, with whether each model's weights are here."""
+"""``conversenet models``: list the registered models and whether their weights are available.
+
+Lists every registered model with its task, scale and input channels, and whether its
+pretrained weights were found locally (in $CONVERSENET_WEIGHTS or the cache); '*' marks
+the default model of each task.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from ._common import fail
+from ..models import get_model_info, list_models
+from ..tasks import TASK_REGISTRY, TASKS
+from ..weights import WeightsChecksumError, resolve_weights, weights_dir_candidates
+from ._common import add_command, fail
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "models",
-        help="list the registered models and whether their weights are available",
-        description="Lists every registered model with its task, scale and input channels, "
-        "and whether its pretrained weights were found locally (in $CONVERSENET_WEIGHTS or "
-        "the cache); '*' marks the default model of each task.",
-    )
-    p.add_argument(
-        "--task",
-        choices=("denoise", "sr", "deblur", "deblur_nonblind"),
-        help="only models for this task",
-    )
+    p = add_command(subparsers, "models", __doc__)
+    p.add_argument("--task", choices=TASKS, help="only models for this task")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
@@ -28,23 +26,23 @@ def register(subparsers) -> None:
 
 def model_rows(task: str | None = None) -> list[dict]:
     """One dict per registered model: name, task, scale, channels, default, weights."""
-    from .. import hub
-    from ..inference import DEFAULT_MODELS, DEFAULT_NONBLIND_DEBLUR_MODEL
-    from ..models import get_model_info, list_models
-
-    defaults = {*DEFAULT_MODELS.values(), DEFAULT_NONBLIND_DEBLUR_MODEL}
+    defaults = {spec.default_model for spec in TASK_REGISTRY.values()}
     rows = []
     for name in list_models():
         info = get_model_info(name)
         if task is not None and info.task != task:
             continue
-        if info.pretrained is None:
+        if not info.learned:
+            weights, path = "not needed", None
+        elif info.pretrained is None:
             weights, path = "none published", None
         else:
             try:
-                path = str(hub.resolve_weights(name, download=False))
-                weights = "found"
-            except (FileNotFoundError, ValueError, OSError):
+                path = str(resolve_weights(info.pretrained, download=False))
+                weights = "packaged" if info.pretrained.packaged else "found"
+            except WeightsChecksumError:
+                weights, path = "corrupt", None
+            except (FileNotFoundError, OSError):
                 weights, path = "missing", None
         rows.append(
             {
@@ -94,9 +92,7 @@ def run(args: argparse.Namespace) -> int:
         print(line(row))
     missing = [r for r in rows if r["weights"] == "missing"]
     if missing:
-        from .. import hub
-
-        folders = ", ".join(str(p) for p in hub.weights_dir_candidates())
+        folders = ", ".join(str(p) for p in weights_dir_candidates())
         print(
             f"\nmissing weights are downloaded on first use, or put the files "
             f"({', '.join(r['weights_file'] for r in missing)}) in one of: {folders}; "

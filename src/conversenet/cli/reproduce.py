@@ -1,4 +1,9 @@
-"""``conversenet reproduce``: every row of the paper's tables that the given data allows."""
+"""``conversenet reproduce``: run the paper's tables on the datasets you have.
+
+Finds the paper's test sets under each --data folder (Set12, BSD68, Set5, Set14, BSD100,
+Urban100; names matched case-insensitively), runs every row whose weights and data are
+available, and prints the results beside the paper's.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,12 @@ import argparse
 import json
 from pathlib import Path
 
-from ._common import fail, select_device
+from ..data.kernels import load_kernel
+from ..evaluation import Protocol, evaluate, list_images
+from ..models import create_model, get_model_info
+from ..paper import paper_psnr
+from ..weights import WeightsNotFoundError
+from ._common import add_command, fail, select_device
 
 # (model, task, datasets, setting(s), metric)
 ROWS = (
@@ -30,13 +40,7 @@ ROWS = (
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "reproduce",
-        help="run the paper's tables on the datasets you have",
-        description="Finds the paper's test sets under each --data folder (Set12, BSD68, Set5, "
-        "Set14, BSD100, Urban100; names matched case-insensitively), runs every row whose "
-        "weights and data are available, and prints the results beside the paper's.",
-    )
+    p = add_command(subparsers, "reproduce", __doc__)
     p.add_argument(
         "--data",
         type=Path,
@@ -72,12 +76,6 @@ def find_datasets(roots: list[Path]) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.kernels import load_kernel
-    from ..evaluation import Protocol, evaluate, list_images
-    from ..hub import resolve_weights
-    from ..models import create_model, get_model_info
-    from ..paper import paper_psnr
-
     try:
         device = select_device(args.device)
         datasets = find_datasets(args.data)
@@ -92,12 +90,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"skip {model_name}: no --kernels folder given")
                 continue
             try:
-                weights = resolve_weights(model_name, download=False)
-            except (FileNotFoundError, ValueError) as err:
+                model = create_model(model_name, pretrained=True, download=False).to(device)
+            except WeightsNotFoundError as err:
                 print(f"skip {model_name}: {err}")
                 continue
             info = get_model_info(model_name)
-            model = create_model(model_name, pretrained=True, weights=weights).to(device)
             for dataset, folder in wanted:
                 images = list_images(folder)[: args.limit]
                 for setting in settings:

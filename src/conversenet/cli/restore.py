@@ -1,22 +1,53 @@
 """``conversenet denoise | sr | deblur``: restore image files with a pretrained model.
 
 INPUT may be files, folders (images directly inside; every sub-folder too with
-``--recursive``) or glob patterns. Each output keeps its input's name (plus ``--suffix``)
-and format (or ``--format``); inputs and existing outputs are never overwritten unless
-``--overwrite`` (inputs never). A bad input is reported on stderr and the others are
-still processed; the exit code is 1 when any failed.
+``--recursive``), glob patterns, or ``-`` for an image on standard input. Each output keeps
+its input's name (plus ``--suffix``) and format (or ``--format``), and a folder's
+sub-folders under ``-o``; two inputs that would write the same output are refused, naming
+both. Everything that can be checked before the first model
+call is: options, that each output can be written (folder, format, name collisions,
+existing files without ``--overwrite``), and every problem is reported up front. A bad
+input (unreadable, wrong values) is reported on stderr as one line and the others are
+still processed; the exit code is 1 when any failed, 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import math
+import os
+import signal
 import sys
+import tempfile
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import select_device
+from tqdm import tqdm
+
+from ..data.kernels import load_kernel
+from ..inference import Restorer
+from ..io import (
+    IMAGE_EXTENSIONS,
+    ImageFileError,
+    check_savable,
+    is_image_file,
+    load_image_with_info,
+    peek_image,
+    save_image,
+)
+from ..onnx_backend import restorer_from_cli
+from ..tasks import COMMAND_TASKS, command_task
+from ._common import (
+    add_common_options,
+    add_model_options,
+    add_tile_options,
+    select_device,
+    set_threads,
+)
 
 TASK_HELP = {
     "denoise": "remove Gaussian noise",
@@ -24,46 +55,68 @@ TASK_HELP = {
     "deblur": "remove blur (blind, or non-blind with --kernel)",
 }
 DEFAULT_SUFFIX = {"denoise": "_denoised", "sr": "_x{scale}", "deblur": "_deblurred"}
+STDIO = "-"
 _GLOB_CHARS = set("*?[")
 
 
 def register(subparsers) -> None:
-    for task in ("denoise", "sr", "deblur"):
+    for task in COMMAND_TASKS:
         _register_task(subparsers, task)
 
 
-def _register_task(subparsers, task: str) -> None:
-    from ..inference import DEFAULT_MODELS, DEFAULT_NONBLIND_DEBLUR_MODEL
+def _sigma(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or not 0 < value <= 255:
+        raise argparse.ArgumentTypeError(
+            f"the noise level must satisfy 0 < sigma <= 255 (0..255 scale), got {text}"
+        )
+    return value
 
-    default = DEFAULT_MODELS[task]
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _register_task(subparsers, task: str) -> None:
+    default = command_task(task).default_model
     description = f"{TASK_HELP[task].capitalize()} with a pretrained Converse model."
     if task == "deblur":
         description += (
             f" Without --kernel the blind {default} is used; with --kernel the non-blind "
-            f"{DEFAULT_NONBLIND_DEBLUR_MODEL}."
+            f"{command_task(task, with_kernel=True).default_model}."
         )
     p = subparsers.add_parser(
         task,
         help=TASK_HELP[task],
         description=description,
-        epilog="INPUT may be files, folders or glob patterns (quote them: 'photos/*.jpg'). "
-        "Without -o, results are written next to the inputs with a suffix "
-        f"({DEFAULT_SUFFIX[task].format(scale=4)!r}).",
+        epilog="INPUT may be files, folders or glob patterns (quote them: 'photos/*.jpg'), or "
+        "- for standard input. Without -o, results are written next to the inputs with a "
+        f"suffix ({DEFAULT_SUFFIX[task].format(scale=4)!r}); -o - writes to standard output.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, globs or -")
     p.add_argument(
         "-o",
         "--output",
-        type=Path,
         metavar="OUT",
-        help="output folder (created if needed), or a file name for a single input",
+        help="output folder (created if needed), a file name for a single input, or - "
+        "(standard output)",
     )
     if task == "denoise":
         p.add_argument(
             "--sigma",
-            type=float,
+            type=_sigma,
             default=None,
-            help="noise level on the 0..255 scale (the default model is trained for 25)",
+            help="noise level on the 0..255 scale, for models trained at a level (the "
+            "official Converse-DnCNN: 25); blind models ignore it",
         )
     if task == "sr":
         p.add_argument(
@@ -77,26 +130,34 @@ def _register_task(subparsers, task: str) -> None:
             help="blur kernel (.npy, .png/.bmp normalised to sum 1, or MATLAB .mat): "
             "switches to non-blind deblurring",
         )
+        p.add_argument(
+            "--kernel-index",
+            type=int,
+            metavar="N",
+            help="which kernel of a .mat file holding several (0-based)",
+        )
+        p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
     p.add_argument("--model", metavar="NAME", help=f"model name (default {default})")
-    p.add_argument("--weights", type=Path, metavar="FILE", help="weights file for the model")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_model_options(p)
     p.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: all cores)"
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        help="run the model in PyTorch (default) or onnxruntime (the onnx extra)",
     )
     p.add_argument(
-        "--tile",
-        type=int,
-        default=None,
-        metavar="N",
-        help="tile side in input pixels (default: automatic from the image size; 0: no tiling)",
+        "--onnx", type=Path, metavar="FILE", help="a file from `conversenet export` (onnxruntime)"
     )
-    p.add_argument(
-        "--tile-overlap", type=int, default=None, metavar="M", help="overlap between tiles"
-    )
+    add_tile_options(p, "auto", "default auto; 0: no tiling")
     p.add_argument(
         "--x8", action="store_true", help="self-ensemble over the 8 flips/rotations (8x slower)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    group.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave inputs whose output exists alone (to finish an interrupted batch)",
+    )
     p.add_argument(
         "--suffix",
         default=None,
@@ -109,14 +170,15 @@ def _register_task(subparsers, task: str) -> None:
         help="output format by extension: png, jpg, bmp, tif, webp (default: the input's)",
     )
     p.add_argument("--recursive", "-r", action="store_true", help="descend into sub-folders")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or listing")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument(
-        "--no-download",
-        dest="download",
-        action="store_false",
-        help="never download missing official weights",
+        "--max-pixels",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="largest image read, in pixels (default 16384x16384): a guard against "
+        "decompression bombs",
     )
+    add_common_options(p)
     p.set_defaults(func=run, task=task)
 
 
@@ -127,12 +189,13 @@ def _register_task(subparsers, task: str) -> None:
 class Job:
     source: Path
     relative: Path  # where the output goes relative to the output folder
+    target: Path | None = None  # None: standard output
+    label: str = ""  # how the input is named in messages
 
 
 def collect_inputs(specs: list[str], recursive: bool) -> tuple[list[Job], list[str]]:
-    """Expand files, folders and glob patterns; return (jobs, problems)."""
-    from ..io import is_image_file
-
+    """Expand files, folders and glob patterns; return (jobs, problems). A file given
+    twice (by any route) is one job."""
     jobs: list[Job] = []
     problems: list[str] = []
     seen: set[Path] = set()
@@ -141,7 +204,7 @@ def collect_inputs(specs: list[str], recursive: bool) -> tuple[list[Job], list[s
         key = path.resolve()
         if key not in seen:
             seen.add(key)
-            jobs.append(Job(path, relative))
+            jobs.append(Job(path, relative, label=str(path)))
 
     for spec in specs:
         path = Path(spec)
@@ -168,38 +231,136 @@ def collect_inputs(specs: list[str], recursive: bool) -> tuple[list[Job], list[s
     return jobs, problems
 
 
-def plan_output(job: Job, args, single_file: Path | None) -> Path:
-    if single_file is not None:
-        return single_file
+def _default_suffix(args) -> str:
+    return DEFAULT_SUFFIX[args.task].format(scale=getattr(args, "scale", None) or 4)
+
+
+def plan_outputs(jobs: list[Job], args) -> None:
+    """Set each job's target (None: standard output, also for ``-`` without ``-o``)."""
+    to_stdout = args.output == STDIO or (args.output is None and args.inputs == [STDIO])
+    out = Path(args.output) if args.output not in (None, STDIO) else None
+    single = (
+        out is not None
+        and len(jobs) == 1
+        and out.suffix.lower() in IMAGE_EXTENSIONS
+        and not out.is_dir()
+    )
     suffix = args.suffix
     if suffix is None:
         suffix = "" if args.output is not None else _default_suffix(args)
-    ext = job.source.suffix
-    if args.format:
-        ext = "." + args.format.lower().lstrip(".")
-    name = f"{job.source.stem}{suffix}{ext}"
-    if args.output is None:
-        return job.source.parent / name
-    return args.output / job.relative.parent / name
+    for job in jobs:
+        if to_stdout:
+            job.target = None
+            continue
+        if single:
+            job.target = out
+            continue
+        ext = "." + args.format.lower().lstrip(".") if args.format else job.source.suffix
+        name = f"{job.source.stem}{suffix}{ext}"
+        if out is None:
+            job.target = job.source.parent / name
+            continue
+        job.target = out / job.relative.parent / name
 
 
-def _default_suffix(args) -> str:
-    return DEFAULT_SUFFIX[args.task].format(scale=getattr(args, "scale", None) or 4)
+def _writable_folder(folder: Path) -> str | None:
+    """None when files can be created in ``folder`` (made if needed), else the reason.
+    Tries a real file in the nearest existing folder: permissions, read-only mounts and
+    immutable folders all show, for root too."""
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            return f"cannot create the output folder {folder}"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"cannot create the output folder {folder}: {probe} is a file"
+    try:
+        fd, name = tempfile.mkstemp(prefix=".conversenet-probe.", dir=probe)
+    except OSError as err:
+        return f"cannot write to the output folder {probe} ({err.strerror or err})"
+    os.close(fd)
+    os.unlink(name)
+    return None
+
+
+def preflight(
+    jobs: list[Job], args
+) -> tuple[list[Job], list[str], list[tuple[str, BaseException]]]:
+    """Check every output before any model call: returns (jobs to run, output problems,
+    (input, error) for unreadable inputs). Inputs whose output exists are dropped with
+    ``--skip-existing``."""
+    inputs = {job.source.resolve() for job in jobs}
+    output_problems: list[str] = []
+    input_problems: list[tuple[str, BaseException]] = []
+    by_target: dict[Path, Job] = {}
+    keep: list[Job] = []
+    checked_folders: dict[Path, str | None] = {}
+    for job in jobs:
+        try:
+            dtype, channels = peek_image(job.source, args.max_pixels)
+        except (ImageFileError, FileNotFoundError) as err:
+            input_problems.append((job.label, err))
+            continue
+        if job.target is None:  # standard output: the format is checked when writing
+            keep.append(job)
+            continue
+        target = job.target
+        resolved = target.resolve()
+        if resolved in inputs:
+            output_problems.append(
+                f"{job.label}: the output {target} would replace an input file; "
+                "choose another -o or --suffix"
+            )
+            continue
+        if resolved in by_target:
+            other = by_target[resolved]
+            output_problems.append(
+                f"{job.label}: its output {target} is also the output of {other.label}; "
+                "give the inputs different names or restore them into different folders"
+            )
+            continue
+        by_target[resolved] = job
+        if target.exists():
+            if args.skip_existing:
+                continue
+            if not args.overwrite:
+                output_problems.append(
+                    f"{job.label}: the output {target} already exists (--overwrite to "
+                    "replace it, --skip-existing to leave it)"
+                )
+                continue
+        try:
+            check_savable(target, dtype, channels)
+        except ImageFileError as err:
+            output_problems.append(f"{job.label}: {err} (choose one with --format)")
+            continue
+        folder = target.parent
+        if folder not in checked_folders:
+            checked_folders[folder] = _writable_folder(folder)
+        if checked_folders[folder] is not None:
+            output_problems.append(f"{job.label}: {checked_folders[folder]}")
+            continue
+        keep.append(job)
+    return keep, output_problems, input_problems
+
+
+def _with_name(label: str, err: BaseException | str) -> str:
+    text = str(err) if isinstance(err, BaseException) else err
+    text = text or type(err).__name__
+    return text if text.startswith(label) else f"{label}: {text}"
 
 
 # ---------------------------------------------------------------------------------------
 # running
 # ---------------------------------------------------------------------------------------
 class Reporter:
-    """Writes notes and errors to stderr without breaking the progress bars."""
+    """Writes notes and errors to stderr (one line each) without breaking progress bars."""
 
     def __init__(self, debug: bool) -> None:
         self.debug = debug
         self.seen_notes: set[str] = set()
 
     def _write(self, text: str) -> None:
-        from tqdm import tqdm
-
         tqdm.write(text, file=sys.stderr)
 
     def note(self, text: str) -> None:
@@ -210,142 +371,176 @@ class Reporter:
     def error(self, where: str | None, err: BaseException | str) -> None:
         if self.debug and isinstance(err, BaseException):
             traceback.print_exception(err)
-        text = str(err) if isinstance(err, BaseException) else err
-        if isinstance(err, BaseException) and not text:
-            text = type(err).__name__
-        if where and not text.startswith(where):
-            text = f"{where}: {text}"
-        self._write(f"error: {text}")
+        text = _with_name(where, err) if where else str(err) or type(err).__name__
+        self._write("error: " + " ".join(text.split()))  # always a single line
 
 
-def set_threads(threads: int | None) -> None:
-    """Apply --threads (on a busy machine, fewer threads than cores can be much faster)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {threads}")
-    import torch
+def _load_kernel(args):
+    try:
+        return load_kernel(args.kernel, index=args.kernel_index, variable=args.kernel_var)
+    except FileNotFoundError:
+        raise ValueError(f"--kernel {args.kernel}: no such file") from None
+    except (ValueError, TypeError, OSError) as err:
+        message = str(err).replace("pass index=", "pass --kernel-index ")
+        message = message.replace("choose one with variable=...", "choose one with --kernel-var")
+        where = "" if str(args.kernel) in message else f"{args.kernel}: "
+        raise ValueError(where + message) from None
 
-    torch.set_num_threads(threads)
 
-
-def _make_restorer(args, reporter: Reporter):
-    from ..inference import Restorer
-
-    set_threads(args.threads)
-
+def _make_restorer(args) -> Restorer:
     options = {
         "weights": args.weights,
         "device": select_device(args.device),
-        "tile": "auto" if args.tile is None else (args.tile or None),
+        "tile": args.tile,
         "tile_overlap": args.tile_overlap,
         "x8": args.x8,
         "download": args.download,
+        "model_options": dict(args.model_option),
     }
     if args.task == "denoise":
         options["sigma"] = args.sigma
     if args.task == "sr":
         options["scale"] = args.scale
     if args.task == "deblur" and args.kernel is not None:
-        from ..data.kernels import load_kernel
-
-        try:
-            options["kernel"] = load_kernel(args.kernel)
-        except FileNotFoundError:
-            raise ValueError(f"--kernel {args.kernel}: no such file") from None
-        except (ValueError, OSError) as err:
-            raise ValueError(f"--kernel {args.kernel}: {err}") from err
-    if args.tile is not None and args.tile < 0:
-        raise ValueError(f"--tile must be >= 0, got {args.tile}")
+        options["kernel"] = _load_kernel(args)
+    if args.backend == "onnxruntime" or args.onnx is not None:
+        return restorer_from_cli(args, options)
     return Restorer(args.task, args.model, **options)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that writes in progress clean up."""
 
-    from ..io import IMAGE_EXTENSIONS
 
-    reporter = Reporter(args.debug)
+@contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    def handler(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_options(args) -> str | None:
     if args.format and "." + args.format.lower().lstrip(".") not in IMAGE_EXTENSIONS:
-        reporter.error(None, f"--format must be one of {', '.join(IMAGE_EXTENSIONS)}")
+        return f"--format must be one of {', '.join(IMAGE_EXTENSIONS)}, got {args.format!r}"
+    kernel_choice = getattr(args, "kernel_index", None), getattr(args, "kernel_var", None)
+    if getattr(args, "kernel", None) is None and kernel_choice != (None, None):
+        return "--kernel-index and --kernel-var need --kernel FILE"
+    if args.threads is not None and args.threads < 1:
+        return f"--threads must be >= 1, got {args.threads}"
+    if args.tile_overlap is not None and args.tile_overlap < 0:
+        return f"--tile-overlap must be >= 0, got {args.tile_overlap}"
+    tile, overlap = args.tile, args.tile_overlap
+    if isinstance(tile, int) and tile and overlap is not None and 2 * overlap >= tile:
+        return (
+            f"--tile-overlap must be below half the tile, got {args.tile_overlap} for "
+            f"--tile {args.tile}"
+        )
+    if STDIO in args.inputs and len(args.inputs) > 1:
+        return "- (standard input) must be the only input"
+    if args.output == STDIO and STDIO not in args.inputs and len(args.inputs) > 1:
+        return "-o - (standard output) takes a single input"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    reporter = Reporter(args.debug)
+    problem = _check_options(args)
+    if problem is not None:
+        reporter.error(None, problem)
         return 2
-    jobs, problems = collect_inputs(args.inputs, args.recursive)
+    with tempfile.TemporaryDirectory(prefix="conversenet-") as scratch:
+        return _run(args, reporter, Path(scratch))
+
+
+def _run(args: argparse.Namespace, reporter: Reporter, scratch: Path) -> int:
+    if args.inputs == [STDIO]:
+        data = sys.stdin.buffer.read()
+        if not data:
+            reporter.error("standard input", "empty (0 bytes)")
+            return 1
+        path = scratch / "stdin"
+        path.write_bytes(data)
+        name = "stdin" + ("." + args.format.lower().lstrip(".") if args.format else ".png")
+        jobs, problems = [Job(path, Path(name), label="standard input")], []
+    else:
+        jobs, problems = collect_inputs(args.inputs, args.recursive)
+    if args.output == STDIO and len(jobs) > 1:
+        reporter.error(None, f"-o - (standard output) takes a single image, got {len(jobs)}")
+        return 2
     for problem in problems:
         reporter.error(None, problem)
     if not jobs:
-        reporter.error(None, "no input images")
+        if not problems:
+            reporter.error(None, "no input images")
         return 1
 
-    single_file = None
-    if args.output is not None:
-        out = args.output
-        if len(jobs) == 1 and out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
-            single_file = out
-            folder = out.parent
-        else:
-            folder = out
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            reporter.error(None, f"cannot create the output folder {folder}: {err.strerror}")
+    plan_outputs(jobs, args)
+    jobs, output_problems, input_problems = preflight(jobs, args)
+    for problem in output_problems:
+        reporter.error(None, problem)
+    for label, err in input_problems:
+        reporter.error(label, err)
+    if output_problems:
+        print(
+            f"conversenet: nothing was restored: {len(output_problems)} output(s) cannot be "
+            "written",
+            file=sys.stderr,
+        )
+        return 1
+    failed = len(problems) + len(input_problems)
+    if not jobs:
+        if failed:
             return 1
+        reporter.note("every output exists already (--skip-existing): nothing to do")
+        return 0
 
     try:
-        restorer = _make_restorer(args, reporter)
+        set_threads(args.threads)
+        restorer = _make_restorer(args)
     except Exception as err:
         message = str(err).replace("pass weights=<path to the file>", "pass --weights FILE")
-        reporter.error(None, message if message != str(err) else err)
+        reporter.error(None, message)
         return 1
     for note in restorer.notes:
         reporter.note(note)
 
-    failed = len(problems)
     done = 0
-    inputs = {job.source.resolve() for job in jobs}
     show = not args.quiet
-    images_bar = tqdm(
-        total=len(jobs), unit="img", file=sys.stderr, disable=not show or len(jobs) < 2
-    )
+    total = len(jobs) + failed
+    images_bar = tqdm(total=len(jobs), unit="img", file=sys.stderr, disable=not show or total < 2)
     try:
-        for job in jobs:
-            target = plan_output(job, args, single_file)
-            try:
-                _process(job, target, args, restorer, reporter, inputs, show)
-                done += 1
-                if show:
-                    images_bar.write(f"{job.source} -> {target}", file=sys.stdout)
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:
-                failed += 1
-                reporter.error(str(job.source), err)
-            images_bar.update(1)
-    except KeyboardInterrupt:
+        with _terminate_as_exception():
+            for job in jobs:
+                try:
+                    _process(job, args, restorer, reporter, show)
+                    done += 1
+                    if show and job.target is not None:
+                        images_bar.write(f"{job.label} -> {job.target}", file=sys.stdout)
+                except (KeyboardInterrupt, _Terminated):
+                    raise
+                except Exception as err:
+                    failed += 1
+                    reporter.error(job.label, err)
+                images_bar.update(1)
+    except (KeyboardInterrupt, _Terminated) as stop:
         images_bar.close()
         reporter.error(None, f"interrupted after {done} image(s); no partial file was written")
-        return 130
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
     images_bar.close()
-    if failed:
-        total = len(jobs) + len(problems)
-        reporter.error(None, f"{failed} of {total} input(s) failed")
-        return 1
-    return 0
+    if failed and total > 1:
+        print(f"conversenet: {failed} of {total} input(s) failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
-def _process(job: Job, target: Path, args, restorer, reporter, inputs, show: bool) -> None:
-    from tqdm import tqdm
-
-    from ..io import load_image_with_info, save_image
-
-    if target.resolve() in inputs:
-        raise ValueError(
-            f"the output {target} would replace an input file; choose another -o or --suffix"
-        )
-    if target.exists() and not args.overwrite:
-        raise FileExistsError(f"the output {target} already exists (use --overwrite)")
-    image, info = load_image_with_info(job.source)
+def _process(job: Job, args, restorer: Restorer, reporter: Reporter, show: bool) -> None:
+    image, info = load_image_with_info(job.source, args.max_pixels)
     for note in info.notes:
-        reporter.note(f"{job.source}: {note}")
+        reporter.note(f"{job.label}: {note}")
     passes = restorer.passes(image)
     bar = tqdm(
         total=passes,
@@ -361,5 +556,18 @@ def _process(job: Job, target: Path, args, restorer, reporter, inputs, show: boo
         bar.close()
     for note in notes:
         reporter.note(note)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(target, result, overwrite=args.overwrite, icc_profile=info.icc_profile)
+    if job.target is None:
+        _write_stdout(result, args, info, job)
+        return
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    save_image(job.target, result, overwrite=args.overwrite, icc_profile=info.icc_profile)
+
+
+def _write_stdout(result, args, info, job: Job) -> None:
+    ext = "." + args.format.lower().lstrip(".") if args.format else None
+    if ext is None:
+        ext = job.source.suffix if job.source.suffix.lower() in IMAGE_EXTENSIONS else ".png"
+    with tempfile.TemporaryDirectory(prefix="conversenet-") as folder:
+        path = save_image(Path(folder) / f"out{ext}", result, icc_profile=info.icc_profile)
+        sys.stdout.buffer.write(path.read_bytes())
+        sys.stdout.buffer.flush()

@@ -1,4 +1,9 @@
-"""``conversenet train CONFIG``: train a model from a YAML configuration.
+"""``conversenet train``: train a model from a YAML config.
+
+Train a model from a YAML config (see configs/). The run folder gets the resolved
+config.yaml, train.log, checkpoints and the final model.safetensors. A run folder that
+already holds checkpoints is resumed from the newest valid one. Ctrl-C saves a checkpoint
+and stops. Launch with torchrun for data-parallel training (NCCL on GPU, gloo on CPU).
 
 Examples::
 
@@ -14,19 +19,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import fail
+from ..training import load_config, train
+from ._common import add_command, fail
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="train a model from a YAML config",
-        description="Train a model from a YAML config (see configs/). The run folder gets "
-        "the resolved config.yaml, train.log, checkpoints and the final model.safetensors. "
-        "A run folder that already holds checkpoints is resumed from the newest valid one. "
-        "Ctrl-C saves a checkpoint and stops. Launch with torchrun for data-parallel "
-        "training (NCCL on GPU, gloo on CPU).",
-    )
+    p = add_command(subparsers, "train", __doc__)
     p.add_argument("config", type=Path, help="YAML configuration file")
     p.add_argument(
         "--set",
@@ -51,19 +49,23 @@ def register(subparsers) -> None:
         default=None,
         help="run folder (default: train.out_dir of the config, else runs/<config name>)",
     )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start from step 0 in a run folder whose checkpoints are all damaged (they are "
+        "replaced as the new run saves); without it such a folder is refused",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import load_config, train
-
     try:
         cfg = load_config(args.config, args.overrides)
         out = args.out
         if out is None:
             out = Path(cfg.train.out_dir) if cfg.train.out_dir else Path("runs") / args.config.stem
-        summary = train(cfg, out, resume=args.resume)
+        summary = train(cfg, out, resume=args.resume, restart=args.restart)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
         return fail(err, args)
     return 130 if summary.get("interrupted") else 0

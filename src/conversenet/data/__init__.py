@@ -1,8 +1,9 @@
 """Data utilities: MATLAB-compatible resizing, degradations and blur kernels.
 
 - :mod:`conversenet.data.imresize` — :func:`imresize` (MATLAB bicubic with antialiasing).
-- :mod:`conversenet.data.degradations` — the paper's test-time noise/blur and the
-  training-time :class:`Degradation` family.
+- :mod:`conversenet.data.protocol` — the paper's test-time noise, blur and mod-crop.
+- :mod:`conversenet.data.degradations` — random blur kernels and the training-time
+  :class:`Degradation` family.
 - :mod:`conversenet.data.kernels` — :func:`load_kernel` and :func:`paper_kernels`.
 """
 
@@ -11,15 +12,12 @@ from .degradations import (
     Degradation,
     DenoiseDegradation,
     SRDegradation,
-    add_gaussian_noise,
-    awgn,
-    blur,
-    modcrop,
     random_anisotropic_gaussian_kernel,
     random_motion_kernel,
 )
 from .imresize import imresize
 from .kernels import load_kernel, paper_kernels
+from .protocol import add_gaussian_noise, blur, modcrop
 
 __all__ = [
     "DeblurDegradation",
@@ -27,7 +25,6 @@ __all__ = [
     "DenoiseDegradation",
     "SRDegradation",
     "add_gaussian_noise",
-    "awgn",
     "blur",
     "imresize",
     "load_kernel",

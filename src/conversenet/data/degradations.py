@@ -1,22 +1,11 @@
-"""Degradations: the paper's test-time protocol and on-the-fly training degradations.
+"""On-the-fly training degradations: random blur kernels and the :class:`Degradation` family.
 
-Test-time functions reproduce the reference scripts bit for bit:
-
-- :func:`add_gaussian_noise` — ``np.random.seed(seed)`` then
-  ``img + np.random.normal(0, sigma/255, img.shape)`` (float64 draw, float32 result,
-  no clipping), on a float image in ``[0, 1]``;
-- :func:`blur` — ``scipy.ndimage.convolve`` of the *uint8* HR image with the kernel
-  (``mode='wrap'``); the result keeps the input dtype, so for uint8 every value is
-  **truncated** toward zero (not rounded) — the reference behaviour, reproduced on
-  purpose;
-- :func:`modcrop` — crop the bottom/right so that H and W are multiples of a number.
-
-Training-time pieces draw everything from an explicit random source (a numpy
-``Generator`` or a ``torch.Generator``) so that data-loader workers are reproducible and
-independent: :func:`awgn`, :func:`random_anisotropic_gaussian_kernel`,
+Everything is drawn from an explicit random source (a numpy ``Generator``) so that
+data-loader workers are reproducible and independent: :func:`random_anisotropic_gaussian_kernel`,
 :func:`random_motion_kernel` and the :class:`Degradation` family
 (:class:`DenoiseDegradation`, :class:`SRDegradation`, :class:`DeblurDegradation`), which
-turn a clean HR patch into ``(lq, hq[, kernel])`` tensors.
+turn a clean HR patch into ``(lq, hq[, kernel])`` tensors. The paper's test-time
+degradations are in :mod:`conversenet.data.protocol`.
 
 Noise levels ``sigma`` are always on the 0–255 scale, as in the paper (σ = 25, 2.55).
 """
@@ -30,20 +19,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from scipy import ndimage
 from torch import Tensor
 
+from ..checks import check_int
 from .imresize import imresize
+from .protocol import blur, check_kernel, modcrop
 
 __all__ = [
     "DeblurDegradation",
     "Degradation",
     "DenoiseDegradation",
     "SRDegradation",
-    "add_gaussian_noise",
-    "awgn",
-    "blur",
-    "modcrop",
     "random_anisotropic_gaussian_kernel",
     "random_motion_kernel",
 ]
@@ -102,143 +88,9 @@ def _to_chw(img) -> Tensor:
     raise TypeError(f"image must be a numpy array or a tensor, got {type(img).__name__}")
 
 
-def _check_kernel(kernel: np.ndarray, name: str = "kernel") -> np.ndarray:
-    kernel = np.asarray(kernel)
-    if kernel.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array, got shape {kernel.shape}")
-    if not np.issubdtype(kernel.dtype, np.number) or kernel.dtype == np.bool_:
-        raise TypeError(f"{name} must be numeric, got dtype {kernel.dtype}")
-    if not np.all(np.isfinite(kernel)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return kernel
-
-
-# ---------------------------------------------------------------------------------------
-# the paper's test-time degradations
-# ---------------------------------------------------------------------------------------
-def add_gaussian_noise(img: np.ndarray, sigma: float, seed: int | None = 0) -> np.ndarray:
-    """Additive white Gaussian noise exactly as the paper's test scripts add it.
-
-    Equivalent to ``np.random.seed(seed); img + np.random.normal(0, sigma / 255, img.shape)``
-    (the same legacy Mersenne-Twister stream), computed in float64 and returned as
-    float32, without clipping. The draw uses a private ``np.random.RandomState(seed)``,
-    so numpy's global random state is left untouched. ``seed=None`` draws fresh entropy.
-
-    Args:
-        img: float image in ``[0, 1]`` (integer images are refused: divide by 255 first).
-        sigma: noise standard deviation on the 0-255 scale (25 for the denoising table,
-            2.55 for deblurring).
-        seed: seed of the legacy generator (0 in the reference scripts).
-
-    Shape:
-        - img: any shape, e.g. :math:`(H, W)` or :math:`(H, W, C)`; output: same, float32.
-    """
-    if not isinstance(img, np.ndarray):
-        raise TypeError(f"img must be a numpy array, got {type(img).__name__}")
-    if not np.issubdtype(img.dtype, np.floating):
-        raise TypeError(f"img must be a float image in [0, 1], got dtype {img.dtype}")
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not sigma >= 0:
-        raise ValueError(f"sigma must be a number >= 0 (0-255 scale), got {sigma!r}")
-    state = np.random.RandomState(seed)
-    noise = state.normal(0.0, float(sigma) / 255.0, img.shape)
-    return (img.astype(np.float64) + noise).astype(np.float32)
-
-
-def blur(img: np.ndarray, kernel: np.ndarray, mode: str = "wrap") -> np.ndarray:
-    """Blur an image as the reference scripts do: ``scipy.ndimage.convolve`` per channel.
-
-    This is ``ndimage.convolve(img, kernel[..., None], mode=mode)`` for ``H×W×C`` input
-    and ``ndimage.convolve(img, kernel, mode=mode)`` for ``H×W``. The output has the dtype
-    of the input: the reference code blurs the **uint8** HR image, so each blurred value
-    is truncated toward zero (e.g. 101.9 → 101) rather than rounded, and a flat region can
-    lose one gray level to floating-point error. This is kept on purpose so the published
-    numbers are reproduced; pass a float image to get the unquantised blur.
-
-    Args:
-        img: ``H×W`` or ``H×W×C`` image, normally uint8.
-        kernel: 2-D blur kernel (true convolution, i.e. the kernel is flipped).
-        mode: boundary handling of ``scipy.ndimage`` (``"wrap"`` = circular).
-
-    Shape:
-        - img: :math:`(H, W)` or :math:`(H, W, C)`; output: same shape and dtype.
-    """
-    if not isinstance(img, np.ndarray):
-        raise TypeError(f"img must be a numpy array, got {type(img).__name__}")
-    if img.ndim not in (2, 3):
-        raise ValueError(f"img must be HxW or HxWxC, got shape {img.shape}")
-    kernel = _check_kernel(kernel)
-    weights = kernel[..., None] if img.ndim == 3 else kernel
-    return ndimage.convolve(img, weights, mode=mode)
-
-
-def modcrop(img, multiple: int):
-    """Crop the bottom and right edges so that H and W are multiples of ``multiple``.
-
-    Works on numpy ``H×W`` / ``H×W×C`` arrays (returns a copy) and on tensors
-    ``(..., H, W)`` (returns a view).
-    """
-    if isinstance(multiple, bool) or not isinstance(multiple, numbers.Integral) or multiple < 1:
-        raise ValueError(f"multiple must be a positive int, got {multiple!r}")
-    if isinstance(img, Tensor):
-        if img.dim() < 2:
-            raise ValueError(f"expected a (..., H, W) tensor, got shape {tuple(img.shape)}")
-        h, w = img.shape[-2:]
-        return img[..., : h - h % multiple, : w - w % multiple]
-    if isinstance(img, np.ndarray):
-        if img.ndim not in (2, 3):
-            raise ValueError(f"img must be HxW or HxWxC, got shape {img.shape}")
-        h, w = img.shape[:2]
-        return img[: h - h % multiple, : w - w % multiple].copy()
-    raise TypeError(f"img must be a numpy array or a tensor, got {type(img).__name__}")
-
-
-# ---------------------------------------------------------------------------------------
-# on-the-fly noise for training
-# ---------------------------------------------------------------------------------------
-def awgn(
-    x: Tensor,
-    sigma: float | tuple[float, float],
-    generator: torch.Generator | None = None,
-    *,
-    return_sigma: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
-    """Add white Gaussian noise to a batch on its own device (training-time degradation).
-
-    ``sigma`` (0-255 scale) is a number, or a range ``(low, high)`` from which one level
-    per sample is drawn uniformly. No clipping (as at test time).
-
-    Args:
-        x: clean images in ``[0, 1]``.
-        sigma: noise level or range of levels.
-        generator: optional ``torch.Generator`` on ``x.device`` for reproducibility.
-        return_sigma: also return the per-sample levels (0-255 scale), shape ``(N,)``.
-
-    Shape:
-        - x: :math:`(N, C, H, W)` (one level per sample) or :math:`(C, H, W)`; output: same.
-    """
-    if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise TypeError("x must be a floating-point tensor")
-    if x.dim() not in (3, 4):
-        raise ValueError(f"x must be (N, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
-    low, high = _check_sigma(sigma)
-    n = x.shape[0] if x.dim() == 4 else 1
-    levels = torch.rand(n, generator=generator, device=x.device, dtype=x.dtype)
-    levels = low + (high - low) * levels
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    scale = (levels / 255.0).view(-1, 1, 1, 1) if x.dim() == 4 else levels / 255.0
-    noisy = x + noise * scale
-    return (noisy, levels) if return_sigma else noisy
-
-
 # ---------------------------------------------------------------------------------------
 # random blur kernels for training
 # ---------------------------------------------------------------------------------------
-def _check_size(size, minimum: int = 1) -> int:
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < minimum:
-        raise ValueError(f"size must be an int >= {minimum}, got {size!r}")
-    return int(size)
-
-
 def random_anisotropic_gaussian_kernel(
     size: int = 25,
     rng: SeedLike = None,
@@ -260,7 +112,7 @@ def random_anisotropic_gaussian_kernel(
     Shape:
         - Output: :math:`(size, size)`, float64, non-negative, sums to 1.
     """
-    size = _check_size(size)
+    size = check_int("size", size, minimum=1)
     rng = _as_generator(rng)
     if variance_range is None:
         variance_range = (0.6 * size / 25.0, 12.0 * size / 25.0)
@@ -303,12 +155,12 @@ def random_motion_kernel(
     Shape:
         - Output: :math:`(size, size)`, float64, non-negative, sums to 1.
     """
-    size = _check_size(size, minimum=3)
+    size = check_int("size", size, minimum=3)
     rng = _as_generator(rng)
     low, high = (float(v) for v in length_range)
     if not 0 <= low <= high <= 1:
         raise ValueError(f"length_range must satisfy 0 <= low <= high <= 1, got {length_range!r}")
-    steps = _check_size(steps, minimum=2)
+    steps = check_int("steps", steps, minimum=2)
 
     length = rng.uniform(low, high) * (size - 2)
     anxiety = 0.005 * rng.uniform()
@@ -417,9 +269,7 @@ class SRDegradation(Degradation):
     """
 
     def __init__(self, scale: int = 4) -> None:
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
-            raise ValueError(f"scale must be a positive int, got {scale!r}")
-        self.scale = int(scale)
+        self.scale = check_int("scale", scale, minimum=1)
 
     def apply(self, hq: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
         hq = modcrop(hq, self.scale)
@@ -472,25 +322,23 @@ class DeblurDegradation(Degradation):
             raise ValueError("kernel_sources must not be empty")
         for i, source in enumerate(sources):
             if isinstance(source, np.ndarray):
-                _check_kernel(source, f"kernel_sources[{i}]")
+                check_kernel(source, f"kernel_sources[{i}]")
             elif not callable(source):
                 raise TypeError(
                     f"kernel_sources[{i}] must be an array or a callable rng -> kernel, "
                     f"got {type(source).__name__}"
                 )
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
-            raise ValueError(f"scale must be a positive int, got {scale!r}")
         self.kernel_sources = sources
         self.noise = _check_sigma(noise, "noise")
         self.nonblind = bool(nonblind)
-        self.scale = int(scale)
+        self.scale = check_int("scale", scale, minimum=1)
         self.quantize = bool(quantize)
 
     def sample_kernel(self, rng: np.random.Generator) -> np.ndarray:
         """Draw one kernel (float64, 2-D, sum 1)."""
         source = self.kernel_sources[int(rng.integers(len(self.kernel_sources)))]
         kernel = source if isinstance(source, np.ndarray) else source(rng)
-        kernel = _check_kernel(kernel).astype(np.float64)
+        kernel = check_kernel(kernel).astype(np.float64)
         total = kernel.sum()
         if not total > 0:
             raise ValueError(f"a kernel source returned a kernel summing to {total}")

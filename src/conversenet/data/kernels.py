@@ -51,10 +51,27 @@ def _validate(kernel: np.ndarray, source: str) -> np.ndarray:
     return kernel / total
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def _read_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        head = f.read(len(_NPY_MAGIC))
+    if head != _NPY_MAGIC:
+        looks = "text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "data"
+        raise ValueError(
+            f"{path}: cannot read as a .npy array: it holds {looks} without the .npy header, "
+            "not a NumPy file; save the kernel with numpy.save, or use a .png/.mat kernel"
+        )
     try:
         return np.load(path, allow_pickle=False)
-    except Exception as exc:  # numpy raises ValueError, OSError, EOFError, ...
+    except ValueError as exc:
+        if "pickled" in str(exc):  # an object array: numpy's hint is to allow pickles, never
+            raise ValueError(
+                f"{path}: cannot read as a .npy array: it holds Python objects, not numbers"
+            ) from None
+        raise ValueError(f"{path}: cannot read as a .npy array ({exc})") from exc
+    except (OSError, EOFError) as exc:
         raise ValueError(f"{path}: cannot read as a .npy array ({exc})") from exc
 
 
@@ -83,6 +100,8 @@ def _read_mat(path: Path, index: int | None, variable: str | None) -> tuple[np.n
     except Exception as exc:  # scipy raises ValueError, TypeError, OSError, ...
         raise ValueError(f"{path}: cannot read as a MATLAB .mat file ({exc})") from exc
     names = sorted(k for k in contents if not k.startswith("__"))
+    if not names:
+        raise ValueError(f"{path}: the .mat file is empty (it holds no variables)")
     if variable is not None:
         if variable not in contents or variable.startswith("__"):
             raise ValueError(f"{path}: no variable {variable!r}; variables are {names}")
@@ -92,16 +111,21 @@ def _read_mat(path: Path, index: int | None, variable: str | None) -> tuple[np.n
     elif "kernels" in names:
         name = "kernels"
     else:
-        raise ValueError(f"{path}: holds several variables {names}; choose one with variable=...")
+        raise ValueError(
+            f"{path}: holds several variables {names}; choose one with variable=... "
+            "(--kernel-var NAME on the command line)"
+        )
     value = contents[name]
     source = f"{path} (variable {name!r})"
+    if value.size == 0:
+        raise ValueError(f"{source}: is empty")
     if value.dtype == object:  # a MATLAB cell array of kernels, e.g. USRNet's 1x12 'kernels'
         cells = value.reshape(-1, order="F")
         if index is None:
             if cells.size != 1:
                 raise ValueError(
                     f"{source}: is a cell array of {cells.size} kernels; pass index=0.."
-                    f"{cells.size - 1}"
+                    f"{cells.size - 1} (--kernel-index N on the command line)"
                 )
             index = 0
         _check_index(index, cells.size, source)
@@ -110,7 +134,8 @@ def _read_mat(path: Path, index: int | None, variable: str | None) -> tuple[np.n
         if index is None:
             raise ValueError(
                 f"{source}: holds {value.shape[2]} stacked kernels of shape "
-                f"{value.shape[:2]}; pass index=0..{value.shape[2] - 1}"
+                f"{value.shape[:2]}; pass index=0..{value.shape[2] - 1} "
+                "(--kernel-index N on the command line)"
             )
         _check_index(index, value.shape[2], source)
         return value[:, :, index], f"{source}[{index}]"

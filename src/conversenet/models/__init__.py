@@ -1,50 +1,31 @@
 """The networks of the paper, built on :mod:`conversenet.layers`, and their registry.
 
-Use :func:`create_model` / :func:`list_models` / :func:`get_model_info`; the classes are
-exported too for direct construction.
+Use :func:`create_model` / :func:`list_models` / :func:`get_model_info`. Each family class
+takes its spatial operator as an argument (``operator="converse"``, ``"conv"`` or
+``"convt"``): the Conv-/ConvT- controls are registry entries of the same class.
 """
 
-from .blocks import DepthwiseConvBlock, DepthwiseConvBlockAlpha, ResidualBlock
+from ..tasks import TASKS
+from .blocks import OPERATORS, ResidualBlock
 from .compact import CompactConverseDenoiser
-from .deblur import BlockStack, ConverseNet, ConvNet
-from .dncnn import ConvDnCNN, ConverseDnCNN, ConvTDnCNN, DnCNN
-from .registry import (
-    TASKS,
-    ModelInfo,
-    PretrainedWeights,
-    create_model,
-    get_model_info,
-    list_models,
-)
-from .srresnet import (
-    ConverseSRResNet,
-    ConverseUpSRResNet,
-    ConvSRResNet,
-    ConvTSRResNet,
-    MSRResNet,
-    NearestConvUpsample,
-)
-from .usrnet import ConvDataStep, ConverseDataStep, ConverseUSRNet, ConvUSRNet, KernelNet
+from .deblur import ConverseNet
+from .dncnn import ConverseDnCNN, DnCNN
+from .registry import ModelInfo, PretrainedWeights, create_model, get_model_info, list_models
+from .srresnet import ConverseSRResNet, ConverseUpSRResNet, MSRResNet, NearestConvUpsample
+from .usrnet import ConvDataStep, ConverseDataStep, ConverseUSRNet, KernelNet
+from .wiener import WienerDeconvolution
 
 __all__ = [
+    "OPERATORS",
     "TASKS",
-    "BlockStack",
     "CompactConverseDenoiser",
     "ConvDataStep",
-    "ConvDnCNN",
-    "ConvNet",
-    "ConvSRResNet",
-    "ConvTDnCNN",
-    "ConvTSRResNet",
-    "ConvUSRNet",
     "ConverseDataStep",
     "ConverseDnCNN",
     "ConverseNet",
     "ConverseSRResNet",
     "ConverseUSRNet",
     "ConverseUpSRResNet",
-    "DepthwiseConvBlock",
-    "DepthwiseConvBlockAlpha",
     "DnCNN",
     "KernelNet",
     "MSRResNet",
@@ -52,6 +33,7 @@ __all__ = [
     "NearestConvUpsample",
     "PretrainedWeights",
     "ResidualBlock",
+    "WienerDeconvolution",
     "create_model",
     "get_model_info",
     "list_models",

@@ -1,6 +1,7 @@
-"""Building blocks shared by the model zoo: the control blocks and the residual block.
+"""Building blocks shared by the model zoo: blocks around a chosen spatial operator, the
+depthwise convolutions of the controls, and the SRResNet residual block.
 
-The *control* blocks reproduce the layout of :class:`~conversenet.layers.ConverseBlock`
+A *control* block reproduces the layout of :class:`~conversenet.layers.ConverseBlock`
 exactly (same sub-module names, same parameter count) with the Converse2D layer swapped
 for a depthwise :class:`torch.nn.Conv2d` or :class:`torch.nn.ConvTranspose2d` of the same
 kernel size. They are the "Conv-" and "ConvT-" baselines of the paper's ablations.
@@ -11,25 +12,20 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..checks import check_choice, check_int
+from ..functional import PADDING_MODES
 from ..layers import ConverseBlock, ConverseBlockAlpha, TwoBranchBlock
 
-__all__ = [
-    "OPERATORS",
-    "DepthwiseConvBlock",
-    "DepthwiseConvBlockAlpha",
-    "ResidualBlock",
-    "make_block",
-]
+__all__ = ["OPERATORS", "ResidualBlock", "check_operator", "depthwise_conv", "make_block"]
 
-#: Spatial operators a block can be built around.
+#: Spatial operators a block can be built around: Converse2D, or the depthwise
+#: (transposed) convolution of the Conv-/ConvT- controls.
 OPERATORS = ("converse", "conv", "convt")
 
-_CONV_PADDING_MODES = {"circular": "circular", "replicate": "replicate", "reflect": "reflect"}
 
-
-def check_operator(operator: str) -> None:
-    if operator not in OPERATORS:
-        raise ValueError(f"operator must be one of {OPERATORS}, got {operator!r}")
+def check_operator(operator: str) -> str:
+    """``operator`` if it is one of :data:`OPERATORS`."""
+    return check_choice("operator", operator, OPERATORS)
 
 
 def depthwise_conv(
@@ -48,9 +44,7 @@ def depthwise_conv(
 
     The kernel size must be odd so that the output keeps the input size.
     """
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
-        raise TypeError(f"kernel_size must be an int, got {type(kernel_size).__name__}")
-    if kernel_size < 1 or kernel_size % 2 == 0:
+    if check_int("kernel_size", kernel_size) < 1 or kernel_size % 2 == 0:
         raise ValueError(
             f"the Conv/ConvT control blocks need an odd kernel_size to keep the spatial "
             f"size, got {kernel_size}"
@@ -58,48 +52,9 @@ def depthwise_conv(
     pad = (kernel_size - 1) // 2
     if transposed:
         return nn.ConvTranspose2d(channels, channels, kernel_size, 1, pad, groups=channels)
-    mode = _CONV_PADDING_MODES.get(padding_mode, "zeros")
-    if padding_mode not in (*_CONV_PADDING_MODES, "constant"):
-        raise ValueError(
-            "padding_mode must be one of ('circular', 'replicate', 'reflect', 'constant'), "
-            f"got {padding_mode!r}"
-        )
+    check_choice("padding_mode", padding_mode, PADDING_MODES)
+    mode = "zeros" if padding_mode == "constant" else padding_mode
     return nn.Conv2d(channels, channels, kernel_size, 1, pad, groups=channels, padding_mode=mode)
-
-
-class DepthwiseConvBlock(TwoBranchBlock):
-    """:class:`~conversenet.layers.ConverseBlock` with a depthwise (transposed) convolution
-    in place of Converse2D: the Conv-/ConvT- control block. Sub-module names and
-    parameter count equal those of the Converse block.
-
-    Args:
-        channels: number of channels :math:`C`.
-        kernel_size: odd side of the depthwise kernel.
-        padding_mode: border handling of the convolution (ignored when ``transposed``).
-        transposed: use :class:`torch.nn.ConvTranspose2d` (the ConvT control).
-
-    Shape:
-        - Input: :math:`(N, C, H, W)`; Output: same.
-    """
-
-    def __init__(
-        self,
-        channels: int,
-        kernel_size: int = 3,
-        padding_mode: str = "replicate",
-        transposed: bool = False,
-    ) -> None:
-        super().__init__(
-            channels, lambda c: depthwise_conv(c, kernel_size, padding_mode, transposed)
-        )
-
-
-class DepthwiseConvBlockAlpha(DepthwiseConvBlock):
-    """:class:`DepthwiseConvBlock` with learnable per-channel residual scales ``alpha1``,
-    ``alpha2`` (1, C, 1, 1), initialised to 0, as in
-    :class:`~conversenet.layers.ConverseBlockAlpha`."""
-
-    residual_scales = True
 
 
 def make_block(
@@ -111,17 +66,23 @@ def make_block(
     eps: float = 1e-5,
     alpha: bool = False,
 ) -> nn.Module:
-    """Build one block around ``operator`` (``converse``, ``conv`` or ``convt``).
+    """One block around ``operator``: a :class:`~conversenet.layers.ConverseBlock` (or
+    :class:`~conversenet.layers.ConverseBlockAlpha` with ``alpha``) for ``converse``, the
+    same :class:`~conversenet.layers.TwoBranchBlock` around :func:`depthwise_conv` for
+    ``conv`` and ``convt``.
 
     ``padding`` and ``eps`` only concern Converse2D; the control blocks pad by
     :math:`(k-1)/2`, which keeps the spatial size.
     """
-    check_operator(operator)
-    if operator == "converse":
+    if check_operator(operator) == "converse":
         cls = ConverseBlockAlpha if alpha else ConverseBlock
         return cls(channels, kernel_size, padding, padding_mode, eps)
-    cls = DepthwiseConvBlockAlpha if alpha else DepthwiseConvBlock
-    return cls(channels, kernel_size, padding_mode, transposed=operator == "convt")
+    transposed = operator == "convt"
+    return TwoBranchBlock(
+        channels,
+        lambda c: depthwise_conv(c, kernel_size, padding_mode, transposed),
+        residual_scales=alpha,
+    )
 
 
 class ResidualBlock(nn.Module):

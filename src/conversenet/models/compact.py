@@ -12,20 +12,13 @@ configs/compact_denoiser_blind.yaml``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_int
 from ..layers import ConverseBlock
 
-__all__ = [
-    "COMPACT_MODEL_NAME",
-    "COMPACT_WEIGHTS_PATH",
-    "COMPACT_WEIGHTS_SHA256",
-    "CompactConverseDenoiser",
-    "registry_entry",
-]
+__all__ = ["CompactConverseDenoiser"]
 
 
 class CompactConverseDenoiser(nn.Module):
@@ -67,10 +60,7 @@ class CompactConverseDenoiser(nn.Module):
             ("num_blocks", num_blocks),
             ("downscale", downscale),
         ):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            check_int(name, value, minimum=1)
         self.in_channels = in_channels
         self.downscale = downscale
         planes = in_channels * downscale * downscale
@@ -98,42 +88,3 @@ class CompactConverseDenoiser(nn.Module):
         y = self.m_tail(self.m_body(self.m_head(y)))
         y = F.pixel_shuffle(y, s) if s > 1 else y
         return x + y[..., :h, :w]
-
-
-#: Registry name of the compact denoiser.
-COMPACT_MODEL_NAME = "converse_dncnn_compact"
-#: The shipped weights (see ``assets/converse_dncnn_compact.md`` for how they were trained).
-COMPACT_WEIGHTS_PATH = (
-    Path(__file__).resolve().parents[1] / "assets" / (COMPACT_MODEL_NAME + ".safetensors")
-)
-COMPACT_WEIGHTS_SHA256 = "f4b61c33cd9e1ab6d90d18a81e704b4865c85a435ea0cf6e30aafa9c2c43fa2f"
-
-
-def registry_entry():
-    """The :class:`~conversenet.models.registry.ModelInfo` of the compact denoiser.
-
-    Its ``pretrained`` entry points at the weights shipped inside the package (the URL is
-    the file's ``file://`` URI, so the hub can also "download" it into its cache).
-    """
-    from .registry import ModelInfo, PretrainedWeights
-
-    weights = PretrainedWeights(
-        filename=COMPACT_WEIGHTS_PATH.name,
-        sha256=COMPACT_WEIGHTS_SHA256,
-        url=COMPACT_WEIGHTS_PATH.as_uri(),
-        task="denoise",
-        in_channels=1,
-        license="Apache-2.0 (trained by the conversenet project on Train400)",
-        description="blind gray Gaussian denoising, sigma in [0, 50] (0-255 scale)",
-    )
-    return ModelInfo(
-        name=COMPACT_MODEL_NAME,
-        task="denoise",
-        in_channels=1,
-        scale=1,
-        description="compact blind gray Converse denoiser (48 features, 6 blocks at half "
-        "resolution), trained by this project",
-        pretrained=weights,
-        builder=CompactConverseDenoiser,
-        defaults={},
-    )

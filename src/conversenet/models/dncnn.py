@@ -1,20 +1,13 @@
-"""Denoisers: the classic DnCNN and Converse-DnCNN with its Conv-/ConvT- controls."""
+"""Denoisers: the classic DnCNN, and Converse-DnCNN with its Conv-/ConvT- controls."""
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .blocks import make_block
+from ..checks import check_int
+from .blocks import check_operator, make_block
 
-__all__ = ["ConvDnCNN", "ConvTDnCNN", "ConverseDnCNN", "DnCNN"]
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+__all__ = ["ConverseDnCNN", "DnCNN"]
 
 
 class DnCNN(nn.Module):
@@ -37,9 +30,9 @@ class DnCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_features: int = 64, depth: int = 17) -> None:
         super().__init__()
-        _check_positive(in_channels=in_channels, num_features=num_features, depth=depth)
-        if depth < 3:
-            raise ValueError(f"depth must be >= 3, got {depth}")
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("num_features", num_features, minimum=1)
+        check_int("depth", depth, minimum=3)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, num_features, 3, 1, 1),
             nn.ReLU(inplace=True),
@@ -57,58 +50,31 @@ class DnCNN(nn.Module):
         return x - self.model(x)
 
 
-class _BlockDnCNN(nn.Module):
-    """1×1 head conv, ``num_blocks`` blocks around one spatial operator, 1×1 tail conv.
+class ConverseDnCNN(nn.Module):
+    """Converse-DnCNN and its controls: 1×1 conv (C→64), ``num_blocks`` blocks around one
+    spatial operator, 1×1 conv (64→C). The network maps the noisy image to the clean one
+    directly (no global skip).
 
-    The network maps the noisy image to the clean one directly (no global skip).
-    """
-
-    operator = "converse"
-
-    def __init__(
-        self,
-        in_channels: int,
-        num_features: int,
-        num_blocks: int,
-        kernel_size: int,
-        padding: int,
-        padding_mode: str,
-        eps: float,
-    ) -> None:
-        super().__init__()
-        _check_positive(in_channels=in_channels, num_features=num_features, num_blocks=num_blocks)
-        self.m_head = nn.Sequential(nn.Conv2d(in_channels, num_features, 1))
-        self.m_body = nn.Sequential(
-            *(
-                make_block(self.operator, num_features, kernel_size, padding, padding_mode, eps)
-                for _ in range(num_blocks)
-            )
-        )
-        self.m_tail = nn.Sequential(nn.Conv2d(num_features, in_channels, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.m_tail(self.m_body(self.m_head(x)))
-
-
-class ConverseDnCNN(_BlockDnCNN):
-    """Converse-DnCNN: 1×1 conv (C→64), 20 :class:`~conversenet.layers.ConverseBlock`
-    (kernel 7, padding 6, circular), 1×1 conv (64→C).
-
-    The published gray σ=25 checkpoint (``converse_dncnn.pth``) uses these defaults and
-    holds 796,353 values; the paper's 734,913 is the same network with ``kernel_size=5``.
-    The output is the denoised image itself.
+    ``operator="converse"`` (Converse-DnCNN): :class:`~conversenet.layers.ConverseBlock`
+    with kernel 7, padding 6, circular. The published gray σ=25 checkpoint
+    (``converse_dncnn.pth``) uses these defaults and holds 796,353 values; the paper's
+    734,913 is the same network with ``kernel_size=5``. ``operator="conv"`` (Conv-DnCNN)
+    and ``"convt"`` (ConvT-DnCNN): each Converse2D replaced by a depthwise
+    :class:`~torch.nn.Conv2d` (padded by :math:`(k-1)/2` in ``padding_mode``) or
+    :class:`~torch.nn.ConvTranspose2d` (stride 1, zero borders) of the same odd kernel
+    size; same parameter count and names.
 
     Args:
         in_channels: image channels.
         num_features: block width.
-        num_blocks: number of Converse blocks.
-        kernel_size, padding, padding_mode, eps: of every Converse2D.
+        num_blocks: number of blocks.
+        kernel_size, padding, padding_mode, eps: of every Converse2D (``padding`` and
+            ``eps`` concern Converse2D only).
+        operator: the spatial operator, ``converse``, ``conv`` or ``convt``.
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: same.
     """
-
-    operator = "converse"
 
     def __init__(
         self,
@@ -119,51 +85,27 @@ class ConverseDnCNN(_BlockDnCNN):
         padding: int = 6,
         padding_mode: str = "circular",
         eps: float = 1e-5,
+        operator: str = "converse",
     ) -> None:
-        super().__init__(
-            in_channels, num_features, num_blocks, kernel_size, padding, padding_mode, eps
+        super().__init__()
+        for name, value in (
+            ("in_channels", in_channels),
+            ("num_features", num_features),
+            ("num_blocks", num_blocks),
+        ):
+            check_int(name, value, minimum=1)
+        self.operator = check_operator(operator)
+        self.m_head = nn.Sequential(nn.Conv2d(in_channels, num_features, 1))
+        self.m_body = nn.Sequential(
+            *(
+                make_block(operator, num_features, kernel_size, padding, padding_mode, eps)
+                for _ in range(num_blocks)
+            )
         )
+        self.m_tail = nn.Sequential(nn.Conv2d(num_features, in_channels, 1))
 
+    def extra_repr(self) -> str:
+        return f"operator={self.operator!r}"
 
-class ConvDnCNN(_BlockDnCNN):
-    """Conv-DnCNN, the control of :class:`ConverseDnCNN`: every Converse2D replaced by a
-    depthwise :class:`torch.nn.Conv2d` of the same (odd) kernel size, padded by
-    :math:`(k-1)/2` in ``padding_mode``. Same parameter count as Converse-DnCNN.
-
-    Shape:
-        - Input: :math:`(N, C, H, W)`; Output: same.
-    """
-
-    operator = "conv"
-
-    def __init__(
-        self,
-        in_channels: int = 1,
-        num_features: int = 64,
-        num_blocks: int = 20,
-        kernel_size: int = 7,
-        padding_mode: str = "circular",
-    ) -> None:
-        super().__init__(in_channels, num_features, num_blocks, kernel_size, 0, padding_mode, 0.0)
-
-
-class ConvTDnCNN(_BlockDnCNN):
-    """ConvT-DnCNN, the control of :class:`ConverseDnCNN`: every Converse2D replaced by a
-    depthwise :class:`torch.nn.ConvTranspose2d` of the same (odd) kernel size, stride 1,
-    padding :math:`(k-1)/2` so that the size is kept (zero borders: PyTorch's transposed
-    convolution has no other mode). Same parameter count as Converse-DnCNN.
-
-    Shape:
-        - Input: :math:`(N, C, H, W)`; Output: same.
-    """
-
-    operator = "convt"
-
-    def __init__(
-        self,
-        in_channels: int = 1,
-        num_features: int = 64,
-        num_blocks: int = 20,
-        kernel_size: int = 7,
-    ) -> None:
-        super().__init__(in_channels, num_features, num_blocks, kernel_size, 0, "constant", 0.0)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.m_tail(self.m_body(self.m_head(x)))

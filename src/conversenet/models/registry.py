@@ -1,6 +1,10 @@
-"""The model zoo: every network of the paper by name, with its pretrained weights.
+"""The model zoo: every network by name, with its published weights, as data.
 
-Entries are plain data (:class:`ModelInfo`, :class:`PretrainedWeights`), as in timm::
+Each entry (:class:`ModelInfo`) names the family class that builds it, the constructor
+arguments of the registered configuration (including the spatial operator of the
+Conv-/ConvT- controls) and, in the style of timm's pretrained configs, the
+:class:`~conversenet.weights.PretrainedWeights` record of its published file.
+:func:`create_model` is the one factory::
 
     >>> import conversenet
     >>> conversenet.list_models(task="sr")
@@ -21,14 +25,24 @@ from typing import Any
 
 from torch import nn
 
-from .compact import registry_entry as compact_registry_entry
-from .deblur import ConverseNet, ConvNet
-from .dncnn import ConvDnCNN, ConverseDnCNN, ConvTDnCNN, DnCNN
-from .srresnet import ConverseSRResNet, ConverseUpSRResNet, ConvSRResNet, ConvTSRResNet, MSRResNet
-from .usrnet import ConverseUSRNet, ConvUSRNet
+from ..tasks import TASKS, get_task
+from ..weights import (
+    PretrainedWeights,
+    load_state_dict,
+    load_weights_into,
+    resolve_weights,
+    saved_model_options,
+)
+from .compact import CompactConverseDenoiser
+from .deblur import ConverseNet
+from .dncnn import ConverseDnCNN, DnCNN
+from .srresnet import ConverseSRResNet, ConverseUpSRResNet, MSRResNet
+from .usrnet import ConverseUSRNet
+from .wiener import WienerDeconvolution
 
 __all__ = [
     "TASKS",
+    "UPSTREAM_URL",
     "ModelInfo",
     "PretrainedWeights",
     "create_model",
@@ -36,37 +50,7 @@ __all__ = [
     "list_models",
 ]
 
-#: Tasks a model can be registered for.
-TASKS = ("denoise", "sr", "deblur", "deblur_nonblind")
-
 UPSTREAM_URL = "https://github.com/cszn/ConverseNet/raw/main/model_zoo/{}"
-UPSTREAM_LICENSE = (
-    "not stated by the authors; see the upstream repository (cszn/ConverseNet) before "
-    "redistributing"
-)
-
-
-@dataclass(frozen=True)
-class PretrainedWeights:
-    """A published checkpoint: where it comes from and how to check it.
-
-    Attributes:
-        filename: file name in the upstream ``model_zoo/`` and in the local weight folders.
-        sha256: hex SHA-256 digest of the file; every copy is checked against it.
-        url: download address.
-        task, scale, in_channels: what the checkpoint was trained for.
-        license: terms of the weights as published upstream.
-        description: training setting (e.g. noise level).
-    """
-
-    filename: str
-    sha256: str
-    url: str
-    task: str
-    scale: int = 1
-    in_channels: int = 3
-    license: str = UPSTREAM_LICENSE
-    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,13 +59,17 @@ class ModelInfo:
 
     Attributes:
         name: registry name (``create_model(name)``).
-        task: one of :data:`TASKS`.
-        in_channels: image channels of the default configuration.
-        scale: upscaling factor of the default configuration (1 for restoration).
+        task: one of :data:`~conversenet.tasks.TASKS`.
+        in_channels: image channels of the registered configuration.
+        scale: upscaling factor of the registered configuration (1 for restoration).
         description: one-line summary.
-        pretrained: the published checkpoint for the default configuration, if any.
-        builder: the ``nn.Module`` class.
+        pretrained: the published weights of the registered configuration, if any.
+        builder: the ``nn.Module`` class (a model family).
         defaults: constructor arguments of the registered configuration.
+        fixed_sigma: for a denoiser trained at a single noise level, that level (0–255
+            scale); ``None`` for blind denoisers and other tasks.
+        learned: ``False`` for a classical method without trainable parameters (no
+            weights to load: ``pretrained=True`` builds it as it is).
     """
 
     name: str
@@ -92,143 +80,183 @@ class ModelInfo:
     pretrained: PretrainedWeights | None = None
     builder: type[nn.Module] = field(default=nn.Identity, repr=False, compare=False)
     defaults: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    fixed_sigma: float | None = None
+    learned: bool = True
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        get_task(self.task)
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
 
 
-def _official(filename: str, sha256: str, **facts: Any) -> PretrainedWeights:
+def _upstream(filename: str, sha256: str, **facts: Any) -> PretrainedWeights:
     return PretrainedWeights(filename, sha256, UPSTREAM_URL.format(filename), **facts)
 
 
-_CONVERSE_DNCNN_WEIGHTS = _official(
-    "converse_dncnn.pth",
-    "3b86c7f6e41a014448f923bc331232e1f45e2eae350dd7f9e18440803d283e89",
-    task="denoise",
-    in_channels=1,
-    description="gray Gaussian denoising, sigma 25 (on the [0, 255] scale)",
-)
-_CONVERSE_SRRESNET_WEIGHTS = _official(
-    "converse_srresnet.pth",
-    "ed75a697f1ebb9f9ad6a53b7875bb76098f23b48d87bf6f0b0dd8cde6df81d2f",
-    task="sr",
-    scale=4,
-    description="x4 bicubic super-resolution, RGB",
-)
-_CONVERSENET_WEIGHTS = _official(
-    "conversenet.pth",
-    "603cbb29075178410db9ab6166b247d2ddff32f349c59a7e1763c46feca270bd",
-    task="deblur",
-    description="blind deblurring, RGB",
-)
-_CONVERSE_USRNET_WEIGHTS = _official(
-    "converse_usrnet.pth",
-    "729529b8bc8cbda152d6b60734b01032b49c20fcb8b6da2fb33141d9c3378d82",
-    task="deblur_nonblind",
-    description="non-blind deblurring with 7x7 kernels, RGB",
-)
-
-
-def _entry(name, builder, task, description, pretrained=None, **defaults) -> ModelInfo:
+def _entry(
+    name: str,
+    builder: type[nn.Module],
+    task: str,
+    description: str,
+    pretrained: PretrainedWeights | None = None,
+    fixed_sigma: float | None = None,
+    learned: bool = True,
+    **defaults: Any,
+) -> ModelInfo:
     sig = inspect.signature(builder)
     in_channels = defaults.get("in_channels", sig.parameters["in_channels"].default)
     scale = defaults.get("upscale", sig.parameters["upscale"].default) if task == "sr" else 1
-    return ModelInfo(name, task, in_channels, scale, description, pretrained, builder, defaults)
-
-
-_REGISTRY: dict[str, ModelInfo] = {
-    info.name: info
-    for info in (
-        _entry(
-            "dncnn",
-            DnCNN,
-            "denoise",
-            "DnCNN (Zhang et al. 2017): 17 conv layers, batch norm, residual learning",
-        ),
-        _entry(
-            "converse_dncnn",
-            ConverseDnCNN,
-            "denoise",
-            "Converse-DnCNN: 20 Converse blocks (kernel 7, circular)",
-            _CONVERSE_DNCNN_WEIGHTS,
-        ),
-        _entry(
-            "conv_dncnn",
-            ConvDnCNN,
-            "denoise",
-            "Conv-DnCNN: Converse-DnCNN with depthwise convolutions (control)",
-        ),
-        _entry(
-            "convt_dncnn",
-            ConvTDnCNN,
-            "denoise",
-            "ConvT-DnCNN: Converse-DnCNN with depthwise transposed convolutions (control)",
-        ),
-        _entry(
-            "msrresnet",
-            MSRResNet,
-            "sr",
-            "modified SRResNet: 16 residual blocks, pixel-shuffle upsampling",
-        ),
-        _entry(
-            "converse_srresnet",
-            ConverseSRResNet,
-            "sr",
-            "Converse-SRResNet: Converse blocks and Converse2D x2 upsamplers",
-            _CONVERSE_SRRESNET_WEIGHTS,
-        ),
-        _entry(
-            "converse_up_srresnet",
-            ConverseUpSRResNet,
-            "sr",
-            "MSRResNet with conv + Converse2D x2 upsamplers",
-        ),
-        _entry(
-            "conv_srresnet",
-            ConvSRResNet,
-            "sr",
-            "Conv-SRResNet: depthwise convolutions, nearest + conv upsamplers (control)",
-        ),
-        _entry(
-            "convt_srresnet",
-            ConvTSRResNet,
-            "sr",
-            "ConvT-SRResNet: depthwise transposed convolutions (control)",
-        ),
-        _entry(
-            "conversenet",
-            ConverseNet,
-            "deblur",
-            "ConverseNet: 7 Converse blocks applied 5 times with shared weights",
-            _CONVERSENET_WEIGHTS,
-        ),
-        _entry(
-            "convnet",
-            ConvNet,
-            "deblur",
-            "ConvNet: ConverseNet with depthwise convolutions (control)",
-        ),
-        _entry(
-            "converse_usrnet",
-            ConverseUSRNet,
-            "deblur_nonblind",
-            "Converse-USRNet: unfolded kernel-conditioned Converse2D data steps + prior",
-            _CONVERSE_USRNET_WEIGHTS,
-        ),
-        _entry(
-            "conv_usrnet",
-            ConvUSRNet,
-            "deblur_nonblind",
-            "Conv-USRNet: Converse-USRNet with convolutions (control)",
-        ),
+    return ModelInfo(
+        name,
+        task,
+        in_channels,
+        scale,
+        description,
+        pretrained,
+        builder,
+        defaults,
+        fixed_sigma,
+        learned,
     )
-}
 
-# The project's own compact blind denoiser, with weights shipped inside the package.
-_COMPACT = compact_registry_entry()
-_REGISTRY[_COMPACT.name] = _COMPACT
+
+_ENTRIES = (
+    _entry(
+        "dncnn",
+        DnCNN,
+        "denoise",
+        "DnCNN (Zhang et al. 2017): 17 conv layers, batch norm, residual learning",
+    ),
+    _entry(
+        "converse_dncnn",
+        ConverseDnCNN,
+        "denoise",
+        "Converse-DnCNN: 20 Converse blocks (kernel 7, circular)",
+        _upstream(
+            "converse_dncnn.pth",
+            "3b86c7f6e41a014448f923bc331232e1f45e2eae350dd7f9e18440803d283e89",
+            task="denoise",
+            in_channels=1,
+            description="gray Gaussian denoising, sigma 25 (on the [0, 255] scale)",
+        ),
+        fixed_sigma=25.0,
+    ),
+    _entry(
+        "conv_dncnn",
+        ConverseDnCNN,
+        "denoise",
+        "Conv-DnCNN: Converse-DnCNN with depthwise convolutions (control)",
+        operator="conv",
+    ),
+    _entry(
+        "convt_dncnn",
+        ConverseDnCNN,
+        "denoise",
+        "ConvT-DnCNN: Converse-DnCNN with depthwise transposed convolutions (control)",
+        operator="convt",
+    ),
+    _entry(
+        "converse_dncnn_compact",
+        CompactConverseDenoiser,
+        "denoise",
+        "compact blind gray Converse denoiser (48 features, 6 blocks at half resolution), "
+        "trained by this project",
+        PretrainedWeights(
+            filename="converse_dncnn_compact.safetensors",
+            sha256="f4b61c33cd9e1ab6d90d18a81e704b4865c85a435ea0cf6e30aafa9c2c43fa2f",
+            url=None,
+            task="denoise",
+            in_channels=1,
+            license="Apache-2.0 (trained by the conversenet project on Train400)",
+            description="blind gray Gaussian denoising, sigma in [0, 50] (0-255 scale)",
+        ),
+    ),
+    _entry(
+        "msrresnet",
+        MSRResNet,
+        "sr",
+        "modified SRResNet: 16 residual blocks, pixel-shuffle upsampling",
+    ),
+    _entry(
+        "converse_srresnet",
+        ConverseSRResNet,
+        "sr",
+        "Converse-SRResNet: Converse blocks and Converse2D x2 upsamplers",
+        _upstream(
+            "converse_srresnet.pth",
+            "ed75a697f1ebb9f9ad6a53b7875bb76098f23b48d87bf6f0b0dd8cde6df81d2f",
+            task="sr",
+            scale=4,
+            description="x4 bicubic super-resolution, RGB",
+        ),
+    ),
+    _entry(
+        "converse_up_srresnet",
+        ConverseUpSRResNet,
+        "sr",
+        "MSRResNet with conv + Converse2D x2 upsamplers",
+    ),
+    _entry(
+        "conv_srresnet",
+        ConverseSRResNet,
+        "sr",
+        "Conv-SRResNet: depthwise convolutions, nearest + conv upsamplers (control)",
+        operator="conv",
+    ),
+    _entry(
+        "convt_srresnet",
+        ConverseSRResNet,
+        "sr",
+        "ConvT-SRResNet: depthwise transposed convolutions (control)",
+        operator="convt",
+    ),
+    _entry(
+        "conversenet",
+        ConverseNet,
+        "deblur",
+        "ConverseNet: 7 Converse blocks applied 5 times with shared weights",
+        _upstream(
+            "conversenet.pth",
+            "603cbb29075178410db9ab6166b247d2ddff32f349c59a7e1763c46feca270bd",
+            task="deblur",
+            description="blind deblurring, RGB",
+        ),
+    ),
+    _entry(
+        "convnet",
+        ConverseNet,
+        "deblur",
+        "ConvNet: ConverseNet with depthwise convolutions (control)",
+        operator="conv",
+    ),
+    _entry(
+        "converse_usrnet",
+        ConverseUSRNet,
+        "deblur_nonblind",
+        "Converse-USRNet: unfolded kernel-conditioned Converse2D data steps + prior",
+        _upstream(
+            "converse_usrnet.pth",
+            "729529b8bc8cbda152d6b60734b01032b49c20fcb8b6da2fb33141d9c3378d82",
+            task="deblur_nonblind",
+            description="non-blind deblurring with 7x7 kernels, RGB",
+        ),
+    ),
+    _entry(
+        "conv_usrnet",
+        ConverseUSRNet,
+        "deblur_nonblind",
+        "Conv-USRNet: Converse-USRNet with convolutions (control)",
+        operator="conv",
+    ),
+    _entry(
+        "wiener",
+        WienerDeconvolution,
+        "deblur_nonblind",
+        "Wiener/Tikhonov deconvolution by the reverse convolution, λ by the discrepancy "
+        "principle (classical baseline, no parameters)",
+        learned=False,
+    ),
+)
+_REGISTRY: Mapping[str, ModelInfo] = MappingProxyType({info.name: info for info in _ENTRIES})
 
 
 def _unknown(name: object) -> ValueError:
@@ -256,7 +284,7 @@ def list_models(task: str | None = None, pretrained: bool | None = None) -> list
     """Sorted names of the registered models.
 
     Args:
-        task: keep only this task (one of :data:`TASKS`).
+        task: keep only this task (one of :data:`~conversenet.tasks.TASKS`).
         pretrained: ``True`` keeps the models with published weights, ``False`` the others.
     """
     if task is not None and task not in TASKS:
@@ -275,19 +303,27 @@ def create_model(
     name: str,
     pretrained: bool = False,
     weights: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
     **overrides: Any,
 ) -> nn.Module:
     """Build a registered model, optionally with weights.
 
     Args:
         name: a name from :func:`list_models`.
-        pretrained: load the published checkpoint, found by :func:`conversenet.hub.resolve_weights`
-            (the ``CONVERSENET_WEIGHTS`` folder, then the user cache, then a download; every
-            copy is SHA-256 checked).
+        pretrained: load the published weights (a model that is not ``learned``, such as
+            ``wiener``, has none and is built as it is), found by
+            :func:`~conversenet.weights.resolve_weights` (the package, the
+            ``CONVERSENET_WEIGHTS`` folder, the user cache, then a download) and SHA-256
+            checked once.
         weights: load this file instead (``.pth``/``.pt`` loaded with ``weights_only=True``,
-            or ``.safetensors``). A file named like the official checkpoint is SHA-256
-            checked; any other file (e.g. from your own training) is loaded as is. Implies
-            loading weights whatever ``pretrained`` says.
+            or ``.safetensors``). A file named like the published one is SHA-256 checked;
+            any other file (e.g. from your own training) is loaded as is. The model options
+            that ``conversenet train`` stores in a safetensors file's metadata are applied
+            (``overrides`` win over them). Implies loading weights whatever ``pretrained``
+            says.
+        download: allow downloading missing published weights.
+        progress: show a progress bar while downloading.
         **overrides: constructor arguments replacing the registered ones, e.g.
             ``in_channels=3`` or ``num_blocks=4``. Loading weights needs an architecture
             that matches them exactly (strict loading).
@@ -298,8 +334,32 @@ def create_model(
     Raises:
         ValueError: unknown name, no published weights, or weights that do not fit.
         TypeError: an override the constructor does not take.
+        ~conversenet.weights.WeightsNotFoundError: published weights neither on disk nor
+            downloadable.
+        ~conversenet.weights.WeightsChecksumError: a weight file with the wrong digest.
     """
     info = get_model_info(name)
+    if not info.learned:
+        if weights is not None:
+            raise ValueError(f"{name} has no trainable parameters: it takes no weights file")
+        pretrained = False
+    if weights is None and pretrained and info.pretrained is None:
+        raise ValueError(
+            f"no published weights for {name!r}; models with weights: "
+            f"{', '.join(list_models(pretrained=True))}. Pass weights=<file> to load your own."
+        )
+    path = None
+    if weights is not None or pretrained:
+        # resolve before building, so a missing or corrupt file fails before any work
+        path = resolve_weights(info.pretrained, path=weights, download=download, progress=progress)
+    if weights is not None:
+        saved_name, saved_options = saved_model_options(path)
+        if saved_name is not None and saved_name != name:
+            raise ValueError(
+                f"{path} holds weights of {saved_name!r} (as its metadata says), not of "
+                f"{name!r}; create {saved_name!r} with it"
+            )
+        overrides = {**saved_options, **overrides}  # what you pass wins over the file
     params = inspect.signature(info.builder).parameters
     unknown = sorted(set(overrides) - set(params))
     if unknown:
@@ -308,16 +368,6 @@ def create_model(
             f"its arguments are: {', '.join(params)}"
         )
     model = info.builder(**{**info.defaults, **overrides})
-    if weights is None and not pretrained:
-        return model
-
-    from .. import hub  # local import: hub imports this module
-
-    if weights is None and info.pretrained is None:
-        raise ValueError(
-            f"no published weights for {name!r}; models with weights: "
-            f"{', '.join(list_models(pretrained=True))}. Pass weights=<file> to load your own."
-        )
-    path = hub.resolve_weights(info, path=weights)
-    hub.load_weights_into(model, hub.load_state_dict(path), source=Path(path))
+    if path is not None:
+        load_weights_into(model, load_state_dict(path), source=Path(path))
     return model

@@ -2,7 +2,7 @@
 
 * :class:`MSRResNet` — the modified SRResNet of KAIR/BasicSR (residual blocks, pixel shuffle).
 * :class:`ConverseSRResNet` — Converse-SRResNet: Converse blocks everywhere and Converse2D
-  upsamplers; :class:`ConvSRResNet` and :class:`ConvTSRResNet` are its controls.
+  upsamplers; with ``operator="conv"`` or ``"convt"``, its Conv-/ConvT- controls.
 * :class:`ConverseUpSRResNet` — MSRResNet whose pixel-shuffle upsamplers are replaced by
   3×3 conv + Converse2D (scale 2).
 
@@ -15,12 +15,11 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..checks import check_choice, check_int
 from ..layers import Converse2D
 from .blocks import ResidualBlock, check_operator, make_block
 
 __all__ = [
-    "ConvSRResNet",
-    "ConvTSRResNet",
     "ConverseSRResNet",
     "ConverseUpSRResNet",
     "MSRResNet",
@@ -32,13 +31,22 @@ UPSCALES = (2, 3, 4)
 
 def _stage_scales(upscale: int) -> tuple[int, ...]:
     """x4 is two x2 stages; x2 and x3 are a single stage."""
-    if isinstance(upscale, bool) or not isinstance(upscale, int) or upscale not in UPSCALES:
-        raise ValueError(f"upscale must be one of {UPSCALES}, got {upscale!r}")
+    check_choice("upscale", check_int("upscale", upscale), UPSCALES)
     return (2, 2) if upscale == 4 else (upscale,)
 
 
-def _skip(x: Tensor, upscale: int) -> Tensor:
-    return F.interpolate(x, scale_factor=upscale, mode="bilinear", align_corners=False)
+def _upsampling_forward(
+    net: nn.Module, x: Tensor, stages: list[tuple[nn.Module, nn.Module]], act: nn.Module
+) -> Tensor:
+    """The forward pass shared by the SRResNet family: first conv, body, one (conv,
+    upsampler) pair per stage, conv_hres, conv_last, each followed by ``act`` but the last,
+    plus the bilinear upsampling of the input (``align_corners=False``)."""
+    feat = net.conv_body(act(net.conv_first(x)))
+    for conv, up in stages:
+        feat = act(up(conv(feat)))
+    out = net.conv_last(act(net.conv_hres(feat)))
+    skip = F.interpolate(x, scale_factor=net.upscale, mode="bilinear", align_corners=False)
+    return out + skip
 
 
 class MSRResNet(nn.Module):
@@ -80,12 +88,10 @@ class MSRResNet(nn.Module):
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        feat = self.conv_body(self.lrelu(self.conv_first(x)))
-        feat = self.lrelu(self.pixel_shuffle(self.upconv1(feat)))
+        stages = [(self.upconv1, self.pixel_shuffle)]
         if self.upscale == 4:
-            feat = self.lrelu(self.pixel_shuffle(self.upconv2(feat)))
-        out = self.conv_last(self.lrelu(self.conv_hres(feat)))
-        return out + _skip(x, self.upscale)
+            stages.append((self.upconv2, self.pixel_shuffle))
+        return _upsampling_forward(self, x, stages, self.lrelu)
 
 
 class NearestConvUpsample(nn.Conv2d):
@@ -125,83 +131,39 @@ def _convt_upsampler(channels: int, kernel_size: int, scale: int) -> nn.ConvTran
     return nn.ConvTranspose2d(channels, channels, kernel_size, scale, padding, groups=channels)
 
 
-class _BlockSRResNet(nn.Module):
-    operator = "converse"
+class ConverseSRResNet(nn.Module):
+    """Converse-SRResNet and its controls.
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        num_features: int,
-        num_blocks: int,
-        upscale: int,
-        kernel_size: int,
-        padding: int,
-        padding_mode: str,
-        eps: float,
-        up_kernel_size: int,
-        up_padding: int,
-        up_eps: float,
-    ) -> None:
-        super().__init__()
-        check_operator(self.operator)
-        scales = _stage_scales(upscale)
-        self.upscale = upscale
-        nf = num_features
+    1×1 conv_first (C→64) + GELU; ``num_blocks`` blocks (kernel 5, padding 4, replicate);
+    per ×2 stage a block ``upconv`` then an upsampler ``up`` and GELU; block ``conv_hres``
+    + GELU; 1×1 ``conv_last`` (64→C, no bias); plus the bilinear upsampled input.
 
-        def block() -> nn.Module:
-            return make_block(self.operator, nf, kernel_size, padding, padding_mode, eps)
-
-        def upsampler(scale: int) -> nn.Module:
-            if self.operator == "converse":
-                return Converse2D(nf, nf, up_kernel_size, scale, up_padding, padding_mode, up_eps)
-            if self.operator == "conv":
-                return NearestConvUpsample(nf, up_kernel_size, scale)
-            return _convt_upsampler(nf, up_kernel_size, scale)
-
-        self.conv_first = nn.Conv2d(in_channels, nf, 1)
-        self.conv_body = nn.Sequential(*(block() for _ in range(num_blocks)))
-        self.upconv1 = block()
-        self.up1 = upsampler(scales[0])
-        if len(scales) == 2:
-            self.upconv2 = block()
-            self.up2 = upsampler(scales[1])
-        self.conv_hres = block()
-        self.conv_last = nn.Conv2d(nf, out_channels, 1, bias=False)
-        self.gelu = nn.GELU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        feat = self.conv_body(self.gelu(self.conv_first(x)))
-        feat = self.gelu(self.up1(self.upconv1(feat)))
-        if self.upscale == 4:
-            feat = self.gelu(self.up2(self.upconv2(feat)))
-        out = self.conv_last(self.gelu(self.conv_hres(feat)))
-        return out + _skip(x, self.upscale)
-
-
-class ConverseSRResNet(_BlockSRResNet):
-    """Converse-SRResNet.
-
-    1×1 conv_first (C→64) + GELU; ``num_blocks`` Converse blocks (kernel 5, padding 4,
-    replicate); per ×2 stage a Converse block ``upconv`` then a Converse2D upsampler
-    ``up`` (kernel 2, scale 2, padding 2, replicate, eps 1e-3) and GELU; Converse block
-    ``conv_hres`` + GELU; 1×1 ``conv_last`` (64→C, no bias); plus the bilinear upsampled
-    input. The published x4 checkpoint (``converse_srresnet.pth``) uses the defaults.
+    ``operator="converse"`` (Converse-SRResNet): Converse blocks and Converse2D upsamplers
+    (kernel 2, scale 2, padding 2, ``padding_mode``, eps 1e-3); the published ×4
+    checkpoint (``converse_srresnet.pth``) uses the defaults. ``operator="conv"``
+    (Conv-SRResNet): depthwise :class:`~torch.nn.Conv2d` blocks and
+    :class:`NearestConvUpsample` (nearest ×2 then a depthwise 2×2 conv).
+    ``operator="convt"`` (ConvT-SRResNet): depthwise :class:`~torch.nn.ConvTranspose2d`
+    blocks (stride 1) and depthwise transposed convolutions with kernel 2, stride 2 as
+    upsamplers. The controls have the parameter count and module names of
+    Converse-SRResNet. (Upstream publishes no code for the controls; this is our
+    construction.)
 
     Args:
         in_channels, out_channels: image channels.
         num_features: width.
-        num_blocks: Converse blocks in the body.
+        num_blocks: blocks in the body.
         upscale: 2, 3 (one stage of that scale) or 4 (two ×2 stages).
-        kernel_size, padding, padding_mode, eps: of the Converse2D inside the blocks
-            (``padding_mode`` is also used by the upsamplers).
-        up_kernel_size, up_padding, up_eps: of the Converse2D upsamplers.
+        kernel_size, padding, padding_mode, eps: of the spatial operator inside the blocks
+            (``padding_mode`` is also used by the Converse2D upsamplers; ``padding`` and
+            ``eps`` concern Converse2D only).
+        up_kernel_size, up_padding, up_eps: of the upsamplers (``up_padding`` and
+            ``up_eps`` concern Converse2D only).
+        operator: the spatial operator, ``converse``, ``conv`` or ``convt``.
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C_{out}, sH, sW)`.
     """
-
-    operator = "converse"
 
     def __init__(
         self,
@@ -217,100 +179,43 @@ class ConverseSRResNet(_BlockSRResNet):
         up_kernel_size: int = 2,
         up_padding: int = 2,
         up_eps: float = 1e-3,
+        operator: str = "converse",
     ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            num_features,
-            num_blocks,
-            upscale,
-            kernel_size,
-            padding,
-            padding_mode,
-            eps,
-            up_kernel_size,
-            up_padding,
-            up_eps,
-        )
+        super().__init__()
+        self.operator = check_operator(operator)
+        scales = _stage_scales(upscale)
+        self.upscale = upscale
+        nf = num_features
 
+        def block() -> nn.Module:
+            return make_block(operator, nf, kernel_size, padding, padding_mode, eps)
 
-class ConvSRResNet(_BlockSRResNet):
-    """Conv-SRResNet, control of :class:`ConverseSRResNet`: depthwise :class:`~torch.nn.Conv2d`
-    (kernel 5, padding 2, replicate) inside the blocks and :class:`NearestConvUpsample`
-    (nearest ×2 then depthwise 2×2 conv) as upsamplers. Same parameter count and module
-    names as Converse-SRResNet. (Upstream publishes no code for this control; this is
-    our construction.)
+        def upsampler(scale: int) -> nn.Module:
+            if operator == "converse":
+                return Converse2D(nf, nf, up_kernel_size, scale, up_padding, padding_mode, up_eps)
+            if operator == "conv":
+                return NearestConvUpsample(nf, up_kernel_size, scale)
+            return _convt_upsampler(nf, up_kernel_size, scale)
 
-    Shape:
-        - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C_{out}, sH, sW)`.
-    """
+        self.conv_first = nn.Conv2d(in_channels, nf, 1)
+        self.conv_body = nn.Sequential(*(block() for _ in range(num_blocks)))
+        self.upconv1 = block()
+        self.up1 = upsampler(scales[0])
+        if len(scales) == 2:
+            self.upconv2 = block()
+            self.up2 = upsampler(scales[1])
+        self.conv_hres = block()
+        self.conv_last = nn.Conv2d(nf, out_channels, 1, bias=False)
+        self.gelu = nn.GELU()
 
-    operator = "conv"
+    def extra_repr(self) -> str:
+        return f"operator={self.operator!r}, upscale={self.upscale}"
 
-    def __init__(
-        self,
-        in_channels: int = 3,
-        out_channels: int = 3,
-        num_features: int = 64,
-        num_blocks: int = 16,
-        upscale: int = 4,
-        kernel_size: int = 5,
-        padding_mode: str = "replicate",
-        up_kernel_size: int = 2,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            num_features,
-            num_blocks,
-            upscale,
-            kernel_size,
-            0,
-            padding_mode,
-            0.0,
-            up_kernel_size,
-            0,
-            0.0,
-        )
-
-
-class ConvTSRResNet(_BlockSRResNet):
-    """ConvT-SRResNet, control of :class:`ConverseSRResNet`: depthwise
-    :class:`~torch.nn.ConvTranspose2d` (kernel 5, stride 1, padding 2) inside the blocks
-    and depthwise transposed convolutions with kernel 2, stride 2 as upsamplers. Same
-    parameter count and module names as Converse-SRResNet. (Upstream publishes no code for
-    this control; this is our construction.)
-
-    Shape:
-        - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C_{out}, sH, sW)`.
-    """
-
-    operator = "convt"
-
-    def __init__(
-        self,
-        in_channels: int = 3,
-        out_channels: int = 3,
-        num_features: int = 64,
-        num_blocks: int = 16,
-        upscale: int = 4,
-        kernel_size: int = 5,
-        up_kernel_size: int = 2,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            num_features,
-            num_blocks,
-            upscale,
-            kernel_size,
-            0,
-            "constant",
-            0.0,
-            up_kernel_size,
-            0,
-            0.0,
-        )
+    def forward(self, x: Tensor) -> Tensor:
+        stages = [(self.upconv1, self.up1)]
+        if self.upscale == 4:
+            stages.append((self.upconv2, self.up2))
+        return _upsampling_forward(self, x, stages, self.gelu)
 
 
 class ConverseUpSRResNet(nn.Module):
@@ -357,9 +262,7 @@ class ConverseUpSRResNet(nn.Module):
         self.gelu = nn.GELU()
 
     def forward(self, x: Tensor) -> Tensor:
-        feat = self.conv_body(self.gelu(self.conv_first(x)))
-        feat = self.gelu(self.reverse1(self.conv1(feat)))
+        stages = [(self.conv1, self.reverse1)]
         if self.upscale == 4:
-            feat = self.gelu(self.reverse2(self.conv2(feat)))
-        out = self.conv_last(self.gelu(self.conv_hres(feat)))
-        return out + _skip(x, self.upscale)
+            stages.append((self.conv2, self.reverse2))
+        return _upsampling_forward(self, x, stages, self.gelu)

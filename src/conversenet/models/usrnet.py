@@ -19,9 +19,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .. import functional as CF
-from .deblur import BlockStack
+from ..checks import check_int
+from .blocks import check_operator
+from .deblur import prior_blocks
 
-__all__ = ["ConvDataStep", "ConvUSRNet", "ConverseDataStep", "ConverseUSRNet", "KernelNet"]
+__all__ = ["ConvDataStep", "ConverseDataStep", "ConverseUSRNet", "KernelNet"]
 
 
 class KernelNet(nn.Module):
@@ -116,46 +118,65 @@ class ConvDataStep(nn.Module):
         return out.view(n, c, h, w)
 
 
-class _UnfoldedNet(nn.Module):
-    operator = "converse"
+class ConverseUSRNet(nn.Module):
+    """Converse-USRNet for non-blind deblurring, and its control Conv-USRNet:
+    ``model(x, kernel, sf=1)``.
+
+    1×1 conv (C→64); ``num_iterations`` = 5 × [data step ``d`` with the kernels
+    ``convs[i](kernelnet(kernel))``, prior ``p`` = 7 blocks with residual scales
+    (kernel 3, padding 2, circular), shared across iterations]; 1×1 conv (64→C). The first
+    data step upsamples by ``sf`` (1 for deblurring), so the output is ``sf`` times larger.
+
+    ``operator="converse"`` (Converse-USRNet): reverse-convolution data steps
+    (:class:`ConverseDataStep`) and Converse blocks; the published RGB checkpoint
+    (``converse_usrnet.pth``) uses the defaults. ``operator="conv"`` (Conv-USRNet): the
+    data step convolves the features with the generated kernels (:class:`ConvDataStep`)
+    and the prior blocks use a depthwise 3×3 :class:`~torch.nn.Conv2d` (padding 1,
+    circular); it has the parameters of Converse-USRNet minus the data step's ``alpha``.
+    (Upstream publishes no code for this control; this is our construction.)
+
+    Args:
+        in_channels: image channels.
+        num_features, num_blocks, num_iterations: width, prior depth, unfolded steps.
+        kernel_size, padding, padding_mode, eps: of the spatial operator in the prior
+            blocks (``padding`` and ``eps`` concern Converse2D only).
+        blur_kernel_size: side of the blur kernels the MLP takes (smaller odd kernels are
+            zero-padded to it).
+        kernel_hidden, kernel_channels: MLP width and number of embedded maps.
+        data_eps: ε of the reverse-convolution data step's λ.
+        operator: the spatial operator, ``converse``, ``conv`` or ``convt``.
+
+    Shape:
+        - x: :math:`(N, C, H, W)` in [0, 1]; kernel: :math:`(N \\text{ or } 1, 1, k, k)`
+          summing to 1; output: :math:`(N, C, sf\\,H, sf\\,W)`.
+    """
 
     def __init__(
         self,
-        in_channels: int,
-        num_features: int,
-        num_blocks: int,
-        num_iterations: int,
-        kernel_size: int,
-        padding: int,
-        padding_mode: str,
-        eps: float,
-        blur_kernel_size: int,
-        kernel_hidden: int,
-        kernel_channels: int,
-        data_eps: float,
+        in_channels: int = 3,
+        num_features: int = 64,
+        num_blocks: int = 7,
+        num_iterations: int = 5,
+        kernel_size: int = 3,
+        padding: int = 2,
+        padding_mode: str = "circular",
+        eps: float = 1e-5,
+        blur_kernel_size: int = 7,
+        kernel_hidden: int = 64,
+        kernel_channels: int = 16,
+        data_eps: float = 1e-3,
+        operator: str = "converse",
     ) -> None:
         super().__init__()
-        if (
-            isinstance(num_iterations, bool)
-            or not isinstance(num_iterations, int)
-            or num_iterations < 1
-        ):
-            raise ValueError(f"num_iterations must be an int >= 1, got {num_iterations!r}")
+        check_int("num_iterations", num_iterations, minimum=1)
         self.blur_kernel_size = blur_kernel_size
         self.d = (
             ConverseDataStep(num_features, data_eps)
-            if self.operator == "converse"
-            else (ConvDataStep())
+            if check_operator(operator) == "converse"
+            else ConvDataStep()
         )
-        self.p = BlockStack(
-            self.operator,
-            num_features,
-            num_blocks,
-            kernel_size,
-            padding,
-            padding_mode,
-            eps,
-            alpha=True,
+        self.p = prior_blocks(
+            operator, num_features, num_blocks, kernel_size, padding, padding_mode, eps, True
         )
         self.conv1 = nn.Conv2d(in_channels, num_features, 1)
         self.conv2 = nn.Conv2d(num_features, in_channels, 1)
@@ -198,103 +219,5 @@ class _UnfoldedNet(nn.Module):
         x = self.conv1(x)
         for i, to_kernels in enumerate(self.convs):
             x = self.d(x, to_kernels(embedding), int(sf) if i == 0 else 1)
-            x = self.p(x)
+            x = self.p.m_body(x)
         return self.conv2(x)
-
-
-class ConverseUSRNet(_UnfoldedNet):
-    """Converse-USRNet for non-blind deblurring: ``model(x, kernel, sf=1)``.
-
-    1×1 conv (C→64); ``num_iterations`` = 5 × [data step ``d`` with the kernels
-    ``convs[i](kernelnet(kernel))``, prior ``p`` = 7 Converse blocks with residual scales
-    (kernel 3, padding 2, circular), shared across iterations]; 1×1 conv (64→C). The first
-    data step upsamples by ``sf`` (1 for deblurring), so the output is ``sf`` times larger.
-    The published RGB checkpoint (``converse_usrnet.pth``) uses the defaults.
-
-    Args:
-        in_channels: image channels.
-        num_features, num_blocks, num_iterations: width, prior depth, unfolded steps.
-        kernel_size, padding, padding_mode, eps: of the Converse2D in the prior blocks.
-        blur_kernel_size: side of the blur kernels the MLP takes (smaller odd kernels are
-            zero-padded to it).
-        kernel_hidden, kernel_channels: MLP width and number of embedded maps.
-        data_eps: ε of the data step's λ.
-
-    Shape:
-        - x: :math:`(N, C, H, W)` in [0, 1]; kernel: :math:`(N \\text{ or } 1, 1, k, k)`
-          summing to 1; output: :math:`(N, C, sf\\,H, sf\\,W)`.
-    """
-
-    operator = "converse"
-
-    def __init__(
-        self,
-        in_channels: int = 3,
-        num_features: int = 64,
-        num_blocks: int = 7,
-        num_iterations: int = 5,
-        kernel_size: int = 3,
-        padding: int = 2,
-        padding_mode: str = "circular",
-        eps: float = 1e-5,
-        blur_kernel_size: int = 7,
-        kernel_hidden: int = 64,
-        kernel_channels: int = 16,
-        data_eps: float = 1e-3,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            num_features,
-            num_blocks,
-            num_iterations,
-            kernel_size,
-            padding,
-            padding_mode,
-            eps,
-            blur_kernel_size,
-            kernel_hidden,
-            kernel_channels,
-            data_eps,
-        )
-
-
-class ConvUSRNet(_UnfoldedNet):
-    """Conv-USRNet, the control of :class:`ConverseUSRNet`: the data step convolves the
-    features with the generated per-channel kernels (:class:`ConvDataStep`) and the prior
-    blocks use a depthwise 3×3 :class:`~torch.nn.Conv2d` (padding 1, circular) instead of
-    Converse2D. It has the parameters of Converse-USRNet minus the data step's ``alpha``.
-    (Upstream publishes no code for this control; this is our construction.)
-
-    Shape:
-        - x: :math:`(N, C, H, W)`; kernel: :math:`(N \\text{ or } 1, 1, k, k)`;
-          output: :math:`(N, C, sf\\,H, sf\\,W)`.
-    """
-
-    operator = "conv"
-
-    def __init__(
-        self,
-        in_channels: int = 3,
-        num_features: int = 64,
-        num_blocks: int = 7,
-        num_iterations: int = 5,
-        kernel_size: int = 3,
-        padding_mode: str = "circular",
-        blur_kernel_size: int = 7,
-        kernel_hidden: int = 64,
-        kernel_channels: int = 16,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            num_features,
-            num_blocks,
-            num_iterations,
-            kernel_size,
-            0,
-            padding_mode,
-            0.0,
-            blur_kernel_size,
-            kernel_hidden,
-            kernel_channels,
-            0.0,
-        )

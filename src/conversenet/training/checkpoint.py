@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import save as safetensors_bytes
 
 __all__ = [
     "CheckpointError",
@@ -186,13 +187,11 @@ def export_weights(
     The keys are kept as they are, so ``create_model(name, weights=path)`` loads it
     strictly. ``metadata`` values are stored as strings (non-strings as JSON).
     """
-    from safetensors.torch import save
-
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
     meta = {"format": "pt"}
     for key, value in (metadata or {}).items():
         meta[str(key)] = value if isinstance(value, str) else json.dumps(value)
-    data = save(tensors, metadata=meta)
+    data = safetensors_bytes(tensors, metadata=meta)
     path = Path(path)
     atomic_write(path, lambda f: f.write(data))
     return path

@@ -25,11 +25,10 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 from ..data import degradations as D
-from ..io import IMAGE_EXTENSIONS
+from ..io import IMAGE_EXTENSIONS, ImageFileError, load_image
 from .config import Config
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "PatchDataset",
     "ShardedSampler",
     "augment",
@@ -58,8 +57,6 @@ def list_image_files(folders: str | Path | Sequence[str | Path]) -> list[Path]:
 
 def read_training_image(path: str | Path, channels: int) -> np.ndarray:
     """Read an image as uint8, H×W×``channels`` (gray from RGB with the ITU-R 601 weights)."""
-    from ..io import load_image
-
     img = load_image(path)
     if img.dtype == np.uint16:
         img = np.round(img.astype(np.float64) / 257.0).astype(np.uint8)
@@ -130,6 +127,11 @@ class PatchDataset(Dataset):
         seed: base seed of the run.
         repeat: patches per image per epoch.
         cache: decode every image once and keep it in memory.
+        skip_unreadable: leave out the images that cannot be read (listed in ``skipped``)
+            instead of refusing the data set.
+
+    Every image is decoded once here (and kept when ``cache``), so an unreadable or too
+    small one is reported by name before training starts, not in a data-loader worker.
     """
 
     def __init__(
@@ -141,18 +143,40 @@ class PatchDataset(Dataset):
         seed: int = 0,
         repeat: int = 1,
         cache: bool = True,
+        skip_unreadable: bool = False,
     ) -> None:
         if not files:
             raise ValueError("PatchDataset needs at least one image file")
-        self.files = [Path(f) for f in files]
         self.degradation = degradation
         self.patch_size = int(patch_size)
         self.channels = int(channels)
         self.seed = int(seed)
         self.repeat = int(repeat)
-        self._cache: list[np.ndarray] | None = None
-        if cache:
-            self._cache = [self._read(i) for i in range(len(self.files))]
+        self.files: list[Path] = []
+        self.skipped: list[tuple[Path, str]] = []
+        images = []
+        for path in map(Path, files):
+            try:
+                image = self._read_file(path)
+            except (ImageFileError, ValueError, OSError) as err:
+                self.skipped.append((path, str(err)))
+                continue
+            self.files.append(path)
+            if cache:
+                images.append(image)
+        if self.skipped and not skip_unreadable:
+            listing = "; ".join(
+                reason if reason.startswith(str(path)) else f"{path}: {reason}"
+                for path, reason in self.skipped[:5]
+            )
+            more = f" (and {len(self.skipped) - 5} more)" if len(self.skipped) > 5 else ""
+            raise ValueError(
+                f"{len(self.skipped)} training image(s) cannot be used: {listing}{more}. "
+                "Remove them, or set data.skip_unreadable: true to train without them"
+            )
+        if not self.files:
+            raise ValueError("none of the training images can be used")
+        self._cache: list[np.ndarray] | None = images if cache else None
 
     @classmethod
     def from_config(cls, cfg: Config) -> PatchDataset:
@@ -164,19 +188,18 @@ class PatchDataset(Dataset):
             cfg.train.seed,
             cfg.data.repeat,
             cfg.data.cache_images,
+            cfg.data.skip_unreadable,
         )
 
-    def _read(self, i: int) -> np.ndarray:
-        img = read_training_image(self.files[i], self.channels)
+    def _read_file(self, path: Path) -> np.ndarray:
+        img = read_training_image(path, self.channels)
         h, w = img.shape[:2]
         if h < self.patch_size or w < self.patch_size:
-            raise ValueError(
-                f"{self.files[i]} is {h}x{w}, smaller than the patch size {self.patch_size}"
-            )
+            raise ValueError(f"{path} is {h}x{w}, smaller than the patch size {self.patch_size}")
         return img
 
     def image(self, i: int) -> np.ndarray:
-        return self._cache[i] if self._cache is not None else self._read(i)
+        return self._cache[i] if self._cache is not None else self._read_file(self.files[i])
 
     def __len__(self) -> int:
         return len(self.files) * self.repeat

@@ -34,7 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
+from ..models import create_model
+from ..tasks import call_model
 from .checkpoint import (
     CheckpointError,
     CheckpointManager,
@@ -52,6 +55,7 @@ from .distributed import (
     cleanup_distributed,
     init_distributed,
 )
+from .validation import make_protocol, validate
 
 __all__ = ["ModelEMA", "Trainer", "build_loss", "build_model", "train"]
 
@@ -65,9 +69,7 @@ WEIGHTS_NAME = "model.safetensors"
 # ---------------------------------------------------------------------------------------
 def build_model(cfg: Config) -> nn.Module:
     """``create_model(cfg.model.name, **cfg.model.options)`` (untrained)."""
-    from .. import models
-
-    return models.create_model(cfg.model.name, **cfg.model.options)
+    return create_model(cfg.model.name, **cfg.model.options)
 
 
 def build_loss(name: str, charbonnier_eps: float = 1e-3):
@@ -124,8 +126,6 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 class _TqdmHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
         try:
             tqdm.write(self.format(record))
         except Exception:  # pragma: no cover - logging must never raise
@@ -154,7 +154,7 @@ def _setup_logging(out_dir: Path | None, is_main: bool) -> list[logging.Handler]
 
 
 def _tensorboard_writer(folder: Path):
-    try:
+    try:  # tensorboard is an optional extra
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         log.info("tensorboard is not installed: no TensorBoard scalars (pip install tensorboard)")
@@ -175,6 +175,8 @@ class Trainer:
             (same, but it is an error if there is none), or a checkpoint file (or a folder,
             whose newest valid checkpoint is used).
         ctx: the data-parallel context; by default from :func:`init_distributed`.
+        restart: start from step 0 in a folder whose checkpoints are all damaged (they
+            are replaced as the new run saves); without it such a folder is refused.
     """
 
     def __init__(
@@ -183,10 +185,12 @@ class Trainer:
         out_dir: str | Path,
         resume: str | Path | None = None,
         ctx: DistContext | None = None,
+        restart: bool = False,
     ) -> None:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.resume = resume
+        self.restart = bool(restart)
         self.ctx = ctx if ctx is not None else init_distributed(cfg.train.device)
         self._stop_requested = False
         self._signal_count = 0
@@ -194,7 +198,7 @@ class Trainer:
         self.history: dict[str, list[dict[str, float]]] = {"loss": [], "validation": []}
 
     # -- set-up -------------------------------------------------------------------------
-    def _setup(self) -> None:
+    def _setup(self, dataset: PatchDataset) -> None:
         cfg, ctx = self.cfg, self.ctx
         if cfg.train.num_threads > 0:
             torch.set_num_threads(cfg.train.num_threads)
@@ -220,7 +224,7 @@ class Trainer:
             "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16
         )
 
-        self.dataset = PatchDataset.from_config(cfg)
+        self.dataset = dataset
         self.sampler = ShardedSampler(
             self.dataset, cfg.data.batch_size, ctx.world_size, ctx.rank, seed=cfg.train.seed
         )
@@ -242,8 +246,6 @@ class Trainer:
 
         self.val_protocol = None
         if cfg.validation.dir is not None:
-            from .validation import make_protocol
-
             self.val_protocol = make_protocol(
                 cfg.task,
                 sigma=cfg.validation.sigma,
@@ -269,7 +271,14 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.raw_model.load_state_dict(state["model"])
+        try:
+            self.raw_model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise CheckpointError(
+                f"the checkpoints in {self.out_dir} were written by another model than "
+                f"{self.cfg.model.name} with these options ({str(err).splitlines()[0]}); "
+                "train this configuration into a new --out folder"
+            ) from None
         if self.ema is not None:
             if state.get("ema") is None:
                 log.warning("the checkpoint has no EMA weights: starting the EMA from the model")
@@ -300,6 +309,13 @@ class Trainer:
                 if self.manager.checkpoints():
                     raise CheckpointError(f"no valid checkpoint in {self.out_dir}")
                 raise CheckpointError(f"--resume: no checkpoint in {self.out_dir}")
+            if found is None and self.manager.checkpoints() and not self.restart:
+                damaged = ", ".join(p.name for p in self.manager.checkpoints())
+                raise CheckpointError(
+                    f"every checkpoint in {self.out_dir} is damaged ({damaged}): the run cannot "
+                    "resume, and starting afresh would overwrite them. Train into another "
+                    "--out folder, or pass --restart to start from step 0 here"
+                )
             return found
         path = Path(resume)
         if path.is_dir():
@@ -356,10 +372,7 @@ class Trainer:
 
     # -- steps --------------------------------------------------------------------------
     def _forward(self, batch: dict[str, Tensor]) -> Tensor:
-        x = batch["input"]
-        if "kernel" in batch:
-            return self.model(x, batch["kernel"], 1)
-        return self.model(x)
+        return call_model(self.model, batch["input"], batch.get("kernel"))
 
     def train_step(self, batch: dict[str, Tensor]) -> Tensor:
         """One optimiser step on a batch; returns the (detached) loss."""
@@ -400,8 +413,6 @@ class Trainer:
     def run_validation(self) -> dict[str, float] | None:
         if self.val_protocol is None or not self.ctx.is_main:
             return None
-        from .validation import validate
-
         start = time.perf_counter()
         result = validate(
             self.eval_model(),
@@ -447,12 +458,16 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         """Train to ``train.total_steps`` (or until a signal); returns a summary."""
         cfg, ctx = self.cfg, self.ctx
+        # the data is read before the run folder is created, so a mistake leaves nothing
+        dataset = PatchDataset.from_config(cfg)
         handlers = _setup_logging(self.out_dir, ctx.is_main)
         self.writer = None
         previous = {}
         threads = torch.get_num_threads()
         try:
-            self._setup()
+            for path, reason in dataset.skipped:
+                log.warning("skipping an unreadable training image: %s", reason or path)
+            self._setup(dataset)
             found = self._find_resume()
             if found is not None:
                 path, state = found
@@ -494,8 +509,6 @@ class Trainer:
         bpe = self.sampler.batches_per_epoch
         bar = None
         if ctx.is_main and cfg.train.progress_bar:
-            from tqdm import tqdm
-
             bar = tqdm(total=total, initial=self.step, desc="train", unit="it", dynamic_ncols=True)
         loss_sum = torch.zeros((), device=ctx.device)
         loss_count = 0
@@ -579,10 +592,12 @@ class Trainer:
         }
 
 
-def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None) -> dict[str, Any]:
+def train(
+    cfg: Config, out_dir: str | Path, resume: str | Path | None = None, restart: bool = False
+) -> dict[str, Any]:
     """Run :class:`Trainer` in this process (joining the ``torchrun`` group if any)."""
     ctx = init_distributed(cfg.train.device)
     try:
-        return Trainer(cfg, out_dir, resume=resume, ctx=ctx).run()
+        return Trainer(cfg, out_dir, resume=resume, ctx=ctx, restart=restart).run()
     finally:
         cleanup_distributed()

@@ -1,10 +1,9 @@
 """Validation PSNR during training, with the evaluation protocol of ``conversenet eval``.
 
-Each image is degraded exactly as :func:`conversenet.evaluation.degrade` does (noise drawn
-after ``np.random.seed(0)`` per image, MATLAB bicubic for SR, uint8 wrap blur for
-deblurring), the model output is clamped, rounded to uint8 and scored with
-:func:`conversenet.metrics.psnr` (and on the Y channel for RGB images). Only PSNR is
-computed, to keep validation cheap.
+Each image is degraded, restored and scored exactly as :func:`conversenet.evaluation.evaluate`
+does (:func:`~conversenet.evaluation.score_images`: noise drawn after ``np.random.seed(0)``
+per image, MATLAB bicubic for SR, uint8 wrap blur for deblurring, clamped uint8 output).
+Only PSNR is computed (and on the Y channel for RGB images), to keep validation cheap.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import metrics
-from ..evaluation import Protocol, _to_tensor, degrade, list_images, model_runner, read_test_image
-from ..evaluation import to_uint8 as _to_uint8
+from ..data.kernels import load_kernel
+from ..evaluation import Protocol, list_images, make_runner, score_images
 
 __all__ = ["make_protocol", "validate"]
 
@@ -34,8 +32,6 @@ def make_protocol(
     """The evaluation protocol for a task; ``sigma`` is the noise level (AWGN for denoising,
     the noise after the blur for deblurring), ``kernel`` an array or a kernel file."""
     if isinstance(kernel, (str, Path)):
-        from ..data.kernels import load_kernel
-
         kernel = load_kernel(kernel)
     return Protocol(
         task=task,
@@ -59,7 +55,7 @@ def validate(
     """Mean PSNR (and PSNR on Y for RGB) of ``model`` over clean ``images``.
 
     Args:
-        model: the network, called as in :func:`conversenet.evaluation.model_runner`.
+        model: the network, run as :func:`conversenet.evaluation.evaluate` runs it.
         images: a folder of clean images or a list of paths.
         protocol: from :func:`make_protocol` or :class:`conversenet.evaluation.Protocol`.
         max_images: score only the first images.
@@ -74,26 +70,13 @@ def validate(
         raise ValueError("validation needs at least one image")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    run = model_runner(model, protocol)
-    scores: dict[str, list[float]] = {"psnr": []}
     try:
-        for path in paths:
-            hr, lq = degrade(read_test_image(path, protocol.channels), protocol)
-            restored = _to_uint8(run(_to_tensor(lq, device)))
-            if restored.shape != hr.shape:
-                raise ValueError(
-                    f"the model returned shape {restored.shape} for {Path(path).name}, "
-                    f"expected {hr.shape}"
-                )
-            scores["psnr"].append(metrics.psnr(restored, hr, border=protocol.border))
-            if hr.ndim == 3 and hr.shape[2] == 3:
-                y_out, y_hr = metrics.rgb2ycbcr(restored), metrics.rgb2ycbcr(hr)
-                scores.setdefault("psnr_y", []).append(
-                    metrics.psnr(y_out, y_hr, border=protocol.border)
-                )
+        rows = [
+            row
+            for _, _, row in score_images(make_runner(model, protocol), paths, protocol, ssim=False)
+        ]
     finally:
         model.train(was_training)
-    result = {k: float(np.mean(v)) for k, v in scores.items()}
+    result = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "psnr_y") if k in rows[0]}
     result["images"] = len(paths)
     return result

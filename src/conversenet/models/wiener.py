@@ -1,0 +1,107 @@
+"""Classical non-blind deconvolution from the reverse-convolution operator: the
+Wiener/Tikhonov baseline that the learned non-blind models are compared against.
+
+.. math::
+
+    X^\\star = \\arg\\min_X \\|y - (X\\otimes k)\\downarrow_{sf}\\|^2
+        + \\lambda\\|X - X_0\\|^2
+
+per image and colour channel, under circular boundaries (the deblurring protocol blurs
+with ``mode="wrap"``, so the model of the degradation is exact), in closed form by
+:func:`conversenet.functional.reverse_conv`. No trainable parameters, no weights file.
+
+**Choosing λ.** The least-squares problem is the MAP estimate for Gaussian noise of
+variance :math:`\\sigma^2` and the prior :math:`X \\sim \\mathcal N(X_0, P\\,I)`, for which
+:math:`\\lambda = \\sigma^2 / P`: the noise power over the power of what the prior leaves
+unexplained. :math:`P` is not known; it is fixed by requiring that the estimate explain
+the observation exactly to the noise level, :math:`\\frac1n\\|y - A X^\\star\\|^2 =
+\\sigma^2` (Morozov's discrepancy principle, solved per image and channel by
+:func:`~conversenet.functional.discrepancy_lambda`), with :math:`\\sigma` the known noise
+level (2.55/255 in the protocol). With :math:`X_0` the blurred input the prior
+power is that of the detail the blur removed, which this choice measures on the image
+itself; a zero :math:`X_0` is the textbook Tikhonov filter.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import Tensor, nn
+
+from ..checks import check_choice, check_int, check_real
+from ..functional import discrepancy_lambda, reverse_conv
+
+__all__ = ["WIENER_X0", "WienerDeconvolution"]
+
+#: Initial estimates of the Wiener model: the (upsampled) blurred input, or zero.
+WIENER_X0 = ("blurred", "zero")
+
+
+class WienerDeconvolution(nn.Module):
+    """Wiener/Tikhonov deconvolution: ``model(x, kernel, sf=1)``, no parameters.
+
+    Args:
+        in_channels: image channels (every channel is deconvolved alike).
+        noise_level: σ of the noise on the [0, 255] scale (the protocol's 2.55).
+        x0: ``"blurred"``, the input itself (nearest-upsampled when ``sf > 1``: the
+            reverse convolution's own :math:`X_0`), or ``"zero"``.
+        lam: a fixed λ > 0 instead of the discrepancy principle.
+
+    Shape:
+        - x: :math:`(N, C, H, W)` in [0, 1]; kernel: :math:`(N \\text{ or } 1, 1, k, k)` or
+          :math:`(k, k)`, summing to 1; output: :math:`(N, C, sf\\,H, sf\\,W)`.
+
+    Example:
+        >>> model = WienerDeconvolution()
+        >>> model(torch.rand(1, 3, 32, 32), torch.full((1, 1, 5, 5), 1 / 25)).shape
+        torch.Size([1, 3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        noise_level: float = 2.55,
+        x0: str = "blurred",
+        lam: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.noise_level = check_real("noise_level", noise_level, minimum=0)
+        self.x0 = check_choice("x0", x0, WIENER_X0)
+        if lam is not None and check_real("lam", lam) <= 0:
+            raise ValueError(f"lam must be > 0 or None (the discrepancy principle), got {lam}")
+        self.lam = lam
+
+    def extra_repr(self) -> str:
+        lam = "discrepancy principle" if self.lam is None else f"{self.lam:g}"
+        return f"{self.in_channels}, noise_level={self.noise_level:g}, x0={self.x0!r}, lam={lam}"
+
+    def _kernels(self, kernel: Tensor, x: Tensor) -> Tensor:
+        if not isinstance(kernel, Tensor):
+            raise TypeError(f"kernel must be a torch.Tensor, got {type(kernel).__name__}")
+        if kernel.dim() == 2:
+            kernel = kernel[None, None]
+        if kernel.dim() != 4 or kernel.shape[1] != 1:
+            raise ValueError(
+                f"kernel must have shape (N, 1, kH, kW) (or (kH, kW)), got {tuple(kernel.shape)}"
+            )
+        if kernel.shape[0] not in (1, x.shape[0]):
+            raise ValueError(
+                f"kernel batch size must be 1 or the image batch size {x.shape[0]}, "
+                f"got {kernel.shape[0]}"
+            )
+        dtype = x.dtype if x.is_floating_point() else torch.float32
+        return kernel.to(device=x.device, dtype=dtype).expand(-1, x.shape[1], -1, -1)
+
+    def forward(self, x: Tensor, kernel: Tensor, sf: int = 1) -> Tensor:
+        if isinstance(sf, bool) or not isinstance(sf, numbers.Integral) or sf < 1:
+            raise ValueError(f"sf must be an integer >= 1, got {sf!r}")
+        if not isinstance(x, Tensor) or x.dim() != 4:
+            raise ValueError(f"x must be a 4-D tensor (N, C, H, W), got {getattr(x, 'shape', x)}")
+        kernels = self._kernels(kernel, x)
+        x0 = None if self.x0 == "blurred" else "zero"
+        lam = self.lam
+        if lam is None:
+            lam = discrepancy_lambda(x, kernels, self.noise_level / 255.0, int(sf), x0)
+        return reverse_conv(x, kernels, lam, int(sf), 0, "circular", x0)

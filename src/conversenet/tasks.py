@@ -1,0 +1,109 @@
+"""The restoration tasks: their names, the model each uses by default and offline, and how
+a model of each task is called.
+
+Every other module takes its task list and per-task defaults from here.
+
+>>> get_task("deblur_nonblind").takes_kernel
+True
+>>> command_task("deblur", with_kernel=True).name
+'deblur_nonblind'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from torch import Tensor, nn
+
+__all__ = [
+    "COMMAND_TASKS",
+    "TASKS",
+    "TASK_REGISTRY",
+    "Task",
+    "call_model",
+    "command_task",
+    "get_task",
+]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A restoration task.
+
+    Attributes:
+        name: the task's name (a model's ``ModelInfo.task``).
+        description: one line for listings and help texts.
+        default_model: the registered model the front ends use when none is named.
+        offline_model: used instead of ``default_model`` when its weights are absent
+            (not on disk and not downloadable); its weights ship inside the package.
+        colour_model: when ``default_model`` is a gray model, the model used for colour
+            images (its weights ship inside the package).
+        takes_kernel: models of the task are non-blind: called as ``model(x, kernel, 1)``.
+        command: the ``conversenet`` sub-command that runs the task.
+    """
+
+    name: str
+    description: str
+    default_model: str
+    offline_model: str | None = None
+    colour_model: str | None = None
+    takes_kernel: bool = False
+    command: str = ""
+
+
+_TASKS = (
+    Task(
+        "denoise",
+        "Gaussian denoising",
+        default_model="converse_dncnn",
+        offline_model="converse_dncnn_compact",
+        command="denoise",
+    ),
+    Task("sr", "super-resolution", default_model="converse_srresnet", command="sr"),
+    Task("deblur", "blind deblurring", default_model="conversenet", command="deblur"),
+    Task(
+        "deblur_nonblind",
+        "non-blind deblurring (the blur kernel is given)",
+        default_model="converse_usrnet",
+        takes_kernel=True,
+        command="deblur",
+    ),
+)
+
+#: Every task by name.
+TASK_REGISTRY = MappingProxyType({task.name: task for task in _TASKS})
+#: Names of the tasks a model can be registered for.
+TASKS: tuple[str, ...] = tuple(TASK_REGISTRY)
+#: Tasks with a ``conversenet`` sub-command (``deblur`` with a kernel runs ``deblur_nonblind``).
+COMMAND_TASKS: tuple[str, ...] = ("denoise", "sr", "deblur")
+
+
+def get_task(name: str) -> Task:
+    """The :class:`Task` called ``name``; ``ValueError`` naming the known tasks otherwise."""
+    if not isinstance(name, str) or name not in TASK_REGISTRY:
+        raise ValueError(f"task must be one of {TASKS}, got {name!r}")
+    return TASK_REGISTRY[name]
+
+
+def command_task(name: str, with_kernel: bool = False) -> Task:
+    """The task a front-end command runs: one of :data:`COMMAND_TASKS`; ``deblur`` given a
+    blur kernel is non-blind deblurring."""
+    if name not in COMMAND_TASKS:
+        raise ValueError(f"task must be one of {COMMAND_TASKS}, got {name!r}")
+    if with_kernel and name != "deblur":
+        raise ValueError(f"a blur kernel only applies to task 'deblur', not {name!r}")
+    return get_task("deblur_nonblind" if with_kernel else name)
+
+
+def call_model(model: nn.Module, x: Tensor, kernel: Tensor | None = None) -> Tensor:
+    """Run a restoration model on a batch: ``model(x)``, or ``model(x, kernel, 1)`` for a
+    non-blind deblurring model, with ``kernel`` broadcast over the batch.
+
+    Shape:
+        - x: :math:`(N, C, H, W)`; kernel: :math:`(1, 1, k, k)` or :math:`(N, 1, k, k)`.
+        - output: :math:`(N, C', sH, sW)`.
+    """
+    if kernel is None:
+        return model(x)
+    return model(x, kernel.expand(x.shape[0], -1, -1, -1), 1)

@@ -1,0 +1,118 @@
+"""Tests of ``conversenet demo``: the shipped sample, the degradations, missing weights, a run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conversenet.cli import main
+from conversenet.cli.demo import comparison_image, make_cases
+from conversenet.io import load_image
+from conversenet.metrics import psnr
+from conversenet.samples import demo_kernel, sample_image
+
+
+def test_sample_image_ships_with_its_licence():
+    assets = resources.files("conversenet") / "assets"
+    image = sample_image()
+    assert image.shape == (192, 192, 3) and image.dtype == np.uint8
+    assert image.std() > 20  # a real photo, not a flat placeholder
+    assert (assets / "chelsea.png").stat().st_size < 100_000
+    source = (assets / "SOURCE.md").read_text()
+    assert "CC0" in source and "Stefan van der Walt" in source
+
+
+def test_demo_kernel():
+    k = demo_kernel()
+    assert k.shape == (7, 7)
+    assert k.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(k, k[::-1, ::-1])  # point-symmetric
+    np.testing.assert_allclose(k, k.T)  # symmetric about the main diagonal ...
+    assert k[1, 1] > 5 * k[1, 5]  # ... and elongated along it
+
+
+def test_cases_have_the_documented_degradations():
+    hr = sample_image()
+    cases = {c.task: c for c in make_cases(hr, ("denoise", "sr", "deblur"))}
+    den, sr, deb = cases["denoise"], cases["sr"], cases["deblur"]
+    assert den.reference.shape == den.degraded.shape == (192, 192)  # gray
+    noise = den.degraded.astype(float) - den.reference
+    assert 20 < noise.std() < 26  # sigma 25, a little less after clipping to 0..255
+    assert sr.degraded.shape == (48, 48, 3) and sr.reference.shape == (192, 192, 3)
+    assert sr.degraded_view.shape == (192, 192, 3)
+    assert deb.degraded.shape == (192, 192, 3)
+    np.testing.assert_array_equal(deb.kernel, demo_kernel())
+    assert 22 < psnr(deb.degraded, deb.reference) < 40  # visibly blurred, not destroyed
+
+
+def test_comparison_image_layout():
+    panel = np.zeros((192, 192, 3), np.uint8)
+    small = np.zeros((48, 48), np.uint8)
+    img = comparison_image([("a", [(panel, "x"), (small, "y")]), ("b", [(panel, "z")])])
+    assert img.size[0] > 2 * 192 and img.size[1] > 2 * 192
+
+
+def test_demo_says_which_weights_are_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONVERSENET_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = main(["demo", "-o", str(tmp_path / "demo"), "--no-download", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1
+    for filename in ("converse_dncnn.pth", "converse_srresnet.pth", "conversenet.pth"):
+        assert filename in err
+    assert str(tmp_path / "weights") in err  # where to put them
+    assert "Traceback" not in err
+
+
+def test_demo_runs_with_the_official_weights(tmp_path):
+    folder = os.environ.get("CONVERSENET_WEIGHTS")
+    if not folder or not (Path(folder) / "converse_srresnet.pth").is_file():
+        pytest.skip("official weights not available (set CONVERSENET_WEIGHTS)")
+    out = tmp_path / "demo"
+    command = [sys.executable, "-m", "conversenet.cli", "demo", "-o", str(out), "--tasks", "sr"]
+    result = subprocess.run(
+        [*command, "--no-download", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "converse_srresnet" in result.stdout and "dB" not in result.stderr
+    line = next(s for s in result.stdout.splitlines() if s.startswith("sr "))
+    before, after = (float(v) for v in line.split()[2:4])
+    assert after > before  # the model beats bicubic interpolation
+    restored = load_image(out / "sr_restored.png")
+    reference = load_image(out / "sr_reference.png")
+    assert restored.shape == reference.shape == (192, 192, 3)
+    assert psnr(restored, reference) == pytest.approx(after, abs=0.01)
+    assert load_image(out / "comparison.png").shape[1] > 3 * 192
+
+
+@pytest.mark.slow
+def test_full_demo_with_the_official_weights(tmp_path):
+    folder = os.environ.get("CONVERSENET_WEIGHTS")
+    if not folder or not (Path(folder) / "conversenet.pth").is_file():
+        pytest.skip("official weights not available (set CONVERSENET_WEIGHTS)")
+    result = subprocess.run(
+        [sys.executable, "-m", "conversenet.cli", "demo", "--no-download", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [
+        s.split()
+        for s in result.stdout.splitlines()
+        if s.split()[:1] in (["denoise"], ["sr"], ["deblur"])
+    ]
+    assert len(rows) == 3
+    for row in rows:
+        assert float(row[3]) > float(row[2])
+    assert (tmp_path / "conversenet-demo" / "comparison.png").is_file()

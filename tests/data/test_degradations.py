@@ -1,0 +1,154 @@
+"""Training-time degradations: random blur kernels and the Degradation family."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from conversenet.data.degradations import (
+    DeblurDegradation,
+    DenoiseDegradation,
+    SRDegradation,
+    random_anisotropic_gaussian_kernel,
+    random_motion_kernel,
+)
+from conversenet.data.imresize import imresize
+from conversenet.data.protocol import blur
+
+from conftest import load_shared_image, need_shared
+
+
+def _paper_kernel(i: int) -> np.ndarray:
+    return np.load(need_shared("kernels", f"kernel_{i}.npy"))
+
+
+# ---------------------------------------------------------------------------------------
+# random kernels (training)
+# ---------------------------------------------------------------------------------------
+def _moments(k):
+    y, x = np.mgrid[: k.shape[0], : k.shape[1]].astype(np.float64)
+    my, mx = (k * y).sum(), (k * x).sum()
+    cov = np.array(
+        [
+            [(k * (y - my) ** 2).sum(), (k * (y - my) * (x - mx)).sum()],
+            [(k * (y - my) * (x - mx)).sum(), (k * (x - mx) ** 2).sum()],
+        ]
+    )
+    return (my, mx), cov
+
+
+@pytest.mark.parametrize("size", [7, 25])
+def test_gaussian_kernel_basic_properties(size):
+    k = random_anisotropic_gaussian_kernel(size, np.random.default_rng(0))
+    assert k.shape == (size, size) and k.dtype == np.float64
+    assert k.sum() == pytest.approx(1.0, abs=1e-12) and k.min() >= 0
+    np.testing.assert_allclose(k, k[::-1, ::-1], atol=1e-15)  # centred
+    same = random_anisotropic_gaussian_kernel(size, np.random.default_rng(0))
+    np.testing.assert_array_equal(k, same)
+    other = random_anisotropic_gaussian_kernel(size, np.random.default_rng(1))
+    assert not np.allclose(k, other)
+
+
+def test_gaussian_kernel_covariance_matches_the_drawn_variances():
+    # on a wide support truncation is negligible: the kernel's covariance eigenvalues are
+    # the variances, both inside the requested range, and isotropic when the range is a point
+    for seed in range(5):
+        k = random_anisotropic_gaussian_kernel(
+            61, np.random.default_rng(seed), variance_range=(1.0, 9.0)
+        )
+        centre, cov = _moments(k)
+        np.testing.assert_allclose(centre, (30, 30), atol=1e-9)
+        eig = np.linalg.eigvalsh(cov)
+        assert np.all((eig > 1.0 - 1e-6) & (eig < 9.0 + 1e-6))
+    k = random_anisotropic_gaussian_kernel(41, 3, variance_range=(2.0, 2.0))
+    np.testing.assert_allclose(_moments(k)[1], [[2.0, 0.0], [0.0, 2.0]], atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [7, 25])
+def test_motion_kernel_basic_properties(size):
+    for seed in range(10):
+        k = random_motion_kernel(size, np.random.default_rng(seed))
+        assert k.shape == (size, size) and k.dtype == np.float64
+        assert k.sum() == pytest.approx(1.0, abs=1e-12) and k.min() >= 0
+        (my, mx), _ = _moments(k)
+        # the path is centred on the kernel centre (up to the support limits)
+        assert abs(my - (size - 1) / 2) < size / 4 and abs(mx - (size - 1) / 2) < size / 4
+    np.testing.assert_array_equal(
+        random_motion_kernel(size, np.random.default_rng(3)),
+        random_motion_kernel(size, np.random.default_rng(3)),
+    )
+
+
+def test_motion_kernel_length_controls_the_extent():
+    long = random_motion_kernel(25, 0, length_range=(1.0, 1.0))
+    short = random_motion_kernel(25, 0, length_range=(0.1, 0.1))
+    assert np.count_nonzero(long > 1e-6) > 3 * np.count_nonzero(short > 1e-6)
+    with pytest.raises(ValueError):
+        random_motion_kernel(2)
+
+
+# ---------------------------------------------------------------------------------------
+# Degradation family
+# ---------------------------------------------------------------------------------------
+def _patch():
+    return load_shared_image("data", "Set5", "bird.bmp", mode="RGB")[100:148, 60:108]
+
+
+def test_denoise_degradation():
+    hq = torch.from_numpy(_patch().transpose(2, 0, 1).astype(np.float32) / 255)
+    lq, out_hq = DenoiseDegradation(25)(hq, np.random.default_rng(0))
+    assert lq.dtype == torch.float32 and lq.shape == hq.shape
+    torch.testing.assert_close(out_hq, hq)
+    assert (lq - hq).std().item() == pytest.approx(25 / 255, rel=0.05)
+    lq2, _ = DenoiseDegradation(25)(hq, np.random.default_rng(0))
+    torch.testing.assert_close(lq, lq2, rtol=0, atol=0)
+    levels = [
+        (a - b).std().item() * 255
+        for a, b in (DenoiseDegradation((5, 50))(hq, s) for s in range(6))
+    ]
+    assert min(levels) > 4 and max(levels) < 52 and np.std(levels) > 1
+    _, hq_u8 = DenoiseDegradation(10)(_patch(), 0)  # uint8 HxWxC input
+    assert hq_u8.shape == (3, 48, 48)
+    torch.testing.assert_close(hq_u8, hq)
+
+
+def test_sr_degradation_is_matlab_bicubic_of_the_cropped_patch():
+    hq = torch.from_numpy(_patch().transpose(2, 0, 1).astype(np.float32) / 255)[:, :46, :45]
+    lq, out_hq = SRDegradation(4)(hq, 0)
+    assert out_hq.shape == (3, 44, 44) and lq.shape == (3, 11, 11)
+    expected = imresize(out_hq.numpy().transpose(1, 2, 0).astype(np.float64), 1 / 4)
+    np.testing.assert_allclose(lq.numpy().transpose(1, 2, 0), expected, atol=1e-6)
+
+
+def test_deblur_degradation_reproduces_the_protocol_blur():
+    patch = _patch()
+    kernel = _paper_kernel(1)
+    degradation = DeblurDegradation([kernel], noise=0.0, nonblind=True)
+    lq, hq, k = degradation(patch, np.random.default_rng(0))
+    expected = blur(patch, kernel).astype(np.float64) / 255
+    np.testing.assert_allclose(lq.numpy().transpose(1, 2, 0), expected, atol=1e-7)
+    np.testing.assert_allclose(hq.numpy().transpose(1, 2, 0), patch / 255, atol=1e-7)
+    assert k.shape == (1, 7, 7) and k.dtype == torch.float32
+    np.testing.assert_allclose(k[0].numpy(), kernel, atol=1e-7)
+
+
+def test_deblur_degradation_random_kernels_noise_and_scale():
+    hq = torch.rand(3, 40, 40)
+    degradation = DeblurDegradation(noise=(1.0, 5.0), scale=2, nonblind=True)
+    lq, out_hq, k = degradation(hq, np.random.default_rng(0))
+    assert lq.shape == (3, 20, 20) and out_hq.shape == (3, 40, 40) and k.shape == (1, 7, 7)
+    assert k.sum().item() == pytest.approx(1.0, abs=1e-6)
+    # quantize=True puts hq on the 8-bit grid
+    torch.testing.assert_close(out_hq * 255, (out_hq * 255).round(), rtol=0, atol=1e-4)
+    again = degradation(hq, np.random.default_rng(0))
+    torch.testing.assert_close(lq, again[0], rtol=0, atol=0)
+    blind = DeblurDegradation([functools.partial(random_motion_kernel, 9)], noise=0, quantize=False)
+    out = blind(hq, 1)
+    assert len(out) == 2 and out[0].shape == (3, 40, 40)
+    with pytest.raises(ValueError, match="empty"):
+        DeblurDegradation([])
+    with pytest.raises(TypeError):
+        DeblurDegradation(["kernel.npy"])

@@ -1,0 +1,164 @@
+"""Model registry: names, filters, errors, overrides, parameter counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import conversenet
+from conversenet.models import TASKS, create_model, get_model_info, list_models
+from conversenet.models.registry import UPSTREAM_URL
+
+from conftest import need_shared
+
+ALL = [
+    "conv_dncnn", "conv_srresnet", "conv_usrnet", "converse_dncnn", "converse_dncnn_compact",
+    "converse_srresnet", "converse_up_srresnet", "converse_usrnet", "conversenet", "convnet",
+    "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet", "wiener",
+]  # fmt: skip
+# Models with the paper's published weights (the project's compact model ships its own).
+OFFICIAL = ["converse_dncnn", "converse_srresnet", "converse_usrnet", "conversenet"]
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_list_models_is_complete_and_sorted():
+    assert list_models() == sorted(ALL)
+    assert conversenet.list_models is list_models
+    assert conversenet.create_model is create_model
+
+
+def test_list_models_filters():
+    assert list_models(task="denoise") == [
+        "conv_dncnn", "converse_dncnn", "converse_dncnn_compact", "convt_dncnn", "dncnn",
+    ]  # fmt: skip
+    assert list_models(task="deblur") == ["conversenet", "convnet"]
+    assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]
+    assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}
+    assert list_models(pretrained=True) == [
+        "converse_dncnn", "converse_dncnn_compact", "converse_srresnet", "converse_usrnet",
+        "conversenet",
+    ]  # fmt: skip
+    assert set(list_models(pretrained=False)) | set(list_models(pretrained=True)) == set(ALL)
+    assert list_models(task="sr", pretrained=True) == ["converse_srresnet"]
+    with pytest.raises(ValueError, match="task must be one of"):
+        list_models(task="inpainting")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_model_info_is_consistent(name):
+    info = get_model_info(name)
+    assert info.name == name and info.task in TASKS
+    model = create_model(name)
+    assert type(model) is info.builder
+    if info.pretrained is not None and name in OFFICIAL:
+        w = info.pretrained
+        assert w.url == UPSTREAM_URL.format(w.filename)
+        assert w.url.startswith("https://github.com/cszn/ConverseNet/raw/main/model_zoo/")
+        assert len(w.sha256) == 64 and int(w.sha256, 16) >= 0
+        assert (w.task, w.scale, w.in_channels) == (info.task, info.scale, info.in_channels)
+        assert w.license
+
+
+def test_registered_scales_and_channels():
+    assert get_model_info("converse_dncnn").in_channels == 1
+    assert get_model_info("converse_srresnet").scale == 4
+    assert get_model_info("converse_usrnet").scale == 1
+
+
+def test_unknown_name_suggests_close_match():
+    with pytest.raises(ValueError, match="Did you mean 'converse_dncnn'") as err:
+        create_model("convers_dncnn")
+    for name in ALL:  # the message lists every known model
+        assert name in str(err.value)
+    with pytest.raises(ValueError, match="unknown model"):
+        get_model_info("resnet50")
+
+
+def test_overrides_reach_the_constructor():
+    model = create_model("converse_dncnn", in_channels=3, num_blocks=2, num_features=8)
+    assert len(model.m_body) == 2
+    assert model.m_head[0].in_channels == 3 and model.m_tail[0].out_channels == 3
+    assert model(torch.rand(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+def test_unknown_override_is_a_type_error():
+    with pytest.raises(TypeError, match=r"does not take 'depth'.*num_blocks"):
+        create_model("converse_dncnn", depth=4)
+
+
+def test_pretrained_without_published_weights():
+    with pytest.raises(ValueError, match="no published weights for 'dncnn'"):
+        create_model("dncnn", pretrained=True)
+
+
+def test_pretrained_with_wrong_architecture_is_a_clear_error(monkeypatch, tmp_path):
+    folder = need_shared("weights", "official")
+    monkeypatch.setenv("CONVERSENET_WEIGHTS", str(folder))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(ValueError, match=r"unexpected keys \(224\): m_body\.4\.conv1"):
+        create_model("converse_dncnn", pretrained=True, num_blocks=4)
+    with pytest.raises(ValueError, match=r"shape mismatches \(3\): m_head\.0\.weight"):
+        create_model("converse_dncnn", pretrained=True, in_channels=3)
+
+
+# ----------------------------------------------------------------------------------------
+# parameter counts
+# ----------------------------------------------------------------------------------------
+def _block_params(channels: int, kernel: int) -> int:
+    """One Converse block (or its Conv/ConvT control) of width C with a k×k depthwise op:
+    2 LayerNorms (2C each), two 1×1 C→2C convs, two 1×1 2C→C convs, and the depthwise
+    operator: 2C·k² weights + 2C bias (Converse2D's bias is its λ logit, (1, 2C, 1, 1))."""
+    c, h = channels, 2 * channels
+    return 2 * (2 * c) + 2 * (c * h + h) + 2 * (h * c + c) + h * kernel**2 + h
+
+
+def test_dncnn_parameter_counts():
+    counts = {name: n_params(create_model(name)) for name in list_models(task="denoise")}
+    print("\n" + "\n".join(f"{k:14s} {v:>9,d}" for k, v in counts.items()))
+    # the paper's DnCNN: 3x3 convs with biases, 15 batch norms
+    assert counts["dncnn"] == 557_057
+    # Converse-DnCNN as published (kernel 7): 1x1 head (1->64) + 20 blocks + 1x1 tail
+    expected = (64 + 64) + 20 * _block_params(64, 7) + (64 + 1)
+    assert counts["converse_dncnn"] == counts["conv_dncnn"] == counts["convt_dncnn"] == expected
+    assert expected == 796_353
+    # the paper's 734,913 is the same network with 5x5 kernels
+    for name in ("converse_dncnn", "conv_dncnn", "convt_dncnn"):
+        assert n_params(create_model(name, kernel_size=5)) == 734_913
+
+
+def test_official_checkpoints_count_every_parameter():
+    for name in OFFICIAL:
+        path = need_shared("weights", "official", get_model_info(name).pretrained.filename)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        assert n_params(create_model(name)) == sum(v.numel() for v in state.values())
+
+
+def test_sr_parameter_counts():
+    counts = {name: n_params(create_model(name)) for name in list_models(task="sr")}
+    print("\n" + "\n".join(f"{k:22s} {v:>9,d}" for k, v in counts.items()))
+    # KAIR/BasicSR MSRResNet x4
+    assert counts["msrresnet"] == 1_517_571
+    converse = (
+        (3 * 64 + 64)  # conv_first 1x1
+        + 19 * _block_params(64, 5)  # 16 body blocks, upconv1, upconv2, conv_hres
+        + 2 * (64 * 4 + 64)  # two 2x2 upsamplers with bias
+        + 64 * 3  # conv_last 1x1, no bias
+    )
+    assert converse == 699_072
+    assert counts["converse_srresnet"] == counts["conv_srresnet"] == counts["convt_srresnet"]
+    assert counts["converse_srresnet"] == converse
+
+
+def test_deblur_parameter_counts():
+    blind = (3 * 64 + 64) + 7 * _block_params(64, 3) + (64 * 3 + 3)
+    assert blind == 243_267  # upstream README
+    assert n_params(create_model("conversenet")) == n_params(create_model("convnet")) == blind
+    alpha_blocks = 7 * (_block_params(64, 3) + 2 * 64)
+    kernel_branch = (49 * 64 + 64) + (64 * 64 + 64) + (64 * 784 + 784) + 5 * (16 * 64 + 64)
+    usrnet = 64 + alpha_blocks + (3 * 64 + 64) + (64 * 3 + 3) + kernel_branch
+    assert n_params(create_model("converse_usrnet")) == usrnet == 307_987
+    # the control has no data-step λ (alpha, 64 values)
+    assert n_params(create_model("conv_usrnet")) == usrnet - 64

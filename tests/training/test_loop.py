@@ -1,0 +1,317 @@
+"""The training loop: loss goes down, bitwise resume, damaged checkpoints, SIGINT, export."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conversenet.models import create_model
+from conversenet.training import Trainer, build_loss, load_checkpoint
+from conversenet.training.config import config_from_dict
+from conversenet.training.distributed import DistContext
+from conversenet.training.trainer import WEIGHTS_NAME, ModelEMA
+
+from conftest import (
+    REPO_ROOT,
+    TINY_DNCNN,
+    tiny_training_config,
+    write_random_images,
+    write_smooth_images,
+)
+
+
+class StopAt(Trainer):
+    """A trainer whose process receives a real SIGINT (Ctrl-C) during step ``stop_at``."""
+
+    stop_at = -1
+
+    def train_step(self, batch):
+        loss = super().train_step(batch)
+        if self.step + 1 == self.stop_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+
+def run(cfg: dict, out: Path, trainer_cls=Trainer, **kwargs) -> dict:
+    return trainer_cls(config_from_dict(cfg), out, ctx=DistContext(), **kwargs).run()
+
+
+def final_state(out: Path) -> dict:
+    ckpts = sorted(out.glob("checkpoint_*.pt"))
+    return load_checkpoint(ckpts[-1])
+
+
+def assert_states_equal(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"]
+    for key in ("model", "ema"):
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs"
+    opt_a, opt_b = a["optimizer"]["state"], b["optimizer"]["state"]
+    for idx in opt_a:
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(opt_a[idx][name], opt_b[idx][name])
+    assert a["scheduler"] == b["scheduler"]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    return write_smooth_images(tmp_path_factory.mktemp("train") / "images")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(images, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "straight"
+    summary = run(tiny_training_config(images), out)
+    assert summary["step"] == 8 and not summary["interrupted"]
+    return out
+
+
+def test_training_lowers_the_loss(images, tmp_path):
+    cfg = tiny_training_config(
+        images,
+        optim={"milestones": []},
+        train={"total_steps": 20, "log_every": 5, "checkpoint_every": 100},
+    )
+    summary = run(cfg, tmp_path / "run")
+    losses = [h["loss"] for h in summary["history"]["loss"]]
+    assert len(losses) == 4
+    assert all(b < a for a, b in itertools.pairwise(losses))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_run_folder_contents_and_exported_weights(uninterrupted):
+    names = {p.name for p in uninterrupted.iterdir()}
+    assert {"config.yaml", "train.log", WEIGHTS_NAME} <= names
+    assert {"checkpoint_00000006.pt", "checkpoint_00000008.pt"} <= names
+    assert not any(n.endswith(".tmp") for n in names)
+    saved = yaml.safe_load((uninterrupted / "config.yaml").read_text())
+    assert saved["model"]["options"] == TINY_DNCNN and saved["train"]["total_steps"] == 8
+    model = create_model("converse_dncnn", weights=uninterrupted / WEIGHTS_NAME, **TINY_DNCNN)
+    ema = final_state(uninterrupted)["ema"]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, ema[name])  # EMA weights are exported
+    log = (uninterrupted / "train.log").read_text()
+    assert "step 8/8 loss" in log and "it/s" in log
+
+
+def test_resume_is_bitwise_identical(images, uninterrupted, tmp_path):
+    out = tmp_path / "resumed"
+    StopAt.stop_at = 5  # mid-epoch: 12 patches per epoch, 3 batches
+    first = run(tiny_training_config(images), out, StopAt)
+    assert first["interrupted"] and first["step"] == 5
+    assert load_checkpoint(out / "checkpoint_00000005.pt")["step"] == 5
+    second = run(tiny_training_config(images), out)  # automatic resume from the run folder
+    assert second["step"] == 8 and not second["interrupted"]
+    assert_states_equal(final_state(out), final_state(uninterrupted))
+    assert "resumed from" in (out / "train.log").read_text()
+
+
+def test_resume_with_workers_and_explicit_path(images, uninterrupted, tmp_path):
+    cfg = tiny_training_config(images, data={"num_workers": 2})
+    out = tmp_path / "workers"
+    StopAt.stop_at = 4
+    run(cfg, out, StopAt)
+    run(cfg, tmp_path / "elsewhere", resume=out / "checkpoint_00000004.pt")
+    assert_states_equal(final_state(tmp_path / "elsewhere"), final_state(uninterrupted))
+
+
+def test_corrupted_last_checkpoint_falls_back_to_the_previous(images, uninterrupted, tmp_path):
+    out = tmp_path / "damaged"
+    StopAt.stop_at = 6
+    run(tiny_training_config(images), out, StopAt)  # checkpoints at 3 and 6
+    last = out / "checkpoint_00000006.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # truncated
+    summary = run(tiny_training_config(images), out, resume="auto")
+    assert summary["step"] == 8
+    log = (out / "train.log").read_text()
+    assert "skipping damaged checkpoint" in log and "checkpoint_00000003.pt at step 3" in log
+    assert_states_equal(final_state(out), final_state(uninterrupted))
+
+
+def test_resume_without_checkpoint_is_an_error(images, tmp_path):
+    from conversenet.training import CheckpointError
+
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        run(tiny_training_config(images), tmp_path / "empty", resume="auto")
+
+
+def test_validation_psnr_is_logged(images, tmp_path):
+    cfg = tiny_training_config(
+        images,
+        validation={"dir": str(images), "every": 2, "max_images": 2},
+        train={"total_steps": 4, "checkpoint_every": 100},
+    )
+    summary = run(cfg, tmp_path / "val")
+    vals = summary["history"]["validation"]
+    assert [v["step"] for v in vals] == [2, 4]
+    assert all(np.isfinite(v["psnr"]) and v["images"] == 2 for v in vals)
+    assert summary["validation"]["psnr"] == vals[-1]["psnr"]
+
+
+def test_losses_and_ema():
+    a, b = torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0])
+    assert build_loss("l1")(a, b).item() == pytest.approx(1.0)
+    assert build_loss("l2")(a, b).item() == pytest.approx(2.0)
+    assert build_loss("charbonnier", 1e-3)(a, b).item() == pytest.approx(
+        (1e-3 + np.sqrt(4 + 1e-6)) / 2
+    )
+    with pytest.raises(ValueError):
+        build_loss("huber")
+    model = torch.nn.Linear(1, 1)
+    ema = ModelEMA(model, 0.5)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        ema.module.weight.fill_(0.0)
+    ema.update(model)
+    assert ema.module.weight.item() == pytest.approx(0.5)
+
+
+def _free_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+@pytest.mark.slow
+def test_cli_sigint_saves_a_checkpoint_and_resume_finishes(images, tmp_path):
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_training_config(images)))
+    out = tmp_path / "cli"
+    cmd = [sys.executable, "-m", "conversenet.cli", "train", str(cfg_path), "--out", str(out)]
+    cmd += ["--set", "train.total_steps=100000", "--set", "train.checkpoint_every=100000"]
+    proc = subprocess.Popen(cmd, env=_free_env(), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "step 2/" not in (
+        (out / "train.log").read_text() if (out / "train.log").exists() else ""
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    ckpts = sorted(out.glob("checkpoint_*.pt"))
+    assert len(ckpts) == 1
+    stopped_at = load_checkpoint(ckpts[0])["step"]
+    assert stopped_at >= 2
+    done = subprocess.run(
+        [*cmd[:7], "--resume", "--set", f"train.total_steps={stopped_at + 2}"],
+        env=_free_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (out / WEIGHTS_NAME).is_file()
+    assert load_checkpoint(sorted(out.glob("checkpoint_*.pt"))[-1])["step"] == stopped_at + 2
+
+
+def test_cli_reports_config_errors(tmp_path, capsys):
+    from conversenet.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("task: denoise\noptim: {lrr: 1}\n")
+    assert main(["train", str(path), "--out", str(tmp_path / "o")]) == 1
+    assert "did you mean 'lr'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("task", "name", "options", "degradation"),
+    [
+        (
+            "sr",
+            "converse_srresnet",
+            {"num_blocks": 1, "num_features": 8, "upscale": 2},
+            {"scale": 2},
+        ),
+        (
+            "deblur",
+            "conversenet",
+            {"num_blocks": 1, "num_features": 8, "num_iterations": 1},
+            {"sigma_range": [0, 2.55]},
+        ),
+        (
+            "deblur_nonblind",
+            "converse_usrnet",
+            {"num_blocks": 1, "num_features": 8, "num_iterations": 1},
+            {"sigma_range": [0, 2.55]},
+        ),
+    ],
+)
+def test_other_tasks_train_and_export(tmp_path, task, name, options, degradation):
+    folder = tmp_path / "rgb"
+    write_random_images(folder, 2, (32, 32, 3), seed=1)
+    cfg = tiny_training_config(
+        folder,
+        task=task,
+        model={"name": name, "options": options},
+        data={"channels": 3, "batch_size": 2, "patch_size": 16, "repeat": 1},
+        degradation={"sigma": None, **degradation},
+        train={"total_steps": 2, "log_every": 1},
+    )
+    summary = run(cfg, tmp_path / "run")
+    assert summary["step"] == 2 and np.isfinite(summary["loss"])
+    create_model(name, weights=tmp_path / "run" / WEIGHTS_NAME, **options)
+
+
+def test_tensorboard_scalars(images, tmp_path):
+    pytest.importorskip("tensorboard")
+    cfg = tiny_training_config(images, train={"total_steps": 2, "tensorboard": True})
+    run(cfg, tmp_path / "tb")
+    assert any((tmp_path / "tb" / "tensorboard").iterdir())
+
+
+def test_a_model_that_does_not_fit_the_task_is_a_clear_error(tmp_path):
+    folder = tmp_path / "rgb"
+    write_random_images(folder, 1, (32, 32, 3), seed=1)
+    cfg = tiny_training_config(
+        folder,
+        task="sr",
+        model={"name": "converse_srresnet", "options": {"num_blocks": 1, "num_features": 8}},
+        data={"channels": 3, "batch_size": 2, "patch_size": 16, "repeat": 2},
+        degradation={"sigma": None, "scale": 2},
+    )
+    with pytest.raises(ValueError, match=r"degradation\.scale"):
+        run(cfg, tmp_path / "run")
+
+
+def test_resume_takes_the_schedule_from_the_config(images, tmp_path):
+    out = tmp_path / "sched"
+    cfg = tiny_training_config(images, optim={"milestones": [100]}, train={"total_steps": 4})
+    run(cfg, out)
+    cfg = tiny_training_config(images, optim={"milestones": [6]}, train={"total_steps": 8})
+    run(cfg, out)
+    state = final_state(out)
+    assert state["step"] == 8
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(2e-3 * 0.5)
+    assert (
+        "config changed since the checkpoint: optim.milestones" in (out / "train.log").read_text()
+    )
+
+
+def test_exported_weights_work_with_conversenet_eval(images, tmp_path):
+    from conversenet.cli import main
+
+    cfg = tiny_training_config(
+        images,
+        model={"name": "dncnn", "options": {}},
+        data={"batch_size": 2, "patch_size": 16},
+        train={"total_steps": 1},
+    )
+    run(cfg, tmp_path / "run")
+    out = tmp_path / "eval"
+    weights = str(tmp_path / "run" / WEIGHTS_NAME)
+    args = ["eval", "--model", "dncnn", "--data", str(images), "--sigma", "25", "--quiet"]
+    code = main([*args, "--weights", weights, "--out", str(out)])
+    assert code == 0
+    assert (out / "results.json").is_file()
