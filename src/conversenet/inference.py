@@ -303,6 +303,10 @@ class Restorer:
             return self
         return self._colour
 
+    def model_name_for(self, image: np.ndarray) -> str:
+        """The registered name (or class name) of the model that restores ``image``."""
+        return self._delegate(image).model_name
+
     def passes(self, image: np.ndarray) -> int:
         """How many model runs (tiles × channel passes) restoring ``image`` takes."""
         if self._delegate(image) is not self:
@@ -334,7 +338,9 @@ class Restorer:
         """
         image = check_image(image)
         if self._delegate(image) is not self:
-            return self._colour(image, progress)
+            restored, notes = self._colour(image, progress)
+            note = f"a colour image: restored by {self._colour.model_name}, the colour model"
+            return restored, [f"{note} of {self.task}", *notes]
         notes = list(self.notes)
         height, width = image.shape[:2]
         tiles = self.runner.passes(height, width)

@@ -271,7 +271,7 @@ def restore_upload(
     save_image(file, output, overwrite=True)
 
     lines = [
-        f"**{_DONE[task]}** {name} with **{restorer.model_name}**: "
+        f"**{_DONE[task]}** {name} with **{restorer.model_name_for(image)}**: "
         f"{image.shape[1]}x{image.shape[0]} → {output.shape[1]}x{output.shape[0]} in "
         f"{seconds:.1f} s ({total} pass{'es' if total != 1 else ''})"
     ]

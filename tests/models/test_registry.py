@@ -13,10 +13,10 @@ from conftest import need_shared
 
 ALL = [
     "conv_dncnn", "conv_srresnet", "conv_usrnet", "converse_dncnn", "converse_dncnn_compact",
-    "converse_srresnet", "converse_up_srresnet", "converse_usrnet", "conversenet", "convnet",
-    "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet", "wiener",
+    "converse_srresnet", "converse_srresnet_compact", "converse_up_srresnet", "converse_usrnet",
+    "conversenet", "convnet", "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet", "wiener",
 ]  # fmt: skip
-# Models with the paper's published weights (the project's compact model ships its own).
+# Models with the paper's published weights (the project's compact models ship their own).
 OFFICIAL = ["converse_dncnn", "converse_srresnet", "converse_usrnet", "conversenet"]
 
 
@@ -38,11 +38,13 @@ def test_list_models_filters():
     assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]
     assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}
     assert list_models(pretrained=True) == [
-        "converse_dncnn", "converse_dncnn_compact", "converse_srresnet", "converse_usrnet",
-        "conversenet",
+        "converse_dncnn", "converse_dncnn_compact", "converse_srresnet",
+        "converse_srresnet_compact", "converse_usrnet", "conversenet",
     ]  # fmt: skip
     assert set(list_models(pretrained=False)) | set(list_models(pretrained=True)) == set(ALL)
-    assert list_models(task="sr", pretrained=True) == ["converse_srresnet"]
+    assert list_models(task="sr", pretrained=True) == [
+        "converse_srresnet", "converse_srresnet_compact",
+    ]  # fmt: skip
     with pytest.raises(ValueError, match="task must be one of"):
         list_models(task="inpainting")
 

@@ -7,7 +7,8 @@ folder are replaced.
 
 With no arguments it uses the image shipped in ``conversenet/assets`` (see SOURCE.md
 there), synthesises
-- Gaussian noise, sigma 25, on its gray version (the official denoiser is gray),
+- Gaussian noise, sigma 25 (on the colour image: the task's colour model restores it;
+  a gray ``--image`` stays gray),
 - x4 bicubic downscaling (MATLAB-compatible ``imresize``),
 - blur with a 7x7 diagonal anisotropic Gaussian kernel
   (:func:`conversenet.samples.demo_kernel`, similar to the paper's ``kernel_1``) plus noise
@@ -82,8 +83,9 @@ def make_cases(hr: np.ndarray, tasks) -> list[Case]:
     gray = np.asarray(Image.fromarray(rgb).convert("L"))
     cases = []
     if "denoise" in tasks:
-        noisy = to_uint8(add_gaussian_noise(gray.astype(np.float32) / 255, 25.0, seed=0))
-        cases.append(Case("denoise", "denoise", gray, noisy, noisy, "noisy, sigma 25"))
+        clean = rgb if hr.ndim == 3 else gray
+        noisy = to_uint8(add_gaussian_noise(clean.astype(np.float32) / 255, 25.0, seed=0))
+        cases.append(Case("denoise", "denoise", clean, noisy, noisy, "noisy, sigma 25"))
     if "sr" in tasks:
         lr = to_uint8(imresize(rgb.astype(np.float32) / 255, 1 / 4))
         bicubic = np.asarray(
@@ -152,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix_str(case.task)
         try:
             restorer = Restorer(case.task, device=device, download=args.download)
-            name = restorer.model_name
+            name = restorer.model_name_for(case.degraded)
             start = time.perf_counter()
             restored, notes = restorer(case.degraded)
             seconds = time.perf_counter() - start
