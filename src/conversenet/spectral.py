@@ -135,8 +135,9 @@ class _RealFFT2(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
         h, w = ctx.size
-        # through _irfft2, so that a double backward (create_graph) is differentiable too
-        return _irfft2(grad * _twin_weights(grad, w, 0.5), (h, w)) * (h * w)
+        # through _irfft2, so that a double backward (create_graph) is differentiable too;
+        # the factor H·W rides on the column weights (one pass over the spectrum, none after)
+        return _irfft2(grad * (_twin_weights(grad, w, 0.5) * (h * w)), (h, w))
 
 
 class _InverseRealFFT2(torch.autograd.Function):
@@ -155,7 +156,10 @@ class _InverseRealFFT2(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         h, w = ctx.size
         spectrum = _rfft2(grad.contiguous())
-        return spectrum * (_twin_weights(spectrum, w, 2.0) / (h * w)), None
+        weights = _twin_weights(spectrum, w, 2.0) / (h * w)
+        if _tracks_grad(spectrum):  # double backward: keep the graph
+            return spectrum * weights, None
+        return spectrum.mul_(weights), None
 
 
 def _rfft2(x: Tensor) -> Tensor:
