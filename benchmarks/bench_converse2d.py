@@ -66,9 +66,9 @@ class Case:
 
 
 CASES = (
-    Case("inference s=1", 128, 256, 7, 6, "circular", 1, False, 5.0),
+    Case("inference s=1", 128, 256, 7, 6, "circular", 1, False, 8.0),
     Case("inference s=2", 64, 128, 2, 2, "replicate", 2, False, 5.0),
-    Case("training s=1", 64, 96, 5, 4, "circular", 1, True, 3.0),
+    Case("training s=1", 64, 96, 5, 4, "circular", 1, True, 6.0),
 )
 INFERENCE_VARIANTS = ("literal", "cached", "uncached")
 TRAINING_VARIANTS = ("literal", "ours")
