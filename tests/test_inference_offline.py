@@ -1,19 +1,22 @@
-"""Without the official weights (and without network), denoising falls back to the compact
-blind denoiser whose weights ship inside the package."""
+"""Without the official weights (and without network), every task falls back to a model
+that ships inside the package, and colour images are denoised by the colour model."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import conversenet
 import conversenet.weights as cw
 from conversenet.io import load_image, save_image
 from conversenet.metrics import psnr
-from conversenet.samples import sample_image
+from conversenet.samples import demo_kernel, sample_image
+from conversenet.tasks import COMMAND_TASKS, get_task
 
 
 def _no_official_weights(monkeypatch, tmp_path):
@@ -70,3 +73,75 @@ def test_denoise_command_works_offline_with_a_note(tmp_path):
     assert "converse_dncnn_compact" in proc.stderr
     denoised = load_image(tmp_path / "out" / "noisy.png")
     assert psnr(denoised, clean) > psnr(noisy, clean) + 5
+
+
+def _noisy_colour_crop(sigma: float = 25.0):
+    clean = sample_image()[32:128, 32:128]
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, sigma, clean.shape)
+    return clean, np.clip(clean + noise, 0, 255).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize("task", [*COMMAND_TASKS, "deblur_nonblind"])
+def test_every_task_has_a_model_that_needs_no_download(task):
+    spec = get_task(task)
+    for name in filter(None, (spec.offline_model, spec.colour_model)):
+        info = conversenet.get_model_info(name)
+        assert info.task == task
+        if info.pretrained is None:
+            assert not info.learned  # a classical model: nothing to download
+            continue
+        assert info.pretrained.url is None and info.pretrained.packaged
+        path = cw.PACKAGED_WEIGHTS_DIR / info.pretrained.filename
+        assert path.stat().st_size <= 2_000_000
+        assert cw.sha256sum(path) == info.pretrained.sha256
+        assert info.pretrained.license.startswith("Apache-2.0")
+
+
+def test_a_colour_image_is_denoised_by_the_colour_model(monkeypatch, tmp_path):
+    _no_official_weights(monkeypatch, tmp_path)
+    clean, noisy = _noisy_colour_crop()
+    restorer = conversenet.inference.Restorer(task="denoise", sigma=15, download=False)
+    colour = get_task("denoise").colour_model
+    assert restorer.model_name_for(noisy) == colour
+    assert restorer.model_name_for(noisy[..., 0]) == "converse_dncnn_compact"
+    denoised, notes = restorer(noisy)
+    assert denoised.shape == noisy.shape and denoised.dtype == np.uint8
+    assert psnr(denoised, clean) > psnr(noisy, clean) + 6
+    assert any(colour in note and "colour model" in note for note in notes)
+    assert any("blind denoiser" in note and "sigma 15" in note for note in notes)
+
+
+def test_a_gray_model_named_for_a_colour_image_runs_per_channel(monkeypatch, tmp_path):
+    _no_official_weights(monkeypatch, tmp_path)
+    _clean, noisy = _noisy_colour_crop()
+    restorer = conversenet.inference.Restorer("denoise", "converse_dncnn_compact", download=False)
+    assert restorer.model_name_for(noisy) == "converse_dncnn_compact"
+    _denoised, notes = restorer(noisy)
+    assert any("each colour channel" in note for note in notes)
+
+
+def test_gray_images_use_the_official_model_when_its_weights_are_present():
+    folder = os.environ.get("CONVERSENET_WEIGHTS")
+    if not folder or not (Path(folder) / "converse_dncnn.pth").is_file():
+        pytest.skip("official weights not available (set CONVERSENET_WEIGHTS)")
+    restorer = conversenet.inference.Restorer(task="denoise", download=False)
+    _clean, noisy = _noisy_colour_crop()
+    assert restorer.model_name_for(noisy[..., 1]) == "converse_dncnn"
+    assert restorer.model_name_for(noisy) == get_task("denoise").colour_model
+
+
+@pytest.mark.parametrize("task", ["sr", "deblur"])
+def test_sr_and_deblur_fall_back_to_their_offline_models(monkeypatch, tmp_path, task):
+    _no_official_weights(monkeypatch, tmp_path)
+    restorer = conversenet.inference.Restorer(task=task, download=False)
+    assert restorer.model_name == get_task(task).offline_model
+    assert any("offline model" in note for note in restorer.notes)
+    out, _ = restorer(sample_image()[:64, :64])
+    assert out.shape == (64 * restorer.scale, 64 * restorer.scale, 3)
+
+
+def test_non_blind_deblurring_falls_back_to_wiener(monkeypatch, tmp_path):
+    _no_official_weights(monkeypatch, tmp_path)
+    restorer = conversenet.inference.Restorer("deblur", kernel=demo_kernel(), download=False)
+    assert restorer.model_name == "wiener"

@@ -58,6 +58,7 @@ _TASKS = (
         "Gaussian denoising",
         default_model="converse_dncnn",
         offline_model="converse_dncnn_compact",
+        colour_model="converse_dncnn_compact_colour",
         command="denoise",
     ),
     Task(
@@ -67,7 +68,13 @@ _TASKS = (
         offline_model="converse_srresnet_compact",
         command="sr",
     ),
-    Task("deblur", "blind deblurring", default_model="conversenet", command="deblur"),
+    Task(
+        "deblur",
+        "blind deblurring",
+        default_model="conversenet",
+        offline_model="conversenet_compact",
+        command="deblur",
+    ),
     Task(
         "deblur_nonblind",
         "non-blind deblurring (the blur kernel is given)",

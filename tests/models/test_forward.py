@@ -17,8 +17,10 @@ TINY = {
     "dncnn": {"depth": 3, "num_features": 8},
     "msrresnet": {"num_blocks": 1, "num_features": 8},
     "converse_up_srresnet": {"num_blocks": 1, "num_features": 8},
-    "converse_dncnn_compact": {"num_blocks": 1, "num_features": 8},
 }
+for _name in ("converse_dncnn_compact", "converse_dncnn_compact_colour", "conversenet_compact"):
+    TINY[_name] = {"num_blocks": 1, "num_features": 8}
+TINY["converse_srresnet_compact"] = {"num_blocks": 1, "num_features": 8}
 for _name in ("converse_dncnn", "conv_dncnn", "convt_dncnn"):
     TINY[_name] = {"num_blocks": 2, "num_features": 8}
 for _name in ("converse_srresnet", "conv_srresnet", "convt_srresnet"):

@@ -13,8 +13,9 @@ from conftest import need_shared
 
 ALL = [
     "conv_dncnn", "conv_srresnet", "conv_usrnet", "converse_dncnn", "converse_dncnn_compact",
-    "converse_srresnet", "converse_srresnet_compact", "converse_up_srresnet", "converse_usrnet",
-    "conversenet", "convnet", "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet", "wiener",
+    "converse_dncnn_compact_colour", "converse_srresnet", "converse_srresnet_compact",
+    "converse_up_srresnet", "converse_usrnet", "conversenet", "conversenet_compact", "convnet",
+    "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet", "wiener",
 ]  # fmt: skip
 # Models with the paper's published weights (the project's compact models ship their own).
 OFFICIAL = ["converse_dncnn", "converse_srresnet", "converse_usrnet", "conversenet"]
@@ -32,14 +33,16 @@ def test_list_models_is_complete_and_sorted():
 
 def test_list_models_filters():
     assert list_models(task="denoise") == [
-        "conv_dncnn", "converse_dncnn", "converse_dncnn_compact", "convt_dncnn", "dncnn",
+        "conv_dncnn", "converse_dncnn", "converse_dncnn_compact", "converse_dncnn_compact_colour",
+        "convt_dncnn", "dncnn",
     ]  # fmt: skip
-    assert list_models(task="deblur") == ["conversenet", "convnet"]
+    assert list_models(task="deblur") == ["conversenet", "conversenet_compact", "convnet"]
     assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]
     assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}
     assert list_models(pretrained=True) == [
-        "converse_dncnn", "converse_dncnn_compact", "converse_srresnet",
-        "converse_srresnet_compact", "converse_usrnet", "conversenet",
+        "converse_dncnn", "converse_dncnn_compact", "converse_dncnn_compact_colour",
+        "converse_srresnet", "converse_srresnet_compact", "converse_usrnet", "conversenet",
+        "conversenet_compact",
     ]  # fmt: skip
     assert set(list_models(pretrained=False)) | set(list_models(pretrained=True)) == set(ALL)
     assert list_models(task="sr", pretrained=True) == [

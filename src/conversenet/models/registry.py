@@ -171,6 +171,25 @@ _ENTRIES = (
         ),
     ),
     _entry(
+        "converse_dncnn_compact_colour",
+        CompactConverseDenoiser,
+        "denoise",
+        "compact blind colour Converse denoiser (96 features, 6 blocks at half resolution), "
+        "trained by this project",
+        PretrainedWeights(
+            filename="converse_dncnn_compact_colour.safetensors",
+            sha256="edad64d2affd57071ff1e868f40a53392ee3f79a254c71de13030005359e1933",
+            url=None,
+            task="denoise",
+            in_channels=3,
+            license="Apache-2.0 (trained by the conversenet project on CSun_Hays80)",
+            description="blind colour Gaussian denoising, sigma in [0, 50] (0-255 scale)",
+        ),
+        in_channels=3,
+        num_features=96,
+        num_blocks=6,
+    ),
+    _entry(
         "msrresnet",
         MSRResNet,
         "sr",
@@ -196,7 +215,7 @@ _ENTRIES = (
         "compact x4 Converse-SRResNet (32 features, 6 blocks), RGB, trained by this project",
         PretrainedWeights(
             filename="converse_srresnet_compact.safetensors",
-            sha256="d1877c27ed6d494e8ea919e003c99161045ccfae2e2771320bdbf0ba843243ce",
+            sha256="f4bb127faef4028247451d53c2276ea7f2a14c70ae423d195ee204abd1cf8a57",
             url=None,
             task="sr",
             scale=4,
@@ -245,6 +264,25 @@ _ENTRIES = (
         "deblur",
         "ConvNet: ConverseNet with depthwise convolutions (control)",
         operator="conv",
+    ),
+    _entry(
+        "conversenet_compact",
+        CompactConverseDenoiser,
+        "deblur",
+        "compact blind colour Converse deblurring model (64 features, 8 blocks at half "
+        "resolution), trained by this project",
+        PretrainedWeights(
+            filename="conversenet_compact.safetensors",
+            sha256="124af6e4b01d4022d13a3d161eda6b119571ad138e795887991193e3be1b6557",
+            url=None,
+            task="deblur",
+            in_channels=3,
+            license="Apache-2.0 (trained by the conversenet project on CSun_Hays80)",
+            description="blind deblurring (7x7 Gaussian and motion blur, noise up to 2.55), RGB",
+        ),
+        in_channels=3,
+        num_features=64,
+        num_blocks=8,
     ),
     _entry(
         "converse_usrnet",
