@@ -161,7 +161,10 @@ class Restorer:
         self.notes: list[str] = []
 
         self.model_options = dict(model_options or {})
-        self._colour: Restorer | None = None  # the task's colour model, for colour images
+        # the task's colour model, for colour images: built on the first one (a gray image
+        # loads and hashes one weights file)
+        self._colour: Restorer | None = None
+        self._colour_options: dict[str, Any] | None = None
         if model is None:
             model = spec.default_model
             if weights is None and spec.offline_model is not None and not model_options:
@@ -169,10 +172,16 @@ class Restorer:
             else:
                 self._init_named(model, weights, download)
             if spec.colour_model is not None and weights is None and not model_options:
-                options = {"device": device, "sigma": sigma, "tile": tile, "x8": x8}
-                self._colour = Restorer(
-                    task, spec.colour_model, tile_overlap=tile_overlap, download=download, **options
-                )
+                self._colour_options = {
+                    "task": task,
+                    "model": spec.colour_model,
+                    "device": device,
+                    "sigma": sigma,
+                    "tile": tile,
+                    "tile_overlap": tile_overlap,
+                    "x8": x8,
+                    "download": download,
+                }
         elif isinstance(model, str):
             self._init_named(model, weights, download)
         elif isinstance(model, nn.Module):
@@ -299,8 +308,10 @@ class Restorer:
     def _delegate(self, image: np.ndarray) -> Restorer:
         """The colour model for colour images (when the task has one and no model was
         named), else this restorer."""
-        if self._colour is None or not _is_colour(image):
+        if self._colour_options is None or not _is_colour(image):
             return self
+        if self._colour is None:
+            self._colour = Restorer(**self._colour_options)
         return self._colour
 
     def model_name_for(self, image: np.ndarray) -> str:

@@ -231,7 +231,10 @@ def test_official_rgba_keeps_alpha(tmp_path):
     rgb = np.stack([gray, np.roll(gray, 5, 0), np.roll(gray, 5, 1)], axis=-1)
     alpha = np.tile(np.linspace(0, 255, 32).astype(np.uint8), (32, 1))
     save_image(tmp_path / "a.png", np.concatenate([rgb, alpha[..., None]], axis=-1))
-    result = run_cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "--no-download")
+    result = run_cli(
+        "denoise", tmp_path / "a.png", "-o", tmp_path / "out", "--no-download",
+        "--model", "converse_dncnn",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "each colour channel restored separately" in result.stderr  # gray model on RGB
     out = load_image(tmp_path / "out" / "a.png")
