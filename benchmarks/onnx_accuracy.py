@@ -16,6 +16,7 @@ PyTorch on random [0, 1] images, for
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import logging
 import sys
@@ -30,27 +31,19 @@ from conversenet import Converse2D
 from conversenet import functional as CF
 from conversenet.export import export_model, export_module
 
-SMALL = {
-    "dncnn": {"depth": 3, "num_features": 8},
-    "converse_dncnn": {"num_blocks": 2, "num_features": 8},
-    "conv_dncnn": {"num_blocks": 2, "num_features": 8},
-    "convt_dncnn": {"num_blocks": 2, "num_features": 8},
-    "converse_dncnn_compact": {"num_blocks": 2, "num_features": 8},
-    "msrresnet": {"num_blocks": 2, "num_features": 8},
-    "converse_srresnet": {"num_blocks": 2, "num_features": 8},
-    "converse_up_srresnet": {"num_blocks": 2, "num_features": 8},
-    "conv_srresnet": {"num_blocks": 2, "num_features": 8},
-    "convt_srresnet": {"num_blocks": 2, "num_features": 8},
-    "conversenet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
-    "convnet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
-    "converse_usrnet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
-    "conv_usrnet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
-}
+
+def small_options(name: str) -> dict[str, int]:
+    """A narrow, shallow configuration of a registered model (the architecture, not the size)."""
+    params = inspect.signature(conversenet.get_model_info(name).builder).parameters
+    shrink = {"num_features": 8, "num_blocks": 2, "num_iterations": 2, "depth": 3}
+    return {key: value for key, value in shrink.items() if key in params}
+
+
 PAPER = ("converse_dncnn", "converse_srresnet", "conversenet", "converse_usrnet")
 
 
 def randomised_weights(name: str, folder: Path) -> Path:
-    model = conversenet.create_model(name, **SMALL[name])
+    model = conversenet.create_model(name, **small_options(name))
     gen = torch.Generator().manual_seed(len(name))
     with torch.no_grad():
         for param in model.parameters():
@@ -103,6 +96,8 @@ def main() -> int:
 
     if not args.skip_small:
         for name in conversenet.list_models():
+            if not conversenet.get_model_info(name).learned:
+                continue  # a classical method: nothing to export
             weights = randomised_weights(name, folder)
             for dynamic, sizes in ((False, [(24, 20), (32, 32)]), (True, [(24, 20)])):
                 checked, worst = [], 0.0
@@ -114,7 +109,7 @@ def main() -> int:
                         height=h,
                         width=w,
                         dynamic=dynamic,
-                        overrides=SMALL[name],
+                        overrides=small_options(name),
                     )
                     checked += report.checked_sizes
                     worst = max(worst, report.max_abs_error)
