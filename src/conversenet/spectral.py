@@ -77,11 +77,12 @@ def is_export_friendly() -> bool:
 def _pocketfft_applies(*tensors: Tensor) -> bool:
     """Whether an FFT outside autograd runs in scipy's pocketfft: CPU tensors, eager mode.
 
-    On the CPU, PyTorch's inverse real FFT (MKL) is about twice pocketfft's for the odd
-    sizes a padded image has (268 = 4·67, 524 = 4·131); pocketfft works on the same memory
-    with PyTorch's thread count. Tensors that autograd tracks keep PyTorch's transforms
-    (faster in training steps: a Converse-DnCNN step on 8 × 40² patches took 1.05-1.3 s
-    with them, 1.4-1.7 s through pocketfft), as do compiled graphs and ONNX export.
+    On the CPU, PyTorch's FFTs (MKL) are slower than pocketfft at the odd sizes a padded
+    image has (268 = 4·67, 524 = 4·131; ``benchmarks/bench_fft.py``); pocketfft works on
+    the same memory with PyTorch's thread count. Tensors that autograd tracks keep
+    PyTorch's transforms (a Converse-DnCNN training step took 1.4 s through pocketfft,
+    1.0-1.1 s without; ``benchmarks/bench_training.py``), as do compiled graphs and ONNX
+    export.
     """
     return (
         all(t.device.type == "cpu" for t in tensors)
