@@ -86,6 +86,7 @@ def _pocketfft_applies(*tensors: Tensor) -> bool:
     """
     return (
         all(t.device.type == "cpu" for t in tensors)
+        and not _tracks_grad(*tensors)
         and not torch.compiler.is_compiling()
         and not is_export_friendly()
     )
@@ -96,13 +97,13 @@ def _workers() -> int:
 
 
 def _rfft2(x: Tensor) -> Tensor:
-    if _pocketfft_applies(x) and not _tracks_grad(x):
+    if _pocketfft_applies(x):
         return torch.from_numpy(scipy.fft.rfft2(x.detach().numpy(), workers=_workers()))
     return torch.fft.rfft2(x)
 
 
 def _fft2(x: Tensor) -> Tensor:
-    if _pocketfft_applies(x) and not _tracks_grad(x):
+    if _pocketfft_applies(x):
         return torch.from_numpy(scipy.fft.fft2(x.detach().numpy(), workers=_workers()))
     return torch.fft.fft2(x)
 
@@ -110,7 +111,7 @@ def _fft2(x: Tensor) -> Tensor:
 def _irfft2(x_hat: Tensor, size: tuple[int, int]) -> Tensor:
     """``torch.fft.irfft2(x_hat, s=size)``; outside autograd ``x_hat`` may be overwritten
     (it is a temporary)."""
-    if _pocketfft_applies(x_hat) and not _tracks_grad(x_hat):
+    if _pocketfft_applies(x_hat):
         data = x_hat.detach().numpy()
         return torch.from_numpy(
             scipy.fft.irfft2(data, s=size, workers=_workers(), overwrite_x=True)
