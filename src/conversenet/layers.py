@@ -259,9 +259,11 @@ class LayerNorm2d(nn.Module):
         if _tracks_grad(centred):
             inv_std = torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
             return centred * inv_std
-        # outside autograd: a norm reduction (no squared copy of x) and in place
-        var = torch.linalg.vector_norm(centred, dim=1, keepdim=True).square_()
-        return centred.mul_(var.div_(x.shape[1]).add_(self.eps).rsqrt_())
+        # outside autograd, in place. Not torch.linalg.vector_norm over the channels: it
+        # avoids the squared copy but is ten times slower (6.8 ms against 0.6 ms on a
+        # 64×256² map, a fifth of a Converse-DnCNN forward).
+        var = centred.square().mean(dim=1, keepdim=True)
+        return centred.mul_(var.add_(self.eps).rsqrt_())
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.addcmul(
