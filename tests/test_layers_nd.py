@@ -82,10 +82,11 @@ def test_inference_cache(ndim, monkeypatch):
     x = torch.rand(shape)
     with torch.no_grad():
         first = layer(x)
-        second = layer(x)
+        second = layer(x)  # built again, and kept from this second call on
+        assert torch.equal(layer(x), second)
         layer.bias.add_(1.0)  # a parameter change rebuilds it
         third = layer(x)
-    assert len(calls) == 2
+    assert len(calls) == 3
     assert torch.equal(first, second) and not torch.allclose(first, third)
     layer(x).sum().backward()  # training: no cache
     assert layer._filter_cache is None and layer.weight.grad is not None

@@ -90,6 +90,7 @@ class ConverseNd(nn.Module):
         )
         self.bias = nn.Parameter(torch.zeros(1, in_channels, *(1,) * self.ndim, **factory))
         self._filter_cache: tuple[tuple, Tensor, Tensor, Tensor] | None = None
+        self._filter_key_seen: tuple | None = None  # the key of the last filter built
 
     def extra_repr(self) -> str:
         return (
@@ -105,6 +106,7 @@ class ConverseNd(nn.Module):
     def clear_filter_cache(self) -> None:
         """Drop the cached spectral filter (it is rebuilt on the next call)."""
         self._filter_cache = None
+        self._filter_key_seen = None
 
     def _cacheable(self) -> bool:
         if torch.compiler.is_compiling() or CF.is_export_friendly():
@@ -144,7 +146,10 @@ class ConverseNd(nn.Module):
             return cache[3]
         self._filter_cache = None  # free the stale filter before building a new one
         filt = self._build_filter(weight, bias, sizes)
-        if filt.numel() * filt.element_size() <= self.filter_cache_max_bytes:
+        # Kept from the second filter of the same key on: a single call (one image) holds
+        # no filter it will not reuse (at 512², 141 MB per layer of Converse-DnCNN).
+        seen, self._filter_key_seen = self._filter_key_seen, key
+        if seen == key and filt.numel() * filt.element_size() <= self.filter_cache_max_bytes:
             snapshot = (self.weight.detach().clone(), self.bias.detach().clone())
             self._filter_cache = (key, *snapshot, filt)
         return filt
@@ -204,9 +209,10 @@ class Converse2D(ConverseNd):
     Parameters ``weight`` :math:`(1, C, k, k)` (each kernel a softmax of a normal draw)
     and ``bias`` :math:`(1, C, 1, 1)` (zeros). Outside autograd (``torch.no_grad``,
     ``torch.inference_mode`` or frozen parameters) the spectral filter of the last input
-    size is cached, and rebuilt whenever the parameters differ from the values it was
-    built from (however they were changed); ``filter_cache_max_bytes`` bounds the cache
-    of each layer (a larger filter is recomputed every call). A kernel no larger than
+    size is cached from its second use on (a single call keeps nothing), and rebuilt
+    whenever the parameters differ from the values it was built from (however they were
+    changed); ``filter_cache_max_bytes`` bounds the cache of each layer (a larger filter
+    is recomputed every call). A kernel no larger than
     ``scale`` (the ×2 upsamplers, k = 2) needs no filter: the least-squares problem
     decouples into independent blocks, solved exactly in the pixel domain
     (:mod:`conversenet.reverse_conv`).
