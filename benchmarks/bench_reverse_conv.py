@@ -180,7 +180,12 @@ def float64_reference(case: Case) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (>= 1)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="untimed rounds first (>= 1; layers keep filters from the 2nd)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-6)")
     args = parser.parse_args()

@@ -43,7 +43,12 @@ def load_model() -> tuple[torch.nn.Module, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (>= 1)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="untimed rounds first (>= 1; layers keep filters from the 2nd)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--size", type=int, default=128, help="side of the LR test image")
     args = parser.parse_args()
