@@ -6,8 +6,7 @@ and those that autograd tracks in PyTorch; this script switches that choice
 (``spectral._pocketfft_applies``) to measure both ways in one process:
 
 * ``rfft2`` / ``irfft2`` of a 128-channel float32 array at the padded sizes of a 256² and
-  a 512² image (268 = 4·67, 524 = 4·131), and the operator's inverse (``spectral._irfft2``:
-  the complex pass over H in place on its temporary input, then the real inverse);
+  a 512² image (268 = 4·67, 524 = 4·131);
 * Converse-DnCNN forward (random weights, inference mode) on a 256² and a 512² image,
   after a warm-up at the same size.
 
@@ -68,11 +67,6 @@ def main() -> None:
                 f"irfft2 128x{n}²",
                 partial(torch.fft.irfft2, x_hat, s=(n, n)),
                 partial(scipy.fft.irfft2, x_hat.numpy(), s=(n, n), workers=workers),
-            ),
-            (  # what the operator runs: its input is a temporary it may overwrite
-                f"irfft2 128x{n}², on a copy: irfft2 / ifft over H in place + irfft",
-                lambda x_hat=x_hat, n=n: torch.fft.irfft2(x_hat.clone(), s=(n, n)),
-                lambda x_hat=x_hat, n=n: spectral._irfft2(x_hat.clone(), (n, n)),
             ),
         )
         for name, with_torch, with_pocketfft in rows:

@@ -265,11 +265,16 @@ class LayerNorm2d(nn.Module):
         if _tracks_grad(centred):
             inv_std = torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
             return centred * inv_std
-        # outside autograd, in place. Not torch.linalg.vector_norm over the channels: it
-        # avoids the squared copy but is ten times slower (6.8 ms against 0.6 ms on a
-        # 64×256² map, a fifth of a Converse-DnCNN forward).
-        var = centred.square().mean(dim=1, keepdim=True)
-        return centred.mul_(var.add_(self.eps).rsqrt_())
+        # Outside autograd, in place, and the variance summed channel by channel into one
+        # (N, 1, H, W) map: no squared copy of x (268 MB at 64×1024²), and faster than a
+        # reduction over the strided channel axis (torch.linalg.vector_norm: ten times
+        # slower, 6.9 against 0.5 ms on 64×256²; square().mean(): 81 against 7 ms on
+        # 64×1024², where the copy is fresh memory).
+        var = centred[:, :1].square()
+        for c in range(1, centred.shape[1]):
+            channel = centred[:, c : c + 1]
+            var.addcmul_(channel, channel)
+        return centred.mul_(var.div_(x.shape[1]).add_(self.eps).rsqrt_())
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.addcmul(

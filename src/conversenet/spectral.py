@@ -99,8 +99,6 @@ def _workers() -> int:
 def _rfft2(x: Tensor) -> Tensor:
     if _pocketfft_applies(x):
         return torch.from_numpy(scipy.fft.rfft2(x.detach().numpy(), workers=_workers()))
-    if _tracks_grad(x) and not torch.compiler.is_compiling():
-        return _RealFFT2.apply(x)
     return torch.fft.rfft2(x)
 
 
@@ -113,12 +111,10 @@ def _fft2(x: Tensor) -> Tensor:
 def _irfft2(x_hat: Tensor, size: tuple[int, int]) -> Tensor:
     """``torch.fft.irfft2(x_hat, s=size)``; outside autograd ``x_hat`` may be overwritten
     (it is a temporary)."""
-    if _pocketfft_applies(x_hat) and x_hat.shape[-2] == size[0]:
-        # Two calls: irfft2 runs its complex pass on a copy, ~20 % slower at 128×268²
-        # (benchmarks/bench_fft.py).
-        data = scipy.fft.ifft(x_hat.detach().numpy(), axis=-2, workers=_workers(), overwrite_x=True)
+    if _pocketfft_applies(x_hat):
+        data = x_hat.detach().numpy()
         return torch.from_numpy(
-            scipy.fft.irfft(data, n=size[1], axis=-1, workers=_workers(), overwrite_x=True)
+            scipy.fft.irfft2(data, s=size, workers=_workers(), overwrite_x=True)
         )
     return torch.fft.irfft2(x_hat, s=size)
 
@@ -375,39 +371,6 @@ def _filter_spectrum(y_hat: Tensor, filt: Tensor, scale: int, width: int) -> Ten
     half = out_w // 2 + 1
     x_hat = filt.view(filt.shape[0], c, scale, h, half) * _tile_columns(y_hat, half)
     return _irfft2(x_hat.reshape(-1, c, out_h, half), (out_h, out_w))
-
-
-def _column_weights(width: int, half: int, dtype, device) -> Tensor:
-    """1 for the half spectrum's columns that stand for themselves (the DC column and, for
-    an even width, the Nyquist column), 2 for those that also stand for their mirror."""
-    weights = torch.full((half,), 2.0, dtype=dtype, device=device)
-    weights[0] = 1
-    if width % 2 == 0:
-        weights[-1] = 1
-    return weights
-
-
-class _RealFFT2(torch.autograd.Function):
-    r"""``torch.fft.rfft2`` with a cheaper backward.
-
-    The adjoint of the half-spectrum transform is :math:`HW\,\mathrm{irfft2}(g / w)`, with
-    :math:`w` the column weights of :func:`_column_weights`: one real inverse transform.
-    PyTorch's own backward zero-fills the full spectrum and runs a complex transform of it,
-    twice the work (a Converse-DnCNN training step: ``benchmarks/bench_training.py``).
-    The backward is linear in the gradient and written in differentiable operations, so
-    higher derivatives stay exact.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        ctx.size = x.shape[-2:]
-        return torch.fft.rfft2(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        height, width = ctx.size
-        weights = _column_weights(width, grad.shape[-1], grad.real.dtype, grad.device)
-        return torch.fft.irfft2(grad * (height * width / weights), s=ctx.size)
 
 
 def apply_converse2d_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
