@@ -212,10 +212,9 @@ class Converse2D(ConverseNd):
     size is cached from its second use on (a single call keeps nothing), and rebuilt
     whenever the parameters differ from the values it was built from (however they were
     changed); ``filter_cache_max_bytes`` bounds the cache of each layer (a larger filter
-    is recomputed every call). A kernel no larger than
-    ``scale`` (the ×2 upsamplers, k = 2) needs no filter: the least-squares problem
-    decouples into independent blocks, solved exactly in the pixel domain
-    (:mod:`conversenet.reverse_conv`).
+    is recomputed every call). A kernel no larger than ``scale`` (the ×2 upsamplers,
+    k = 2) needs no filter: the least-squares problem decouples into independent blocks,
+    solved exactly in the pixel domain (:mod:`conversenet.reverse_conv`).
 
     Example:
         >>> layer = Converse2D(8, 8, kernel_size=3, scale=2, padding=2)
