@@ -16,27 +16,20 @@ and those that autograd tracks in PyTorch; this script switches that choice
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
 from functools import partial
+from pathlib import Path
 
 import scipy.fft
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import conversenet.spectral as spectral
 from conversenet import create_model, reuse_freed_memory
 
+from common import median_time
+
 POCKETFFT = spectral._pocketfft_applies
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def use_pocketfft(enabled: bool) -> None:
@@ -71,8 +64,8 @@ def main() -> None:
         )
         for name, with_torch, with_pocketfft in rows:
             print(
-                f"| {name} | {median_ms(with_torch, args.repeats):.1f} "
-                f"| {median_ms(with_pocketfft, args.repeats):.1f} |"
+                f"| {name} | {1e3 * median_time(with_torch, args.repeats):.1f} "
+                f"| {1e3 * median_time(with_pocketfft, args.repeats):.1f} |"
             )
 
     torch.manual_seed(0)
@@ -83,7 +76,7 @@ def main() -> None:
         for enabled in (False, True):
             use_pocketfft(enabled)
             with torch.inference_mode():
-                times[enabled] = median_ms(partial(model, x), repeats)
+                times[enabled] = 1e3 * median_time(partial(model, x), repeats)
         print(f"| Converse-DnCNN forward {n}² | {times[False]:.0f} | {times[True]:.0f} |")
     use_pocketfft(True)
 
