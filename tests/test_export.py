@@ -52,6 +52,8 @@ SMALL = {
     "converse_usrnet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
     "conv_usrnet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
 }
+for _name in ("converse_unet", "converse_unet_colour", "conv_unet_colour", "convt_unet_colour"):
+    SMALL[_name] = {"widths": [4, 8, 8], "num_blocks": [0, 1, 1]}
 FAST_MODELS = ("converse_dncnn",)
 
 

@@ -12,10 +12,11 @@ from conversenet.models.registry import UPSTREAM_URL
 from conftest import need_shared
 
 ALL = [
-    "conv_dncnn", "conv_srresnet", "conv_usrnet", "converse_dncnn", "converse_dncnn_compact",
-    "converse_dncnn_compact_colour", "converse_srresnet", "converse_srresnet_compact",
+    "conv_dncnn", "conv_srresnet", "conv_unet_colour", "conv_usrnet", "converse_dncnn",
+    "converse_dncnn_compact", "converse_dncnn_compact_colour", "converse_srresnet",
+    "converse_srresnet_compact", "converse_unet", "converse_unet_colour",
     "converse_up_srresnet", "converse_usrnet", "conversenet", "conversenet_compact", "convnet",
-    "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet", "wiener",
+    "convt_dncnn", "convt_srresnet", "convt_unet_colour", "dncnn", "msrresnet", "wiener",
 ]  # fmt: skip
 # Models with the paper's published weights (the project's compact models ship their own).
 OFFICIAL = ["converse_dncnn", "converse_srresnet", "converse_usrnet", "conversenet"]
@@ -33,8 +34,9 @@ def test_list_models_is_complete_and_sorted():
 
 def test_list_models_filters():
     assert list_models(task="denoise") == [
-        "conv_dncnn", "converse_dncnn", "converse_dncnn_compact", "converse_dncnn_compact_colour",
-        "convt_dncnn", "dncnn",
+        "conv_dncnn", "conv_unet_colour", "converse_dncnn", "converse_dncnn_compact",
+        "converse_dncnn_compact_colour", "converse_unet", "converse_unet_colour", "convt_dncnn",
+        "convt_unet_colour", "dncnn",
     ]  # fmt: skip
     assert list_models(task="deblur") == ["conversenet", "conversenet_compact", "convnet"]
     assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]

@@ -12,6 +12,7 @@ from .deblur import ConverseNet
 from .dncnn import ConverseDnCNN, DnCNN
 from .registry import ModelInfo, PretrainedWeights, create_model, get_model_info, list_models
 from .srresnet import ConverseSRResNet, ConverseUpSRResNet, MSRResNet, NearestConvUpsample
+from .unet import ConverseUNet
 from .usrnet import ConvDataStep, ConverseDataStep, ConverseUSRNet, KernelNet
 from .wiener import WienerDeconvolution
 
@@ -24,6 +25,7 @@ __all__ = [
     "ConverseDnCNN",
     "ConverseNet",
     "ConverseSRResNet",
+    "ConverseUNet",
     "ConverseUSRNet",
     "ConverseUpSRResNet",
     "DnCNN",

@@ -37,6 +37,7 @@ from .compact import CompactConverseDenoiser
 from .deblur import ConverseNet
 from .dncnn import ConverseDnCNN, DnCNN
 from .srresnet import ConverseSRResNet, ConverseUpSRResNet, MSRResNet
+from .unet import ConverseUNet
 from .usrnet import ConverseUSRNet
 from .wiener import WienerDeconvolution
 
@@ -188,6 +189,38 @@ _ENTRIES = (
         in_channels=3,
         num_features=96,
         num_blocks=6,
+    ),
+    _entry(
+        "converse_unet",
+        ConverseUNet,
+        "denoise",
+        "multi-scale blind gray Converse denoiser (U-shaped, 32/64/128 features at full, "
+        "1/2 and 1/4 resolution, Converse2D x2 upsamplers)",
+    ),
+    _entry(
+        "converse_unet_colour",
+        ConverseUNet,
+        "denoise",
+        "multi-scale blind colour Converse denoiser (U-shaped, 32/64/128 features at full, "
+        "1/2 and 1/4 resolution, Converse2D x2 upsamplers)",
+        in_channels=3,
+    ),
+    _entry(
+        "conv_unet_colour",
+        ConverseUNet,
+        "denoise",
+        "Conv-UNet colour: converse_unet_colour with depthwise convolutions and nearest + "
+        "conv upsamplers (control)",
+        in_channels=3,
+        operator="conv",
+    ),
+    _entry(
+        "convt_unet_colour",
+        ConverseUNet,
+        "denoise",
+        "ConvT-UNet colour: converse_unet_colour with depthwise transposed convolutions (control)",
+        in_channels=3,
+        operator="convt",
     ),
     _entry(
         "msrresnet",

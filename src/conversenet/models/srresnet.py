@@ -17,7 +17,13 @@ from torch.nn import functional as F
 
 from ..checks import check_choice, check_int
 from ..layers import Converse2D
-from .blocks import ResidualBlock, check_operator, make_block
+from .blocks import (
+    NearestConvUpsample,
+    ResidualBlock,
+    check_operator,
+    convt_upsampler,
+    make_block,
+)
 
 __all__ = [
     "ConverseSRResNet",
@@ -94,43 +100,6 @@ class MSRResNet(nn.Module):
         return _upsampling_forward(self, x, stages, self.lrelu)
 
 
-class NearestConvUpsample(nn.Conv2d):
-    """Nearest-neighbour ×s upsampling followed by a depthwise k×k convolution (bias),
-    with ``replicate`` padding split as :math:`\\lfloor (k-1)/2 \\rfloor` before and
-    :math:`\\lceil (k-1)/2 \\rceil` after, so the size is exactly :math:`sH \\times sW`.
-
-    The plain-convolution stand-in for a Converse2D upsampler: parameters ``weight``
-    :math:`(C, 1, k, k)` and ``bias`` :math:`(C,)`, as many as Converse2D's.
-
-    Shape:
-        - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C, sH, sW)`.
-    """
-
-    def __init__(self, channels: int, kernel_size: int = 2, scale: int = 2) -> None:
-        super().__init__(channels, channels, kernel_size, groups=channels)
-        self.scale = scale
-        before = (kernel_size - 1) // 2
-        self._pad = (before, kernel_size - 1 - before) * 2
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + f", scale={self.scale}"
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
-        return super().forward(F.pad(x, self._pad, mode="replicate"))
-
-
-def _convt_upsampler(channels: int, kernel_size: int, scale: int) -> nn.ConvTranspose2d:
-    """Depthwise transposed conv with stride ``scale`` whose output is exactly ×scale."""
-    if kernel_size < scale or (kernel_size - scale) % 2:
-        raise ValueError(
-            "a ConvTranspose2d upsampler needs up_kernel_size >= scale with an even "
-            f"difference, got up_kernel_size={kernel_size}, scale={scale}"
-        )
-    padding = (kernel_size - scale) // 2
-    return nn.ConvTranspose2d(channels, channels, kernel_size, scale, padding, groups=channels)
-
-
 class ConverseSRResNet(nn.Module):
     """Converse-SRResNet and its controls.
 
@@ -195,7 +164,7 @@ class ConverseSRResNet(nn.Module):
                 return Converse2D(nf, nf, up_kernel_size, scale, up_padding, padding_mode, up_eps)
             if operator == "conv":
                 return NearestConvUpsample(nf, up_kernel_size, scale)
-            return _convt_upsampler(nf, up_kernel_size, scale)
+            return convt_upsampler(nf, up_kernel_size, scale)
 
         self.conv_first = nn.Conv2d(in_channels, nf, 1)
         self.conv_body = nn.Sequential(*(block() for _ in range(num_blocks)))

@@ -1,0 +1,138 @@
+"""A multi-scale (U-shaped) blind denoiser: the heavy blocks at ½ and ¼ resolution.
+
+A compute-efficient alternative to :class:`~conversenet.models.compact.CompactConverseDenoiser`,
+whose blocks all work at one resolution. Here a 3×3 head convolution lifts the image to
+``widths[0]`` features at full resolution; each further level halves the resolution with
+a stride-2 2×2 convolution (a pixel unshuffle followed by a 1×1 convolution) and widens the
+features to ``widths[i]``; the way back up doubles the resolution with
+:func:`~conversenet.models.blocks.make_upsampler` (for ``operator="converse"`` a
+:class:`~conversenet.upsample.ConverseUpsample`, i.e. a depthwise Converse2D of scale 2)
+and adds the features of the way down (skip connections). A 3×3 tail convolution,
+initialised to zero, gives the noise estimate that is added to the input (global residual:
+the untrained network is the identity).
+
+A block at ¼ resolution costs 1/16 of the same block at full resolution per image pixel,
+and sees a region 4× wider: for the same parameters, far fewer FLOPs per pixel and a far
+larger receptive field than a single-resolution stack (``tools/model_table.py`` counts
+them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..checks import check_int
+from .blocks import check_operator, make_block, make_upsampler
+
+__all__ = ["ConverseUNet"]
+
+
+def _check_levels(widths: Sequence[int], num_blocks: Sequence[int]) -> tuple[list, list]:
+    widths, num_blocks = list(widths), list(num_blocks)
+    if len(widths) < 2 or len(widths) != len(num_blocks):
+        raise ValueError(
+            "widths and num_blocks need one entry per level (at least 2 levels), got "
+            f"widths={widths}, num_blocks={num_blocks}"
+        )
+    for i, (width, blocks) in enumerate(zip(widths, num_blocks, strict=True)):
+        check_int(f"widths[{i}]", width, minimum=1)
+        check_int(f"num_blocks[{i}]", blocks, minimum=0)
+    return widths, num_blocks
+
+
+class ConverseUNet(nn.Module):
+    """U-shaped blind denoiser on a chosen spatial operator, with a global residual.
+
+    Level ``i`` works at :math:`2^{-i}` of the input resolution with ``widths[i]`` features
+    and has ``num_blocks[i]`` blocks on the way down and, but for the deepest level, as
+    many on the way up.
+
+    Args:
+        in_channels: image channels (1 for gray, 3 for RGB).
+        widths: features per level, from full resolution down.
+        num_blocks: blocks per level (:func:`~conversenet.models.blocks.make_block`).
+        kernel_size, padding, padding_mode, eps: of the spatial operator inside the blocks
+            (``padding`` and ``eps`` concern Converse2D only; the default eps 0.05 bounds
+            every Converse2D's gain, as in the compact denoiser).
+        operator: ``converse`` (Converse2D blocks and Converse2D ×2 upsamplers), or the
+            ``conv``/``convt`` controls (depthwise convolutions and nearest + conv /
+            transposed-convolution upsamplers; same parameter count).
+
+    Shape:
+        - Input: :math:`(N, C, H, W)` noisy image in [0, 1], any size of at least
+          :math:`4 \\cdot 2^{L-1}` (``L`` levels); sizes that are not a multiple of
+          :math:`2^{L-1}` are reflect-padded and cropped back.
+        - Output: :math:`(N, C, H, W)` denoised image (not clamped).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        widths: Sequence[int] = (32, 64, 128),
+        num_blocks: Sequence[int] = (0, 2, 4),
+        kernel_size: int = 5,
+        padding: int = 4,
+        padding_mode: str = "circular",
+        eps: float = 5e-2,
+        operator: str = "converse",
+    ) -> None:
+        super().__init__()
+        check_int("in_channels", in_channels, minimum=1)
+        widths, num_blocks = _check_levels(widths, num_blocks)
+        self.operator = check_operator(operator)
+        self.in_channels = in_channels
+        self.levels = len(widths)
+        #: the deepest level's downscaling: sizes are padded to a multiple of it
+        self.downscale = 2 ** (self.levels - 1)
+
+        def stage(width: int, count: int) -> nn.Sequential:
+            return nn.Sequential(
+                *(
+                    make_block(operator, width, kernel_size, padding, padding_mode, eps)
+                    for _ in range(count)
+                )
+            )
+
+        pairs = list(pairwise(widths))
+        self.head = nn.Conv2d(in_channels, widths[0], 3, padding=1, padding_mode="reflect")
+        self.encoders = nn.ModuleList(stage(w, n) for w, n in zip(widths, num_blocks, strict=True))
+        self.downs = nn.ModuleList(nn.Conv2d(a, b, 2, stride=2) for a, b in pairs)
+        self.ups = nn.ModuleList(make_upsampler(operator, b, a, 2) for a, b in pairs)
+        self.decoders = nn.ModuleList(
+            stage(w, n) for w, n in zip(widths, num_blocks[:-1], strict=False)
+        )
+        self.tail = nn.Conv2d(widths[0], in_channels, 3, padding=1, padding_mode="reflect")
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def extra_repr(self) -> str:
+        return f"operator={self.operator!r}, levels={self.levels}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected an input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        multiple = self.downscale
+        h, w = x.shape[-2:]
+        if min(h, w) < 4 * multiple:
+            raise ValueError(
+                f"{type(self).__name__} with {self.levels} levels needs an image of at least "
+                f"{4 * multiple}x{4 * multiple} pixels, got {h}x{w}"
+            )
+        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        y = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
+        y = self.head(y)
+        skips = []
+        for level, encoder in enumerate(self.encoders):
+            y = encoder(y)
+            if level < len(self.downs):
+                skips.append(y)
+                y = self.downs[level](y)
+        for level in reversed(range(len(self.ups))):
+            y = self.decoders[level](self.ups[level](y) + skips[level])
+        return x + self.tail(y)[..., :h, :w]
