@@ -7,6 +7,12 @@ checks the digest before unpickling (``weights_only=True``), so a truncated or c
 file is reported as :class:`CheckpointError`. :class:`CheckpointManager` keeps the last
 ``keep_last`` checkpoints of a run folder and finds the newest valid one, falling back to
 older ones when the newest is damaged.
+
+Beside them it can keep ``last_small.pt``, the newest state made small enough to commit to
+a repository (:func:`small_state`: weights and EMA in float16, Adam's moments in bfloat16
+or dropped): a run continues from it on another machine, bit for bit up to that rounding
+(and, without the moments, with the warm restart of
+:mod:`conversenet.training.optimisation`).
 """
 
 from __future__ import annotations
@@ -35,12 +41,16 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
     "set_rng_state",
+    "small_state",
 ]
 
 log = logging.getLogger("conversenet.training")
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d{8,})\.pt$")
 REQUIRED_KEYS = ("model", "optimizer", "scheduler", "step", "rng", "config")
+SMALL_NAME = "last_small.pt"
+#: what a small checkpoint keeps: nothing (no file), the weights, or also Adam's moments
+SMALL_CONTENTS = ("off", "weights", "weights+moments")
 
 
 class CheckpointError(RuntimeError):
@@ -91,6 +101,10 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _step_of(path: Path) -> int:
+    return int(CHECKPOINT_PATTERN.match(path.name).group(1))
 
 
 def _sidecar(path: Path) -> Path:
@@ -179,6 +193,36 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     return state
 
 
+def _half(tensors: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Floating-point tensors in ``dtype``, unless that would overflow them."""
+    out = {}
+    for name, value in tensors.items():
+        small = value.to(dtype) if value.is_floating_point() else value
+        overflows = not torch.isfinite(small).all() and torch.isfinite(value).all()
+        out[name] = value if overflows else small
+    return out
+
+
+def small_state(state: dict[str, Any], contents: str = "weights") -> dict[str, Any]:
+    """A training state made small: the model and EMA weights in float16 and, with
+    ``contents="weights+moments"``, Adam's moments in bfloat16 (float32's range), else
+    none (the resumed run makes a warm restart). Everything else is kept as it is."""
+    if contents not in SMALL_CONTENTS[1:]:
+        raise ValueError(f"contents must be one of {SMALL_CONTENTS[1:]}, got {contents!r}")
+    optimizer = state["optimizer"]
+    moments = {}
+    if contents == "weights+moments":
+        moments = {i: _half(entry, torch.bfloat16) for i, entry in optimizer["state"].items()}
+    ema = state.get("ema")
+    return {
+        **state,
+        "model": _half(state["model"], torch.float16),
+        "ema": _half(ema, torch.float16) if ema is not None else None,
+        "optimizer": {"state": moments, "param_groups": optimizer["param_groups"]},
+        "small": contents,
+    }
+
+
 def export_weights(
     state_dict: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, Any] | None = None
 ) -> Path:
@@ -208,11 +252,19 @@ class CheckpointManager:
         keep_last: how many checkpoints to keep; older ones are deleted after a save.
     """
 
-    def __init__(self, folder: str | Path, keep_last: int = 3) -> None:
+    def __init__(self, folder: str | Path, keep_last: int = 3, small: str = "off") -> None:
         if keep_last < 1:
             raise ValueError(f"keep_last must be >= 1, got {keep_last}")
+        if small not in SMALL_CONTENTS:
+            raise ValueError(f"small must be one of {SMALL_CONTENTS}, got {small!r}")
         self.folder = Path(folder)
         self.keep_last = int(keep_last)
+        self.small = small
+
+    @property
+    def small_path(self) -> Path:
+        """``last_small.pt``: the newest state, small (see :func:`small_state`)."""
+        return self.folder / SMALL_NAME
 
     def path_for(self, step: int) -> Path:
         return self.folder / f"checkpoint_{step:08d}.pt"
@@ -221,15 +273,20 @@ class CheckpointManager:
         """Checkpoint files, oldest first (by step)."""
         if not self.folder.is_dir():
             return []
-        found = []
-        for p in self.folder.iterdir():
-            m = CHECKPOINT_PATTERN.match(p.name)
-            if m:
-                found.append((int(m.group(1)), p))
-        return [p for _, p in sorted(found)]
+        found = [p for p in self.folder.iterdir() if CHECKPOINT_PATTERN.match(p.name)]
+        return sorted(found, key=_step_of)
+
+    def files(self) -> list[Path]:
+        """The checkpoints, then ``last_small.pt`` if there is one."""
+        small = [self.small_path] if self.small_path.is_file() else []
+        return self.checkpoints() + small
 
     def save(self, state: dict[str, Any], step: int) -> Path:
+        """Write ``checkpoint_<step>.pt`` (and ``last_small.pt`` unless ``small`` is
+        ``off``), then delete the checkpoints beyond ``keep_last``."""
         path = save_checkpoint(state, self.path_for(step))
+        if self.small != "off":
+            save_checkpoint(small_state(state, self.small), self.small_path)
         for old in self.checkpoints()[: -self.keep_last]:
             old.unlink(missing_ok=True)
             _sidecar(old).unlink(missing_ok=True)
@@ -238,11 +295,26 @@ class CheckpointManager:
     def latest_valid(self, map_location: Any = "cpu") -> tuple[Path, dict[str, Any]] | None:
         """The newest checkpoint that loads and checks out, or ``None`` if there is none.
 
-        Damaged checkpoints are skipped with a warning naming the problem.
+        Damaged checkpoints are skipped with a warning naming the problem. ``last_small.pt``
+        is used when it is further on than every full checkpoint file, valid or not (in a
+        fresh clone of a repository that commits it, or on a machine whose checkpoints
+        are older): where a full checkpoint reaches as far, the run resumes exactly from
+        full checkpoints.
         """
+        found = None
         for path in reversed(self.checkpoints()):
             try:
-                return path, load_checkpoint(path, map_location)
+                found = path, load_checkpoint(path, map_location)
+                break
             except CheckpointError as exc:
                 log.warning("skipping damaged checkpoint: %s", exc)
-        return None
+        if self.small_path.is_file():
+            try:
+                small = self.small_path, load_checkpoint(self.small_path, map_location)
+            except CheckpointError as exc:
+                log.warning("skipping damaged checkpoint: %s", exc)
+            else:
+                newest = max((_step_of(p) for p in self.checkpoints()), default=-1)
+                if small[1]["step"] > newest:
+                    found = small
+        return found

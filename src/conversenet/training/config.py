@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from ..tasks import TASKS
-from .checkpoint import atomic_write
+from .checkpoint import SMALL_CONTENTS, atomic_write
 from .typed_yaml import ConfigError, from_dict, load_yaml
 from .typed_yaml import apply_overrides as _apply_overrides
 
@@ -158,7 +158,11 @@ class ValidationConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam, the loss, the multi-step schedule (milestones in steps), clipping, EMA, AMP."""
+    """Adam, the loss, the multi-step schedule (milestones in steps), clipping, EMA, AMP.
+
+    ``warm_restart_steps``: when a run resumes from a checkpoint without Adam's moments (a
+    small checkpoint), the learning rate ramps up linearly over this many steps.
+    """
 
     lr: float = 1e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
@@ -171,6 +175,7 @@ class OptimConfig:
     ema_decay: float = 0.0
     amp: bool = True
     amp_dtype: str = "bfloat16"
+    warm_restart_steps: int = 200
 
     def validate(self) -> None:
         _require(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
@@ -191,11 +196,20 @@ class OptimConfig:
             self.amp_dtype in ("bfloat16", "float16"),
             f"optim.amp_dtype must be 'bfloat16' or 'float16', got {self.amp_dtype!r}",
         )
+        _require(
+            self.warm_restart_steps >= 0,
+            f"optim.warm_restart_steps must be >= 0, got {self.warm_restart_steps}",
+        )
 
 
 @dataclass
 class TrainConfig:
-    """Length of the run, seeding, logging, checkpointing and export."""
+    """Length of the run, seeding, logging, checkpointing and export.
+
+    ``small_checkpoint``: with every checkpoint, also write ``last_small.pt``, the state
+    small enough to commit (``weights``: weights and EMA in float16, no optimiser moments;
+    ``weights+moments``: also Adam's moments in bfloat16; ``off``: none).
+    """
 
     total_steps: int = 1000
     seed: int = 0
@@ -204,6 +218,7 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     keep_last: int = 3
+    small_checkpoint: str = "weights"
     tensorboard: bool = True
     progress_bar: bool = True
     export_ema: bool = True
@@ -222,6 +237,11 @@ class TrainConfig:
             f"train.checkpoint_every must be >= 1, got {self.checkpoint_every}",
         )
         _require(self.keep_last >= 1, f"train.keep_last must be >= 1, got {self.keep_last}")
+        _require(
+            self.small_checkpoint in SMALL_CONTENTS,
+            f"train.small_checkpoint must be one of {SMALL_CONTENTS}, "
+            f"got {self.small_checkpoint!r}",
+        )
 
 
 @dataclass
@@ -311,6 +331,15 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     Relative paths inside ``data.train_dirs``, ``validation.dir`` and
     ``validation.kernel`` are kept as written (resolved against the working directory).
     """
+    path = Path(path)
+    if path.is_dir():
+        hint = "e.g. configs/compact_denoiser_blind.yaml"
+        if (path / "config.yaml").is_file():
+            hint = (
+                f"this looks like a run folder: to continue its run, pass {path / 'config.yaml'} "
+                f"with --out {path}"
+            )
+        raise ConfigError(f"expected a YAML config file, got the folder {path} ({hint})")
     data = apply_overrides(load_yaml(path), overrides)
     try:
         return config_from_dict(data)

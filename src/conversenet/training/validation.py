@@ -8,6 +8,8 @@ Only PSNR is computed (and on the Y channel for RGB images), to keep validation 
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,8 +19,11 @@ from torch import nn
 
 from ..data.kernels import load_kernel
 from ..evaluation import Protocol, list_images, make_runner, score_images
+from .config import Config
 
-__all__ = ["make_protocol", "validate"]
+__all__ = ["RunValidation", "make_protocol", "validate"]
+
+log = logging.getLogger("conversenet.training")
 
 
 def make_protocol(
@@ -80,3 +85,29 @@ def validate(
     result = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "psnr_y") if k in rows[0]}
     result["images"] = len(paths)
     return result
+
+
+class RunValidation:
+    """The validation of a training configuration (``validation`` section): its protocol,
+    its images, and one log line per call."""
+
+    def __init__(self, cfg: Config) -> None:
+        v = cfg.validation
+        self.images, self.max_images = v.dir, v.max_images
+        self.protocol = make_protocol(
+            cfg.task,
+            sigma=v.sigma,
+            scale=cfg.degradation.scale,
+            kernel=v.kernel,
+            channels=cfg.data.channels,
+        )
+
+    def __call__(self, model: nn.Module, step: int) -> dict[str, float]:
+        """:func:`validate` ``model`` (at training step ``step``, for the log)."""
+        start = time.perf_counter()
+        result = validate(model, self.images, self.protocol, max_images=self.max_images)
+        scores = " ".join(f"{k} {v:.3f}" for k, v in result.items() if k != "images")
+        seconds = time.perf_counter() - start
+        count = result["images"]
+        log.info("validation step %d: %s (%d images, %.1f s)", step, scores, count, seconds)
+        return result
