@@ -8,7 +8,9 @@ full resolution and attenuates the block artefacts, so the training folder is:
 
 * ``OUT/csun_train70``: symlinks to the first 70 photos (sorted by name), full size;
 * ``OUT/csun_train70_half``: the same 70 photos downscaled by 2, as PNG;
-* ``OUT/csun_test10``: symlinks to the last 10 photos (held out for evaluation).
+* ``OUT/csun_test10``: symlinks to the last 10 photos (held out for evaluation);
+* ``OUT/csun_test10_crop256``: the centre 256×256 of each held-out photo, as PNG (the
+  quick validation set of training runs: about a tenth of the pixels).
 
     python tools/prepare_csun.py --src ../shared/data/CSun_Hays80 --out runs/data
 """
@@ -30,6 +32,7 @@ def main() -> None:
     p.add_argument("--src", type=Path, default=Path("../shared/data/CSun_Hays80"))
     p.add_argument("--out", type=Path, default=Path("runs/data"))
     p.add_argument("--train", type=int, default=70)
+    p.add_argument("--crop", type=int, default=256, help="side of the validation crops")
     args = p.parse_args()
     paths = list_images(args.src)
     if len(paths) < args.train:
@@ -42,6 +45,13 @@ def main() -> None:
             link = folder / path.name
             if not link.exists():
                 link.symlink_to(path.resolve())
+    crops = args.out / f"csun_test10_crop{args.crop}"
+    crops.mkdir(parents=True, exist_ok=True)
+    for path in test:
+        with Image.open(path) as im:
+            rgb = im.convert("RGB")
+        top, left = (rgb.height - args.crop) // 2, (rgb.width - args.crop) // 2
+        rgb.crop((left, top, left + args.crop, top + args.crop)).save(crops / (path.stem + ".png"))
     half = args.out / "csun_train70_half"
     half.mkdir(parents=True, exist_ok=True)
     for path in train:
