@@ -98,6 +98,8 @@ def test_numbers_are_converted_where_safe():
         ({"degradation": {"sigma_range": [0, 50]}}, "exactly one of degradation.sigma"),
         ({"optim": {"loss": "l3"}}, "optim.loss must be one of"),
         ({"optim": {"milestones": [10, 5]}}, "increasing"),
+        ({"optim": {"warm_restart_steps": -1}}, "optim.warm_restart_steps must be >= 0"),
+        ({"train": {"small_checkpoint": "fp16"}}, "train.small_checkpoint must be one of"),
         ({"data": {"channels": 2}}, "data.channels"),
         ({"train": {"device": "tpu"}}, "train.device"),
         (
