@@ -1,4 +1,5 @@
-"""tools/model_table.py: the FLOP count it prints, checked against counts by hand."""
+"""tools/model_table.py (the FLOP count it prints, checked against counts by hand) and
+tools/learning_curve.py (the extrapolation, on a curve of known form)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from conversenet.models import create_model
 from conftest import REPO_ROOT
 
 
-@pytest.fixture(scope="module")
-def table():
-    spec = importlib.util.spec_from_file_location("model_table", REPO_ROOT / "tools/model_table.py")
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_tool("model_table")
 
 
 class ConvThenFFT(torch.nn.Module):
@@ -51,3 +56,22 @@ def test_the_unet_costs_less_per_pixel_than_the_compact_colour_model(table):
     }
     # 173k vs 261k FLOPs per pixel at 256x256
     assert counts["converse_unet_colour"] < 0.75 * counts["converse_dncnn_compact_colour"]
+
+
+def test_learning_curve_extrapolates_a_log_linear_curve():
+    curve = load_tool("learning_curve")
+    # psnr = 20 + 1.5 ln(steps), 2e-4 CPU hours and 1e-3 wall hours per step
+    rows = [
+        {
+            "step": s,
+            "psnr": 20 + 1.5 * math.log(s),
+            "train_cpu_hours": 2e-4 * s,
+            "train_wall_hours": 1e-3 * s,
+        }
+        for s in (500, 1000, 2000, 4000)
+    ]
+    text = curve.extrapolate(rows, target=35.0, from_step=1000)
+    steps = math.exp(15 / 1.5)  # 22,026
+    assert "fit over steps 1000-4000: psnr = 20.000 + 1.500 ln(steps)" in text
+    assert f"about {steps:,.0f} steps = {steps * 2e-4:,.1f} CPU hours" in text
+    assert "fewer than 2 points" in curve.extrapolate(rows, 35.0, from_step=3000)
