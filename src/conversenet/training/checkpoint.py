@@ -12,7 +12,8 @@ Beside them it can keep ``last_small.pt``, the newest state made small enough to
 a repository (:func:`small_state`: weights and EMA in float16, Adam's moments in bfloat16
 or dropped): a run continues from it on another machine, bit for bit up to that rounding
 (and, without the moments, with the warm restart of
-:mod:`conversenet.training.optimisation`).
+:mod:`conversenet.training.optimisation`). The repository keeps such snapshots in
+``checkpoints/<run>/`` (see its README).
 """
 
 from __future__ import annotations
