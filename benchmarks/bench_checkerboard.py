@@ -302,8 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         crop = (truth.shape[0] // 2 - side // 2, truth.shape[1] // 2 - side // 2, side)
         figure(fits, truth, name, crop, args.figure)
         print(f"figure: {args.figure} ({args.figure.stat().st_size // 1024} KiB)")
-    results.write_json(args.json)
-    return 0
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":

@@ -38,37 +38,30 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from benchmarks import harness
-from benchmarks.cases import (
-    CONVERSE2D_CASES,
-    OperatorCase,
-    converse2d_calls,
-    converse2d_inputs,
-    float64_reference,
-    relative_error,
-)
+from benchmarks import cases, harness
 
 LABELS = {"ours": "layer", "functional": "functional"}  # of the rows (vs "literal")
 
 
-def variants(case: OperatorCase) -> tuple[str, ...]:
+def variants(case: cases.OperatorCase) -> tuple[str, ...]:
     return ("literal", "ours") if case.training else ("literal", "ours", "functional")
 
 
-def cases(quick: bool) -> tuple[OperatorCase, ...]:
-    return tuple(c.shrunk() for c in CONVERSE2D_CASES) if quick else CONVERSE2D_CASES
+def case_list(quick: bool) -> tuple[cases.OperatorCase, ...]:
+    full = cases.CONVERSE2D_CASES
+    return tuple(c.shrunk() for c in full) if quick else full
 
 
-def build(case: OperatorCase, variant: str) -> Callable[[], torch.Tensor]:
+def build(case: cases.OperatorCase, variant: str) -> Callable[[], torch.Tensor]:
     """One call of ``variant`` on the case's inputs (built for it alone)."""
-    layer, x = converse2d_inputs(case)
-    return converse2d_calls(case, layer, x, backward=case.training)[variant]
+    layer, x = cases.converse2d_inputs(case)
+    return cases.converse2d_calls(case, layer, x, backward=case.training)[variant]
 
 
 def memory_child(case: int, variant: str, warmup: int, threads: int, quick: bool) -> dict:
     """In a fresh process: the peak RSS rise of ``warmup + 1`` calls of the variant."""
     torch.set_num_threads(threads)
-    fn = build(cases(quick)[case], variant)
+    fn = build(case_list(quick)[case], variant)
 
     def calls() -> None:
         for _ in range(warmup + 1):
@@ -83,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-3)")
     args = parser.parse_args(argv)
     try:
-        chosen = harness.choose(range(len(CONVERSE2D_CASES)), args.cases)
+        chosen = harness.choose(range(len(cases.CONVERSE2D_CASES)), args.cases)
     except ValueError as exc:
         parser.error(str(exc))
     results = harness.Results(args.benchmark)
@@ -95,17 +88,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     print(harness.markdown_table(headers, []), end="")
     for index in chosen:
-        case = cases(args.quick)[index]
+        case = case_list(args.quick)[index]
         calls = {v: build(case, v) for v in variants(case)}
         times = harness.interleave(calls, args.repeats, args.warmup)
-        reference = float64_reference(case, *converse2d_inputs(case), backward=case.training)
+        inputs = cases.converse2d_inputs(case)
+        reference = cases.float64_reference(case, *inputs, backward=case.training)
         memory = {}
         if not args.no_memory:
             job = dict(case=index, warmup=args.warmup, threads=args.threads, quick=args.quick)
             found = harness.in_fresh_processes(memory_child, [{**job, "variant": v} for v in calls])
             memory = {v: m["peak_mib"] for v, m in zip(calls, found, strict=True)}
         lit = times["literal"]
-        errors = {v: relative_error(t.result, reference) for v, t in times.items()}
+        errors = {v: cases.relative_error(t.result, reference) for v, t in times.items()}
         for v, t in times.items():
             results.add(
                 case.name, v, size=case.size, timing=t, peak_mib=memory.get(v), baseline=lit,

@@ -136,8 +136,7 @@ def report(args, paths: list[Path]) -> None:
             f"{UPSTREAM_SECONDS:.0f} s -> {UPSTREAM_SECONDS / ours_total:.1f}x"
             + (f" (worst run {UPSTREAM_SECONDS / max(totals):.1f}x)" if len(totals) > 1 else "")
         )
-    print(harness.machine_load())
-    results.write_json(args.json)
+    results.finish(args.json)
 
 
 if __name__ == "__main__":

@@ -80,9 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         x = torch.rand(1, 1, size, size)
         calls = {"PyTorch": in_dncnn(model, x, False), "pocketfft": in_dncnn(model, x, True)}
         report(f"Converse-DnCNN forward {size}²", size, calls)
-    print(f"\n{harness.machine_load()}")
-    results.write_json(args.json)
-    return 0
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":

@@ -102,9 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(harness.markdown_table(headers, rows), end="")
     for note in notes:
         print(f"\n{note}")
-    print(f"\nafter: {harness.machine_load()}")
-    results.write_json(args.json)
-    return 0
+    return results.finish(args.json)
 
 
 def time_size(args, model, session, size, files, notes, results) -> list[tuple]:

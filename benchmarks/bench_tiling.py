@@ -231,9 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_memory(args, results)
     if args.psnr:
         run_psnr(args, results)
-    print(harness.machine_load())
-    results.write_json(args.json)
-    return 0
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":

@@ -100,8 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )  # fmt: skip
     print(f"speed-up {speedup:.2f}x; max relative gradient difference {grad_rel:.2e}")
     print(f"peak RSS {peak:.0f} MiB")
-    results.write_json(args.json)
-    return 0
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":

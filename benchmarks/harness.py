@@ -28,7 +28,6 @@ import contextlib
 import json
 import math
 import multiprocessing
-import multiprocessing.context
 import os
 import resource
 import statistics
@@ -246,23 +245,6 @@ def peak_rise_mib(fn: Callable[[], object]) -> float | None:
     return None if peak is None else peak - before
 
 
-_CONTEXT: multiprocessing.context.BaseContext | None = None
-
-
-def _fresh_context() -> multiprocessing.context.BaseContext:
-    """Where fresh processes come from: a fork server that has imported torch and
-    conversenet and done nothing else (a fork of it costs milliseconds, a new
-    interpreter seconds); where there is no fork server, new interpreters."""
-    global _CONTEXT
-    if _CONTEXT is None:
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            _CONTEXT = multiprocessing.get_context("forkserver")
-            _CONTEXT.set_forkserver_preload(["torch", "conversenet", __name__])
-        else:
-            _CONTEXT = multiprocessing.get_context("spawn")
-    return _CONTEXT
-
-
 def _fresh_main(target: Callable[..., dict], kwargs: dict, connection) -> None:
     try:
         connection.send(("ok", target(**kwargs)))
@@ -273,13 +255,16 @@ def _fresh_main(target: Callable[..., dict], kwargs: dict, connection) -> None:
 
 
 def in_fresh_process(target: Callable[..., dict], **kwargs: Any) -> dict:
-    """``target(**kwargs)`` run in a fresh process (one that has imported torch and
-    conversenet and done nothing else); its dict of results.
+    """``target(**kwargs)`` run in a fresh Python process; its dict of results.
 
-    ``target`` is a module-level function; ``kwargs`` and the result are picklable. An
-    exception in the child is raised here as a RuntimeError with the child's traceback.
+    A new interpreter, which imports ``target``'s module (and the main module) and calls
+    it: nothing allocated or freed before sits in its heap. (A fork of a process that has
+    imported torch would not do: its shared libraries' pages, faulted in again by the
+    first call, would count in the rise.) ``target`` is a module-level function;
+    ``kwargs`` and the result are picklable. An exception in the child is raised here as
+    a RuntimeError with the child's traceback.
     """
-    context = _fresh_context()
+    context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_fresh_main, args=(target, kwargs, sender))
     process.start()

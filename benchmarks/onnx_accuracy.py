@@ -137,8 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table.append((case, shape, checked, f"{error:.1e}"))
     headers = ("model / operator case", "shape", "input sizes checked", "max abs diff")
     print(harness.markdown_table(headers, table), end="")
-    results.write_json(args.json)
-    return 0
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import multiprocessing
 import os
 import re
 import signal
@@ -35,6 +36,7 @@ from conversenet.runner import ModelRunner
 from conftest import REPO_ROOT, need_shared
 
 HELPERS = {"__init__", "harness", "cases", "internals"}
+LINUX = os.path.exists("/proc/self/clear_refs")  # where the peak RSS can be reset
 
 
 # --------------------------------------------------------------------------------------
@@ -72,11 +74,10 @@ def _check_converse2d(records, out, folder):
         for c in CONVERSE2D_CASES
         for v in (("literal", "ours") if c.training else ("literal", "ours", "functional"))
     ]
-    for r in records:
-        assert math.isfinite(r["peak_mib"]) and r["peak_mib"] >= 0, r
+    for r in records:  # (the memory runs are left out: see the next test)
+        assert r["peak_mib"] is None
         if r["variant"] != "literal":
             assert r["rel_error"] < 1e-5, r  # float32 against float64
-    assert any(r["peak_mib"] > 0 for r in records)
     assert out.count("| inference s=1 (quick) |") == 2
 
 
@@ -122,7 +123,7 @@ def _check_set12(records, out, folder):
 def _check_vs_upstream(records, out, folder):
     assert [(r["variant"], r["size"]) for r in records] == [("ours", 32), ("literal", 32)]
     assert "upstream column left out: give --upstream DIR" in out
-    assert all(r["peak_mib"] is not None and r["peak_mib"] >= 0 for r in records)
+    assert all(r["peak_mib"] >= 0 if LINUX else r["peak_mib"] is None for r in records)
     errors = re.search(r"ours \(float32\) ([\d.e+-]+), literal \(float32\) ([\d.e+-]+)", out)
     assert float(errors[1]) < float(errors[2])  # ours is the more accurate in float32
 
@@ -188,7 +189,7 @@ def _check_gpu_report(records, out, folder):
 
 # script: (argv after --quick, shared data needed, check of the records and stdout)
 QUICK = {
-    "bench_converse2d": ([], None, _check_converse2d),
+    "bench_converse2d": (["--no-memory"], None, _check_converse2d),
     "bench_reverse_conv": ([], None, _check_reverse_conv),
     "bench_fft": ([], None, _check_fft),
     "bench_srresnet": ([], None, _check_srresnet),
@@ -261,19 +262,27 @@ def allocate_child(mib: int) -> dict:
     return {"rise": harness.peak_rise_mib(lambda: np.ones(mib * 2**17).sum())}
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="Linux only")
+@pytest.mark.skipif(not LINUX, reason="Linux only")
 def test_peak_rise_in_a_fresh_process_sees_a_new_allocation():
-    small, large = (
-        harness.in_fresh_process(allocate_child, mib=m)["rise"] for m in (1, 64)
-    )  # fmt: skip
-    assert 60 < large < 100 and small < 16
+    assert 64 <= harness.in_fresh_process(allocate_child, mib=64)["rise"] < 100
+
+
+@pytest.mark.skipif(not LINUX, reason="Linux only")
+def test_bench_converse2d_memory_run():
+    bc = importlib.import_module("benchmarks.bench_converse2d")
+    found = harness.in_fresh_process(
+        bc.memory_child, case=1, variant="literal", warmup=1, threads=1, quick=True
+    )
+    assert 1 < found["peak_mib"] < 100  # (a few MiB for these sizes)
 
 
 def failing_child() -> dict:
     raise KeyError("no such case")
 
 
-def test_a_failure_in_a_fresh_process_is_reported_with_its_traceback():
+def test_a_failure_in_a_fresh_process_is_reported_with_its_traceback(monkeypatch):
+    fork = multiprocessing.get_context("fork")  # (a cheap child for the error path)
+    monkeypatch.setattr(harness.multiprocessing, "get_context", lambda method: fork)
     with pytest.raises(RuntimeError, match=r"(?s)failing_child failed.*KeyError: 'no such case'"):
         harness.in_fresh_process(failing_child)
 
