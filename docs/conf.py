@@ -90,7 +90,6 @@ autodoc_mock_imports = ["onnxruntime", "onnx", "onnxscript", "gradio"]  # option
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_custom_sections = ["Shape"]  # kornia-style shapes, rendered as written
-napoleon_use_ivar = True  # "Attributes:" as fields: dataclass fields are not documented twice
 
 # Broken cross-references are errors (with -W), except references to other libraries
 # (no inventories are fetched: the build runs offline) and to the package's private

@@ -87,7 +87,7 @@ def private_modules(package: str, public: list[str]) -> list[str]:
     root = importlib.import_module(package)
     found = []
     for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
-        if info.name not in public:
+        if info.name not in public and not info.name.endswith("__main__"):  # runs on import
             found.append(info.name)
     return found
 
@@ -152,6 +152,15 @@ def generate(app: Sphinx, config: Config) -> None:
         config.nitpick_ignore_regex.append((r"py:.*", rf"({private})(\..*)?"))
 
 
+def skip_foreign_class_values(app: Sphinx, what: str, name: str, obj, skip: bool, options):
+    """Don't document a class attribute whose value is another library's class (a dataclass
+    field defaulting to ``nn.Identity``): it would be documented as that class, a second
+    time beside the field's entry in the docstring's Attributes section."""
+    if what == "class" and inspect.isclass(obj) and not obj.__module__.startswith("conversenet"):
+        return True
+    return None
+
+
 def _remember_private_modules(app: Sphinx) -> None:
     app.env.conversenet_private_modules = [
         *app.config.api_modules,
@@ -165,4 +174,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _remember_private_modules)
     app.connect("missing-reference", resolve_short_name)
     app.connect("warn-missing-reference", is_private_name)
+    app.connect("autodoc-skip-member", skip_foreign_class_values)
     return {"parallel_read_safe": True, "version": "1"}

@@ -108,25 +108,58 @@ def series(records: Iterable[dict], metric: str) -> dict[str, dict[str, dict[flo
     return out
 
 
+def _colours(variants: Iterable[str]) -> dict[str, str]:
+    """One colour per variant, the same in every figure for ``ours`` and ``upstream``."""
+    fixed = {"ours": "C0", "upstream": "C1"}
+    others = iter(f"C{i}" for i in range(2, 10))
+    return {v: fixed.get(v) or next(others) for v in sorted(variants)}
+
+
 def plot(case: str, variants: dict[str, dict[float, list]], metric: str, path: Path) -> Path:
-    """One figure: the metric against image size, one line per variant (log-log axes)."""
+    """One figure: the metric against image size, one line per variant (log-log axes),
+    each median labelled with its value."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=100)
-    for variant, points in sorted(variants.items()):
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=100)
+    unit = "s" if metric == "seconds" else "MiB"
+    rank = {  # at each size, the lower of two neighbouring values is labelled below
+        (variant, side): order
+        for side in {s for points in variants.values() for s in points}
+        for order, variant in enumerate(
+            sorted(
+                (v for v in variants if side in variants[v]),
+                key=lambda v, side=side: statistics.median(variants[v][side]),
+            )
+        )
+    }
+    for variant, colour in _colours(variants).items():
+        points = variants[variant]
         sides = sorted(points)
         medians = [statistics.median(points[s]) for s in sides]
-        (line,) = ax.plot(sides, medians, marker="o", label=variant)
-        for side in sides:
-            ax.scatter([side] * len(points[side]), points[side], s=10, color=line.get_color())
+        ax.plot(sides, medians, marker="o", color=colour, label=variant)
+        for side, value in zip(sides, medians, strict=True):
+            ax.scatter([side] * len(points[side]), points[side], s=10, color=colour)
+            ax.annotate(
+                f"{value:,.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}",
+                (side, value),
+                textcoords="offset points",
+                xytext=(6, 2 if rank[variant, side] % 2 else -8),
+                fontsize=7,
+                color=colour,
+            )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     every = sorted({s for points in variants.values() for s in points})
     ax.set_xticks(every, [f"{s:g}²" for s in every])
-    ax.minorticks_off()
+    ax.set_xlim(every[0] / 1.25, every[-1] * 1.5)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("image size (pixels)")
     ax.set_ylabel(METRICS[metric][1])
     ax.set_title(case, fontsize=10)

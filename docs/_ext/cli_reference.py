@@ -44,7 +44,7 @@ def _option_lines(parser: argparse.ArgumentParser, action: argparse.Action) -> l
         invocation = formatter._metavar_formatter(action, action.dest.upper())(1)[0]
     help_text = formatter._expand_help(action) if action.help else ""
     facts = []
-    if action.choices is not None and not isinstance(action.choices, dict):
+    if action.choices is not None and "{" not in invocation:
         facts.append("choices: " + ", ".join(str(c) for c in action.choices))
     shows_default = "default" in help_text.lower()
     if (
@@ -54,7 +54,7 @@ def _option_lines(parser: argparse.ArgumentParser, action: argparse.Action) -> l
         and not shows_default
     ):
         facts.append(f"default: {action.default}")
-    text = " ".join(filter(None, [help_text.rstrip("."), "; ".join(facts)]))
+    text = help_text.rstrip(".") + (f" ({'; '.join(facts)})" if facts else "")
     lines = [f".. option:: {invocation}", ""]
     lines += [f"   {escape(line)}" for line in (text or "(no description)").splitlines()]
     return [*lines, ""]
