@@ -49,19 +49,7 @@ extensions = [
 # --- sources -------------------------------------------------------------------------
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = [
-    "_build",
-    "_generated/**/*.md",
-    "data",
-    "images",
-    "**/*.py",
-    "auto_examples/*.ipynb",
-    "auto_examples/*.py",
-    "auto_examples/*.zip",
-    "auto_examples/*.json",
-    "auto_examples/*.md5",
-    "sg_execution_times.rst",
-]
+exclude_patterns = ["_build", "data", "images", "sg_execution_times.rst"]
 templates_path = ["_templates"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
