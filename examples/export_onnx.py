@@ -11,7 +11,9 @@ compares it with PyTorch, then restores a larger image with the file through
 
     python examples/export_onnx.py --model converse_dncnn --size 256   # published weights
 
-Needs the ``onnx`` extra: ``pip install -e ".[onnx]"``. The command line does the same:
+Needs the ``onnx`` extra: ``pip install -e ".[onnx]"``. Most of the run is the export
+itself (tracing, then the ONNX exporter's graph optimiser); running the file is quick.
+The command line does the same:
 ``conversenet export converse_dncnn_compact -o denoiser.onnx --size 64``, then
 ``conversenet denoise noisy.png -o clean.png --onnx denoiser.onnx``.
 """
