@@ -123,7 +123,7 @@ def is_private_name(app: Sphinx, domain, node: pending_xref) -> bool | None:
     target = node.get("reftarget", "")
     if getattr(domain, "name", "") != "py" or "." in target:
         return None
-    for module in app.env.conversenet_private_modules:
+    for module in app.conversenet_modules:
         if hasattr(importlib.import_module(module), target):
             return True
     return None
@@ -147,6 +147,7 @@ def generate(app: Sphinx, config: Config) -> None:
         path.write_text(text)
     # references into private modules (docstrings may name them) are not errors
     private_names = private_modules("conversenet", modules)
+    app.conversenet_modules = [*modules, *private_names]  # for is_private_name
     private = "|".join(re.escape(m) for m in private_names)
     if private:
         config.nitpick_ignore_regex.append((r"py:.*", rf"({private})(\..*)?"))
@@ -161,17 +162,9 @@ def skip_foreign_class_values(app: Sphinx, what: str, name: str, obj, skip: bool
     return None
 
 
-def _remember_private_modules(app: Sphinx) -> None:
-    app.env.conversenet_private_modules = [
-        *app.config.api_modules,
-        *private_modules("conversenet", app.config.api_modules),
-    ]
-
-
 def setup(app: Sphinx) -> dict:
     app.add_config_value("api_modules", ["conversenet"], "env")
     app.connect("config-inited", generate)
-    app.connect("builder-inited", _remember_private_modules)
     app.connect("missing-reference", resolve_short_name)
     app.connect("warn-missing-reference", is_private_name)
     app.connect("autodoc-skip-member", skip_foreign_class_values)
