@@ -1,11 +1,12 @@
-"""``.. conversenet-models::`` and ``.. conversenet-tasks::``: tables built from the registry.
+"""``.. conversenet-models::``, ``-tasks::`` and ``-paper::``: tables built from the code.
 
 One row per name of :func:`conversenet.list_models`: its task, what it is, its parameter
 count (the model is built, untrained, to count them), its weights (file and licence, or
 none), where the weights come from (shipped in the package and so offline, downloaded
 from the upstream repository, or none needed) and the quality measured by the project
 where there is a measurement (``data/model_quality.json``, with its command).
-The task table gives each task's default, offline and colour model (:mod:`conversenet.tasks`).
+The task table gives each task's default, offline and colour model (:mod:`conversenet.tasks`),
+the paper tables the published PSNRs (:mod:`conversenet.paper`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from conversenet.paper import PAPER_RESULTS
 from conversenet.tasks import TASK_REGISTRY
 
 QUALITY = Path(__file__).resolve().parents[1] / "data" / "model_quality.json"
-HEADER = ("name", "task", "what it is", "parameters", "weights (licence)", "source", "measured")
+HEADER = ("name", "task", "what it is", "parameters", "weights: where from (licence)", "measured")
 
 
 def measured_quality() -> dict[str, dict]:
@@ -40,12 +41,12 @@ def model_row(name: str, quality: dict[str, dict]) -> list[str]:
     task += f", {'gray' if info.in_channels == 1 else 'RGB'}"
     weights = info.pretrained
     if weights is not None:
-        files = f"``{weights.filename}`` ({escape(weights.license)})"
-        source = "in the package (offline)" if weights.packaged else "download (upstream)"
+        source = "in the package (offline)" if weights.packaged else "downloaded (upstream)"
+        files = f"``{weights.filename}``: {source} ({escape(weights.license)})"
     elif not info.learned:
-        files, source = "none needed", "nothing to load (offline)"
+        files = "none needed (offline)"
     else:
-        files, source = "none published", "train your own"
+        files = "none published: train your own"
     entry = quality.get(name)
     measured = ""
     if entry:
@@ -53,11 +54,12 @@ def model_row(name: str, quality: dict[str, dict]) -> list[str]:
         measured += f" (:doc:`how <{entry['page']}>`)"
         if entry.get("paper"):
             measured += f"; paper {escape(entry['paper'])}"
-    return [f"``{name}``", task, escape(info.description), f"{params:,}", files, source, measured]
+    return [f"``{name}``", task, escape(info.description), f"{params:,}", files, measured]
 
 
-def list_table(header: tuple[str, ...], rows: list[list[str]]) -> list[str]:
-    lines = [".. list-table::", "   :header-rows: 1", "   :class: model-table", ""]
+def list_table(header: tuple[str, ...], rows: list[list[str]], widths: str = "auto") -> list[str]:
+    lines = [".. list-table::", "   :header-rows: 1", "   :class: model-table"]
+    lines += [f"   :widths: {widths}", ""]
     for row in [list(header), *rows]:
         lines.append(f"   * - {row[0]}")
         lines += [f"     - {cell}" for cell in row[1:]]
@@ -78,7 +80,9 @@ class ConversenetModels(SphinxDirective):
         rows = [model_row(name, quality) for name in list_models()]
         container = nodes.container()
         self.state.nested_parse(
-            StringList(list_table(HEADER, rows)), self.content_offset, container
+            StringList(list_table(HEADER, rows, "14 10 24 10 22 20")),
+            self.content_offset,
+            container,
         )
         return container.children
 
