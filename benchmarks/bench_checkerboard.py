@@ -39,7 +39,7 @@ Writes the table (Markdown, on stdout and in ``--table``) and the side-by-side f
 under ``--quick`` unless asked for). Where ``../shared`` is absent, the packaged sample
 photo stands in for both image sets.
 
-    python -m benchmarks.bench_checkerboard --steps 1000 --table docs/checkerboard.md
+    python -m benchmarks.bench_checkerboard --steps 1000 --table checkerboard_table.md
 """
 
 from __future__ import annotations
