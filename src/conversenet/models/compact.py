@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int
-from ..layers import ConverseBlock
+from .blocks import ConverseBlock
 
 __all__ = ["CompactConverseDenoiser"]
 
