@@ -24,7 +24,7 @@ import scipy.fft
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import conversenet.spectral as spectral
+import conversenet.operator.fft as spectral
 from conversenet import create_model, reuse_freed_memory
 
 from common import median_time

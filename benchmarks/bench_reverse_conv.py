@@ -32,9 +32,15 @@ from dataclasses import dataclass
 
 import torch
 
-import conversenet.reverse_conv as RC
+import conversenet.operator.solver as RC
 from conversenet import Converse1d, Converse2D, Converse3d
-from conversenet.functional import converse1d, converse2d, converse3d, reverse_conv
+from conversenet.functional import (
+    converse1d,
+    converse2d,
+    converse3d,
+    reverse_conv,
+    reverse_conv_literal,
+)
 
 from common import interleaved_times, machine_load
 
@@ -138,7 +144,7 @@ def build(case: Case, variant: str) -> Callable[[], torch.Tensor]:
     layer, y, extra = setup(case)
     if layer is None:
         kernel, lam = extra
-        fn = RC.reverse_conv_literal if variant == "literal" else reverse_conv
+        fn = reverse_conv_literal if variant == "literal" else reverse_conv
         return lambda: fn(y, kernel, lam, case.scale, case.padding, case.padding_mode, "zero")
     args = (case.scale, case.padding, case.padding_mode)
     lam = layer.regularizer().detach()
@@ -146,7 +152,7 @@ def build(case: Case, variant: str) -> Callable[[], torch.Tensor]:
     def run() -> torch.Tensor:
         with torch.no_grad():
             if variant == "literal":
-                return RC.reverse_conv_literal(y, layer.weight, lam, *args)
+                return reverse_conv_literal(y, layer.weight, lam, *args)
             if variant == "functional":
                 fn = FUNCTIONAL[case.layer]
                 return fn(y, layer.weight, layer.bias, *args, layer.eps)

@@ -9,9 +9,7 @@ import sys
 import pytest
 import torch
 
-import conversenet.functional as CF
-import conversenet.reverse_conv as RC
-from conversenet import Converse2D
+from conversenet.operator import Converse2D, layers, spatial_path_applies
 
 from conftest import REPO_ROOT, need_shared
 
@@ -48,13 +46,13 @@ def test_periodic_share_of_a_checkerboard_and_of_smooth_images():
 def test_fft_path_only_switches_the_spatial_path_off_and_back(monkeypatch):
     """Inside the switch a k = 2, s = 2 layer builds a spectral filter; outside it does not."""
     calls = []
-    original = CF.converse2d_filter
+    original = layers.converse_filter
 
     def counting(*args):
         calls.append(1)
         return original(*args)
 
-    monkeypatch.setattr(CF, "converse2d_filter", counting)
+    monkeypatch.setattr(layers, "converse_filter", counting)
     layer = Converse2D(2, 2, 2, scale=2).eval()
     x = torch.rand(1, 2, 6, 6)
     with torch.no_grad():
@@ -65,7 +63,7 @@ def test_fft_path_only_switches_the_spatial_path_off_and_back(monkeypatch):
         assert len(calls) == 1
         layer.clear_filter_cache()
         layer(x)
-    assert len(calls) == 1 and RC.spatial_path_applies((2, 2), 2)
+    assert len(calls) == 1 and spatial_path_applies((2, 2), 2)
     torch.testing.assert_close(fft, spatial, rtol=0, atol=1e-6)
 
 

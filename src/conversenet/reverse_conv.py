@@ -4,24 +4,29 @@
 from __future__ import annotations
 
 from ._deprecated import warn_moved
-from .operator.checks import (
+from .operator import (
     BIAS_SHIFT,
+    CHUNK_BYTES,
     METHODS,
     PADDING_MODES,
     X0_KINDS,
     check_converse_tensors,
     check_hyperparameters,
     check_options,
+    conv_downsample,
+    conv_downsample_adjoint,
+    converse1d,
+    converse3d,
+    converse_forward,
+    discrepancy_lambda,
     regularizer,
+    reverse_conv,
+    reverse_conv_literal,
+    spatial_path_applies,
 )
-from .operator.checks import pad as pad_nd
-from .operator.converse import converse1d, converse3d, converse_forward
-from .operator.forward_model import conv_downsample, conv_downsample_adjoint
-from .operator.literal import reverse_conv_literal
-from .operator.solver import CHUNK_BYTES, discrepancy_lambda, reverse_conv
-from .operator.spatial import spatial_path_applies
-from .operator.spectral import apply_spectral_filter as apply_spectral_filter_nd
-from .operator.spectral import spectral_filter as spectral_filter_nd
+from .operator import apply_spectral_filter as apply_spectral_filter_nd
+from .operator import pad as pad_nd
+from .operator import spectral_filter as spectral_filter_nd
 
 __all__ = [
     "BIAS_SHIFT",

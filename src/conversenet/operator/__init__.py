@@ -27,68 +27,31 @@ Modules, in the order they import one another:
 
 from __future__ import annotations
 
-from .checks import (
-    BIAS_SHIFT,
-    METHODS,
-    PADDING_MODES,
-    X0_KINDS,
-    check_converse_tensors,
-    check_hyperparameters,
-    check_options,
-    pad,
-    regularizer,
+from . import (
+    checks,
+    converse,
+    fft,
+    forward_model,
+    layers,
+    literal,
+    physics,
+    solver,
+    spatial,
+    spectral,
+    upsample,
 )
-from .converse import (
-    converse1d,
-    converse2d,
-    converse2d_filter,
-    converse2d_literal,
-    converse3d,
-    converse_filter,
-    converse_forward,
-)
-from .fft import export_friendly, is_export_friendly
-from .forward_model import conv_downsample, conv_downsample_adjoint
-from .layers import Converse1d, Converse2D, Converse3d, ConverseNd
-from .literal import reverse_conv_literal
-from .physics import ConvDownsample
-from .solver import discrepancy_lambda, reverse_conv
-from .spatial import spatial_path_applies
-from .spectral import apply_spectral_filter, spectral_filter
-from .upsample import ConverseUpsample, SumToOne
+from .checks import *  # noqa: F403
+from .converse import *  # noqa: F403
+from .fft import *  # noqa: F403
+from .forward_model import *  # noqa: F403
+from .layers import *  # noqa: F403
+from .literal import *  # noqa: F403
+from .physics import *  # noqa: F403
+from .solver import *  # noqa: F403
+from .spatial import *  # noqa: F403
+from .spectral import *  # noqa: F403
+from .upsample import *  # noqa: F403
 
-__all__ = [
-    "BIAS_SHIFT",
-    "METHODS",
-    "PADDING_MODES",
-    "X0_KINDS",
-    "ConvDownsample",
-    "Converse1d",
-    "Converse2D",
-    "Converse3d",
-    "ConverseNd",
-    "ConverseUpsample",
-    "SumToOne",
-    "apply_spectral_filter",
-    "check_converse_tensors",
-    "check_hyperparameters",
-    "check_options",
-    "conv_downsample",
-    "conv_downsample_adjoint",
-    "converse1d",
-    "converse2d",
-    "converse2d_filter",
-    "converse2d_literal",
-    "converse3d",
-    "converse_filter",
-    "converse_forward",
-    "discrepancy_lambda",
-    "export_friendly",
-    "is_export_friendly",
-    "pad",
-    "regularizer",
-    "reverse_conv",
-    "reverse_conv_literal",
-    "spatial_path_applies",
-    "spectral_filter",
-]
+_MODULES = (checks, fft, spectral, forward_model, spatial, solver, literal, converse, physics)
+# the public names of every module but dft (the transforms of exported graphs)
+__all__ = [name for module in (*_MODULES, layers, upsample) for name in module.__all__]

@@ -25,13 +25,13 @@ dimensions (and the algorithm, for the last).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from .checks import check_converse_tensors, check_options, regularizer
-from .literal import converse_literal
+from .literal import reverse_conv_literal
 from .solver import FilterMaker, solve
 from .spectral import spectral_filter
 
@@ -42,6 +42,7 @@ __all__ = [
     "converse2d_literal",
     "converse3d",
     "converse_filter",
+    "converse_forward",
 ]
 
 
@@ -94,9 +95,9 @@ def converse_forward(
     return solve(x, weight, lam, scale, padding, padding_mode, None, "auto", make_filter)
 
 
-def _paper_form(name: str, ndim: int, body: Callable[..., Tensor], doc: str):
+def _paper_form(name: str, ndim: int, literal: bool, doc: str):
     """One public function of the paper's parameterisation: the shared signature and
-    checks, ``body`` computing it in ``ndim`` dimensions."""
+    checks, in ``ndim`` dimensions, by the fast operator or the literal formula."""
 
     def form(
         x: Tensor,
@@ -108,7 +109,11 @@ def _paper_form(name: str, ndim: int, body: Callable[..., Tensor], doc: str):
         eps: float = 1e-5,
     ) -> Tensor:
         check_options(scale, padding, padding_mode, eps)
-        return body(x, weight, bias, scale, padding, padding_mode, eps, ndim)
+        if not literal:
+            return converse_forward(x, weight, bias, scale, padding, padding_mode, eps, ndim)
+        check_converse_tensors(x, weight, bias, ndim)
+        lam = regularizer(bias, eps)
+        return reverse_conv_literal(x, weight, lam, scale, padding, padding_mode)
 
     form.__name__ = form.__qualname__ = name
     form.__doc__ = doc
@@ -118,7 +123,7 @@ def _paper_form(name: str, ndim: int, body: Callable[..., Tensor], doc: str):
 converse2d = _paper_form(
     "converse2d",
     2,
-    converse_forward,
+    False,
     r"""Reverse convolution of ``x`` by depthwise kernels ``weight``.
 
     Solves, per channel, :math:`\min_X \|y - (X\otimes K)\downarrow_s\|^2 +
@@ -152,7 +157,7 @@ converse2d = _paper_form(
 converse1d = _paper_form(
     "converse1d",
     1,
-    converse_forward,
+    False,
     r"""Converse2D over the last dimension of a signal: the reverse convolution with
     :math:`\lambda = \sigma(b - 9) + \varepsilon` and the paper's :math:`X_0`.
 
@@ -170,7 +175,7 @@ converse1d = _paper_form(
 converse3d = _paper_form(
     "converse3d",
     3,
-    converse_forward,
+    False,
     r"""Converse2D over the last three dimensions (volumes, video): the reverse
     convolution with :math:`\lambda = \sigma(b - 9) + \varepsilon` and the paper's
     :math:`X_0`.
@@ -190,7 +195,7 @@ converse3d = _paper_form(
 converse2d_literal = _paper_form(
     "converse2d_literal",
     2,
-    converse_literal,
+    True,
     r"""The paper's closed-form solution, computed step by step at the output resolution
     (:func:`~conversenet.operator.literal.reverse_conv_literal` with
     :math:`\lambda = \sigma(b - 9) + \varepsilon`).

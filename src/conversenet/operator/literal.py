@@ -1,7 +1,6 @@
 r"""The reference algorithms: the paper's closed form computed step by step at the output
-resolution, in any dimension (:func:`reverse_conv_literal`), and with the paper's
-parameterisation (:func:`converse_literal`, of which ``converse2d_literal`` is the 2-D
-form in :mod:`~conversenet.operator.converse`).
+resolution, in any dimension (:func:`reverse_conv_literal`); ``converse2d_literal``
+(:mod:`~conversenet.operator.converse`) is it with the paper's parameterisation.
 
 .. math::
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .checks import check_converse_tensors, check_fits, pad, regularizer
+from .checks import check_fits, pad
 from .forward_model import nearest_upsample
 from .solver import check_problem, crop
 from .spectral import block_mean, padded_otf
@@ -67,19 +66,3 @@ def reverse_conv_literal(
     correction = f_k_conj * (numerator / denominator).repeat(1, 1, *(s for _ in sizes))
     result = torch.real(torch.fft.ifftn((rhs - correction) / lam, dim=dims))
     return crop(result, padding * s)
-
-
-def converse_literal(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor,
-    scale: int,
-    padding: int,
-    padding_mode: str,
-    eps: float,
-    ndim: int,
-) -> Tensor:
-    """:func:`reverse_conv_literal` with the paper's parameterisation: λ = sigmoid(bias − 9)
-    + eps and the nearest upsampling as X0 (the tensors checked for ``ndim`` dimensions)."""
-    check_converse_tensors(x, weight, bias, ndim)
-    return reverse_conv_literal(x, weight, regularizer(bias, eps), scale, padding, padding_mode)
