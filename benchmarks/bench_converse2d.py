@@ -48,8 +48,8 @@ from dataclasses import dataclass
 
 import torch
 
+from conversenet import Converse2D
 from conversenet import functional as CF
-from conversenet.layers import Converse2D
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from conversenet import Converse2D
 from conversenet import functional as CF
-from conversenet.layers import Converse2D
 
 
 def use_literal_operator(model: nn.Module) -> nn.Module:

@@ -59,8 +59,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_converse2d
+from conversenet import Converse2D
 from conversenet import functional as CF
-from conversenet.layers import Converse2D
 from conversenet.models import create_model, get_model_info
 
 from common import use_literal_operator
