@@ -52,6 +52,19 @@ from .spatial import *  # noqa: F403
 from .spectral import *  # noqa: F403
 from .upsample import *  # noqa: F403
 
-_MODULES = (checks, fft, spectral, forward_model, spatial, solver, literal, converse, physics)
-# the public names of every module but dft (the transforms of exported graphs)
-__all__ = [name for module in (*_MODULES, layers, upsample) for name in module.__all__]
+#: The modules whose public names the package re-exports, in their import order (all but
+#: dft, the transforms of exported graphs).
+MODULES = (
+    checks,
+    fft,
+    spectral,
+    forward_model,
+    spatial,
+    solver,
+    literal,
+    converse,
+    physics,
+    layers,
+    upsample,
+)
+__all__ = [name for module in MODULES for name in module.__all__]

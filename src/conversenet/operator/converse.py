@@ -25,7 +25,7 @@ dimensions (and the algorithm, for the last).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -95,7 +95,7 @@ def converse_forward(
     return solve(x, weight, lam, scale, padding, padding_mode, None, "auto", make_filter)
 
 
-def _paper_form(name: str, ndim: int, literal: bool, doc: str):
+def _paper_form(name: str, ndim: int, literal: bool, doc: str) -> Callable[..., Tensor]:
     """One public function of the paper's parameterisation: the shared signature and
     checks, in ``ndim`` dimensions, by the fast operator or the literal formula."""
 

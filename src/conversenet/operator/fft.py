@@ -12,10 +12,13 @@ An engine computes real and complex DFTs over the trailing axes of a tensor, exa
   Converse-DnCNN training step took 1.4 s through pocketfft, 1.0-1.1 s without;
   ``benchmarks/bench_training.py``), other devices, compiled graphs.
 
-:func:`engine_for` makes the choice. In the *export-friendly* formulation
-(:func:`export_friendly`, and always inside ``torch.onnx.export``) the operator runs no
-engine: its 2-D transforms are the real matrix products of :mod:`conversenet.operator.dft`,
-which every ONNX runtime runs exactly.
+:func:`engine_for` makes the choice for every transform of a signal. In the
+*export-friendly* formulation (:func:`export_friendly`, and always inside
+``torch.onnx.export``) the operator runs no engine: its 2-D transforms are the real matrix
+products of :mod:`conversenet.operator.dft`, which every ONNX runtime runs exactly. Only
+the references call ``torch.fft`` themselves (the literal formula, the textbook pieces of
+:mod:`~conversenet.operator.spectral`, the 1-D spectra of the box); the discrepancy
+principle asks for :data:`TORCH` by name.
 
 A new engine implements :class:`Engine` (``out=``, when given, is a preallocated result
 of the right shape and dtype) and is chosen in :func:`engine_for`.

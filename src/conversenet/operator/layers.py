@@ -21,9 +21,9 @@ __all__ = ["Converse1d", "Converse2D", "Converse3d", "ConverseNd"]
 
 
 class ConverseNd(nn.Module):
-    r"""Base of the Converse layers (:class:`Converse2D`, and ``Converse1d``/``Converse3d``
-    in 1-D and 3-D): the parameters, the checks and the inference filter
-    cache, for ``ndim`` spatial dimensions (a class attribute of each subclass).
+    r"""Base of :class:`Converse1d`, :class:`Converse2D` and :class:`Converse3d`: the
+    parameters, the checks and the inference filter cache, for ``ndim`` spatial dimensions
+    (a class attribute of each subclass).
 
     Parameters ``weight`` :math:`(1, C, k, \dots, k)` (each kernel a softmax of a normal
     draw) and ``bias`` :math:`(1, C, 1, \dots, 1)` (zeros).
