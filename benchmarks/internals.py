@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 
 from torch import Tensor, nn
 
-import conversenet.reverse_conv as _reverse_conv  # calls spatial_path_applies
+import conversenet.operator.fft as _spectral  # engine_for calls _pocketfft_applies
+import conversenet.operator.solver as _reverse_conv  # calls spatial_path_applies
 import conversenet.runner as _runner  # ModelRunner.restore_tile
-import conversenet.spectral as _spectral  # calls _pocketfft_applies
 from conversenet import Converse2D
 from conversenet import functional as CF
 

@@ -27,6 +27,7 @@ import torch
 
 import benchmarks
 import conversenet.functional as CF
+import conversenet.operator.layers as operator_layers
 from benchmarks import gpu_report as gr
 from benchmarks import harness, internals
 from benchmarks.cases import CONVERSE2D_CASES, converse2d_inputs
@@ -359,8 +360,10 @@ def test_records_are_flat_and_written_atomically(tmp_path):
 def test_fft_path_only_switches_the_spatial_path_off_and_back(monkeypatch):
     """Inside the switch a k = 2, s = 2 layer builds a spectral filter; outside it does not."""
     calls = []
-    original = CF.converse2d_filter
-    monkeypatch.setattr(CF, "converse2d_filter", lambda *a: calls.append(1) or original(*a))
+    original = operator_layers.converse_filter
+    monkeypatch.setattr(
+        operator_layers, "converse_filter", lambda *a: calls.append(1) or original(*a)
+    )
     layer = Converse2D(2, 2, 2, scale=2).eval()
     x = torch.rand(1, 2, 6, 6)
     with torch.no_grad():
@@ -377,8 +380,8 @@ def test_fft_path_only_switches_the_spatial_path_off_and_back(monkeypatch):
 
 def test_pocketfft_switch(monkeypatch):
     calls = []
-    original = scipy.fft.rfft2
-    monkeypatch.setattr(scipy.fft, "rfft2", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = scipy.fft.rfftn
+    monkeypatch.setattr(scipy.fft, "rfftn", lambda *a, **k: calls.append(1) or original(*a, **k))
     layer, x = converse2d_inputs(CONVERSE2D_CASES[0].shrunk())
     with torch.no_grad():
         with internals.pocketfft(False):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conversenet.functional import converse2d, converse2d_literal
+from conversenet.operator import converse2d, converse2d_literal
 
 from conftest import make_layer, relative_error
+
+pytestmark = pytest.mark.usefixtures("seeded")
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

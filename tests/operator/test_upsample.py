@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conversenet import Converse2D, ConverseUpsample
+from conversenet.operator import Converse2D, ConverseUpsample
 
 from conftest import relative_error
+
+pytestmark = pytest.mark.usefixtures("seeded")
 
 
 @pytest.mark.parametrize(("cin", "cout", "scale"), [(16, 8, 2), (3, 12, 3), (8, 8, 4)])
@@ -122,21 +124,19 @@ def test_depthwise_stage_is_nearest_upsampling_for_kernels_within_a_cell(scale, 
         torch.testing.assert_close(up(x), expected, rtol=0, atol=1e-12)
 
 
-def test_k3_s3_blocks_straddle_cells_so_the_initial_layer_is_not_nearest():
-    torch.manual_seed(0)
-    up = ConverseUpsample(2, 2, 3, kernel_size=3).double()
-    x = torch.rand(1, 2, 6, 7, dtype=torch.float64)
+@pytest.mark.parametrize(
+    ("channels", "scale", "seed", "size"),
+    [(2, 3, 0, (6, 7)), (4, 2, 1, (8, 8))],
+    ids=["k3-s3-blocks-straddle-cells", "k3-s2-fft-path"],
+)
+def test_kernels_larger_than_a_cell_differ_from_nearest(channels, scale, seed, size):
+    """k = 3 at s = 3 (blocks straddling two cells of the nearest upsampling, spatial path)
+    and at s = 2 (the FFT path): the initial layer is not plain nearest upsampling."""
+    torch.manual_seed(seed)
+    up = ConverseUpsample(channels, channels, scale, kernel_size=3).double()
+    x = torch.rand(1, channels, *size, dtype=torch.float64)
     with torch.no_grad():
-        nearest = up.proj_out(F.interpolate(up.proj_in(x), scale_factor=3, mode="nearest"))
-        assert (up(x) - nearest).abs().max() > 1e-3
-
-
-def test_larger_kernels_take_the_fft_path_and_differ_from_nearest():
-    torch.manual_seed(1)
-    up = ConverseUpsample(4, 4, 2, kernel_size=3).double()
-    x = torch.rand(1, 4, 8, 8, dtype=torch.float64)
-    with torch.no_grad():
-        nearest = up.proj_out(F.interpolate(up.proj_in(x), scale_factor=2, mode="nearest"))
+        nearest = up.proj_out(F.interpolate(up.proj_in(x), scale_factor=scale, mode="nearest"))
         assert (up(x) - nearest).abs().max() > 1e-3
 
 

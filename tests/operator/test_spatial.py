@@ -8,20 +8,23 @@ import itertools
 import pytest
 import torch
 
-import conversenet.functional as CF
-import conversenet.reverse_conv as RC
-from conversenet import Converse2D
-from conversenet.functional import (
+from conversenet.operator import (
     PADDING_MODES,
+    Converse2D,
     conv_downsample,
     conv_downsample_adjoint,
+    converse,
     converse2d,
     reverse_conv,
+    solver,
+    spatial,
     spatial_path_applies,
 )
 
 from conftest import SIZES, X0S, make_layer, relative_error
 from conftest import reverse_conv_problem as problem
+
+pytestmark = pytest.mark.usefixtures("seeded")
 
 # (scale, kernel size) with every side <= scale, 1-tap to k = s
 SPATIAL = [(s, k) for s in (1, 2, 3, 4) for k in range(1, s + 1)]
@@ -72,7 +75,8 @@ def test_cells_of_the_k3_s3_block_straddle_two_input_pixels():
     ax0 = conv_downsample(x0, kernel, 3)
     # row 0 reads positions -1 (wraps to 8: pixel 2), 0, 1 with K[2], K[1], K[0]
     torch.testing.assert_close(ax0[0, 0, 0], torch.tensor(0.5 * 100 + 0.3 + 0.2).double())
-    assert not RC._cells_align((3,)) and RC._cells_align((2,)) and RC._cells_align((1, 2))
+    assert not spatial.cells_align((3,)) and spatial.cells_align((2,))
+    assert spatial.cells_align((1, 2))
 
 
 @pytest.mark.parametrize(("scale", "kernel_size"), SPATIAL)
@@ -127,7 +131,7 @@ def test_aligned_cells_equal_the_general_spatial_path(scale, kernel_size, x0, mo
     """The aligned shortcut (no padding, nearest(y) · M) against the general blocks."""
     y, kernel, lam, _ = problem(2, scale, kernel_size, 3, "nearest", True, True, seed=7)
     shortcut = reverse_conv(y, kernel, lam, scale, 3, "reflect", x0)
-    monkeypatch.setattr(RC, "_cells_align", lambda sizes: False)
+    monkeypatch.setattr(solver, "cells_align", lambda sizes: False)
     general = reverse_conv(y, kernel, lam, scale, 3, "reflect", x0)
     torch.testing.assert_close(shortcut, general, rtol=0, atol=1e-13)
 
@@ -161,9 +165,8 @@ def no_fft(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the FFT path was taken")
 
-    monkeypatch.setattr(RC, "reverse_conv_filter", fail)
-    monkeypatch.setattr(RC, "spectral_filter_nd", fail)
-    monkeypatch.setattr(CF, "converse2d_filter", fail)
+    monkeypatch.setattr(solver, "spectral_filter", fail)  # reverse_conv, converse1d/2d/3d
+    monkeypatch.setattr(converse, "spectral_filter", fail)  # the layers' filters
 
 
 @pytest.mark.parametrize(("scale", "kernel_size"), SPATIAL)
@@ -197,7 +200,7 @@ def test_layer_spatial_path_equals_its_fft_path(monkeypatch):
     with torch.no_grad():
         layer.weight.add_(0.1 * torch.randn_like(layer.weight))  # kernels not summing to one
         spatial = layer(x)
-        monkeypatch.setattr(RC, "spatial_path_applies", lambda *args: False)
+        monkeypatch.setattr(solver, "spatial_path_applies", lambda *args: False)
         fft = layer(x)
     assert relative_error(spatial, fft) <= 1e-12
     assert not torch.allclose(spatial, x.repeat_interleave(2, -2).repeat_interleave(2, -1))

@@ -4,7 +4,8 @@ With λ -> 0 the operator returns a minimiser of ||y - (X ⊗ K)↓s||²; for a 
 transfer function has no zeros that minimiser fits the data exactly, so running the
 forward model (circular convolution with K, then keeping every s-th pixel) on the output
 gives the input back. The forward model is written here independently of the library,
-as a sum of shifted copies (torch.roll), and cross-checked against an FFT version.
+as a sum of shifted copies (conftest.circular_convolution, torch.roll), and cross-checked
+against an FFT version.
 """
 
 from __future__ import annotations
@@ -12,34 +13,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conversenet import Converse2D
-from conversenet.functional import converse2d
+from conversenet.operator import Converse2D, converse2d
+
+from conftest import circular_convolution, invertible_kernel
+
+pytestmark = pytest.mark.usefixtures("seeded")
 
 VANISHING_BIAS = -30.0  # λ = sigmoid(bias - 9) + eps ≈ 1e-17 with eps = 0
 
 
-def circular_convolution(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """(X ⊗ K)(p) = Σ_r K[r] X(p - r + c), c = k // 2: the kernel centred on its tap c."""
-    kh, kw = weight.shape[-2:]
-    out = torch.zeros_like(x)
-    for i in range(kh):
-        for j in range(kw):
-            shifted = torch.roll(x, shifts=(i - kh // 2, j - kw // 2), dims=(-2, -1))
-            out = out + weight[..., i : i + 1, j : j + 1] * shifted
-    return out
-
-
 def forward_model(x: torch.Tensor, weight: torch.Tensor, scale: int) -> torch.Tensor:
     return circular_convolution(x, weight)[..., ::scale, ::scale]
-
-
-def invertible_kernel(channels: int, size: int, seed: int) -> torch.Tensor:
-    """0.6·δ (at the centre tap) + 0.4·(positive kernel summing to 1): |K̂| >= 0.2."""
-    gen = torch.Generator().manual_seed(seed)
-    taps = torch.rand(1, channels, size, size, generator=gen, dtype=torch.float64) + 0.1
-    kernel = 0.4 * taps / taps.sum(dim=(-2, -1), keepdim=True)
-    kernel[..., size // 2, size // 2] += 0.6
-    return kernel
 
 
 def vanishing_bias(channels: int) -> torch.Tensor:

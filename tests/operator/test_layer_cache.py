@@ -7,30 +7,30 @@ import copy
 import pytest
 import torch
 
-import conversenet.functional as CF
-from conversenet import Converse2D
-from conversenet.functional import converse2d
+from conversenet.operator import Converse2D, converse2d, layers
 
 from conftest import make_layer
 
+pytestmark = pytest.mark.usefixtures("seeded")
+
 
 @pytest.fixture
-def filter_calls(monkeypatch) -> list[tuple[int, int]]:
-    """Count the filter computations (the layer calls ``CF.converse2d_filter``)."""
-    calls: list[tuple[int, int]] = []
-    original = CF.converse2d_filter
+def filter_calls(monkeypatch) -> list[tuple[int, ...]]:
+    """The padded sizes of the layers' filter computations (``layers.converse_filter``)."""
+    calls: list[tuple[int, ...]] = []
+    original = layers.converse_filter
 
-    def counting(weight, bias, scale, height, width, eps):
-        calls.append((height, width))
-        return original(weight, bias, scale, height, width, eps)
+    def counting(weight, bias, scale, sizes, eps):
+        calls.append(tuple(sizes))
+        return original(weight, bias, scale, sizes, eps)
 
-    monkeypatch.setattr(CF, "converse2d_filter", counting)
+    monkeypatch.setattr(layers, "converse_filter", counting)
     return calls
 
 
 def reference(layer: Converse2D, x: torch.Tensor) -> torch.Tensor:
-    """The operator on the layer's current parameters, without any cache (this counts as
-    one more filter computation)."""
+    """The operator on the layer's current parameters, without any cache (the functional
+    form: not counted by ``filter_calls``)."""
     with torch.no_grad():
         return converse2d(
             x, layer.weight, layer.bias, layer.scale, layer.padding, layer.padding_mode, layer.eps

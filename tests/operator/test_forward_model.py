@@ -9,27 +9,19 @@ import itertools
 import pytest
 import torch
 
-from conversenet.functional import (
+from conversenet.operator import (
     PADDING_MODES,
     conv_downsample,
     conv_downsample_adjoint,
     reverse_conv,
 )
-from test_functional_inverse import circular_convolution
 
-from conftest import X0S
+from conftest import X0S, circular_convolution, invertible_kernel
 from conftest import reverse_conv_problem as problem
 
+pytestmark = pytest.mark.usefixtures("seeded")
+
 GRIDS = {1: (7,), 2: (5, 6), 3: (3, 4, 5)}
-
-
-def invertible(ndim: int, size: int, seed: int) -> torch.Tensor:
-    """0.6·δ (centre tap) + 0.4·(positive kernel summing to 1): |K̂| >= 0.2 everywhere."""
-    gen = torch.Generator().manual_seed(seed)
-    taps = torch.rand(1, 3, *(size,) * ndim, generator=gen, dtype=torch.float64) + 0.1
-    kernel = 0.4 * taps / taps.sum(dim=tuple(range(2, 2 + ndim)), keepdim=True)
-    kernel[(..., *(size // 2,) * ndim)] += 0.6
-    return kernel
 
 
 def random_pair(ndim, scale, kernel_shape, batch_kernels, seed):
@@ -149,7 +141,7 @@ def test_forward_model_of_the_output_returns_the_input_as_lambda_vanishes(ndim, 
     the misfit shrinks with λ (spectral and spatial paths, every x0 kind)."""
     gen = torch.Generator().manual_seed(ndim * 10 + scale)
     y = torch.randn(2, 3, *GRIDS[ndim], generator=gen, dtype=torch.float64)
-    kernel = invertible(ndim, kernel_size, seed=kernel_size)
+    kernel = invertible_kernel(3, kernel_size, seed=kernel_size, ndim=ndim)
     for x0 in (
         None,
         "zero",

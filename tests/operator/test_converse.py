@@ -1,4 +1,12 @@
-"""Converse2D values: golden outputs of the upstream operator, and fast vs literal."""
+"""The paper's functional forms: golden outputs of the upstream operator, fast vs literal,
+output shapes and the independence of samples and channels.
+
+Tolerances (relative to the largest value, float64, measured on these seeded cases): the
+golden file is matched to at most 1.2e-12 (bound 1e-9: a margin of 800x), the literal
+algorithm to at most 6.3e-12 (bound 1e-10: 16x; it divides by λ >= 1e-5, whose rounding
+grows like 1/λ); a wrong term shows at 1e-3 or more. float32 results carry float32
+rounding amplified by the conditioning, ~1e-6 here: 1e-4.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +16,26 @@ import numpy as np
 import pytest
 import torch
 
-from conversenet import Converse2D
-from conversenet.functional import (
+from conversenet.operator import (
     PADDING_MODES,
-    apply_converse2d_filter,
+    Converse2D,
+    apply_spectral_filter,
     converse2d,
     converse2d_filter,
     converse2d_literal,
-    pad_input,
+    pad,
 )
 
-from conftest import need_shared, relative_error
+from conftest import (
+    GOLDEN,
+    NUM_GOLDEN_CASES,
+    converse_params,
+    golden_case,
+    need_shared,
+    relative_error,
+)
 
-GOLDEN = ("reference", "converse2d_cases.npz")
-NUM_GOLDEN_CASES = 11
-MODE_CODES = {0: "circular", 1: "replicate", 2: "reflect", 3: "constant"}  # shared/README.md
-
-
-def load_case(index: int) -> dict:
-    data = np.load(need_shared(*GOLDEN))
-    key = f"case{index:02d}_"
-    if key + "meta" not in data.files:
-        pytest.skip(f"{GOLDEN[-1]} has no {key}meta")
-    channels, height, width, kernel_size, scale, padding, mode, eps = data[key + "meta"]
-    case = {name: torch.from_numpy(data[key + name]) for name in ("x", "weight", "bias", "y")}
-    case.update(
-        channels=int(channels),
-        size=(int(height), int(width)),
-        kernel_size=int(kernel_size),
-        scale=int(scale),
-        padding=int(padding),
-        padding_mode=MODE_CODES[int(mode)],
-        eps=float(eps),
-    )
-    return case
+pytestmark = pytest.mark.usefixtures("seeded")
 
 
 def operator_args(case: dict) -> tuple:
@@ -59,7 +53,7 @@ def test_golden_file_covers_scales_and_modes():
 
 @pytest.mark.parametrize("index", range(NUM_GOLDEN_CASES))
 def test_golden_layout(index):
-    case = load_case(index)
+    case = golden_case(index)
     n, c, h, w = case["x"].shape
     s, k = case["scale"], case["kernel_size"]
     assert (c, (h, w)) == (case["channels"], case["size"])
@@ -71,7 +65,7 @@ def test_golden_layout(index):
 
 @pytest.mark.parametrize("index", range(NUM_GOLDEN_CASES))
 def test_functional_matches_golden_float64(index):
-    case = load_case(index)
+    case = golden_case(index)
     out = converse2d(case["x"], case["weight"], case["bias"], *operator_args(case))
     assert out.dtype == torch.float64
     assert relative_error(out, case["y"]) <= 1e-9
@@ -79,7 +73,7 @@ def test_functional_matches_golden_float64(index):
 
 @pytest.mark.parametrize("index", range(NUM_GOLDEN_CASES))
 def test_functional_matches_golden_float32(index):
-    case = load_case(index)
+    case = golden_case(index)
     x, weight, bias = (case[k].float() for k in ("x", "weight", "bias"))
     out = converse2d(x, weight, bias, *operator_args(case))
     assert out.dtype == torch.float32
@@ -89,7 +83,7 @@ def test_functional_matches_golden_float32(index):
 @pytest.mark.parametrize("index", range(NUM_GOLDEN_CASES))
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_module_matches_golden(index, dtype):
-    case = load_case(index)
+    case = golden_case(index)
     s, padding, mode, eps = operator_args(case)
     c, k = case["channels"], case["kernel_size"]
     layer = Converse2D(c, c, k, s, padding, mode, eps, dtype=dtype).eval()
@@ -105,7 +99,7 @@ def test_module_matches_golden(index, dtype):
 @pytest.mark.parametrize("index", range(NUM_GOLDEN_CASES))
 def test_literal_matches_golden(index):
     """The reference implementation itself reproduces the upstream operator."""
-    case = load_case(index)
+    case = golden_case(index)
     out = converse2d_literal(case["x"], case["weight"], case["bias"], *operator_args(case))
     assert relative_error(out, case["y"]) <= 1e-9
 
@@ -113,11 +107,11 @@ def test_literal_matches_golden(index):
 @pytest.mark.parametrize("index", range(NUM_GOLDEN_CASES))
 def test_filter_and_apply_match_golden(index):
     """The two public building blocks compose to the operator."""
-    case = load_case(index)
+    case = golden_case(index)
     s, padding, mode, eps = operator_args(case)
-    y = pad_input(case["x"], padding, mode)
+    y = pad(case["x"], padding, mode)
     filt = converse2d_filter(case["weight"], case["bias"], s, *y.shape[-2:], eps)
-    out = apply_converse2d_filter(y, filt, s)
+    out = apply_spectral_filter(y, filt, s)
     crop = padding * s
     out = out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
     assert relative_error(out, case["y"]) <= 1e-9
@@ -162,11 +156,8 @@ def test_fast_matches_literal(scale, kernel_size, padding, mode, size, eps):
 @pytest.mark.parametrize("scale", (1, 2, 3))
 def test_fast_matches_literal_non_square_kernel(scale):
     """The functional form accepts kH != kW."""
-    gen = torch.Generator().manual_seed(scale)
-    weight = torch.rand(1, 2, 3, 5, generator=gen, dtype=torch.float64)
-    weight = weight / weight.sum(dim=(-2, -1), keepdim=True)
-    bias = torch.randn(1, 2, 1, 1, generator=gen, dtype=torch.float64)
-    x = torch.randn(2, 2, 7, 9, generator=gen, dtype=torch.float64)
+    weight, bias = converse_params(2, (3, 5), seed=scale)
+    x = torch.randn(2, 2, 7, 9, dtype=torch.float64)
     fast = converse2d(x, weight, bias, scale, 2, "replicate")
     literal = converse2d_literal(x, weight, bias, scale, 2, "replicate")
     assert relative_error(fast, literal) <= 1e-10
@@ -196,12 +187,9 @@ def test_float32_close_to_float64():
 @pytest.mark.parametrize("scale", (1, 2, 3))
 def test_filter_accepts_one_kernel_set_per_sample(scale):
     """converse2d_filter with kernels (N, C, k, k) filters sample i with kernel set i."""
-    gen = torch.Generator().manual_seed(scale)
-    kernels = torch.rand(3, 2, 3, 3, generator=gen, dtype=torch.float64)
-    kernels = kernels / kernels.sum(dim=(-2, -1), keepdim=True)
-    bias = torch.randn(1, 2, 1, 1, generator=gen, dtype=torch.float64)
-    y = torch.randn(3, 2, 8, 7, generator=gen, dtype=torch.float64)
-    batched = apply_converse2d_filter(y, converse2d_filter(kernels, bias, scale, 8, 7, 1e-3), scale)
+    kernels, bias = converse_params(2, 3, seed=scale, batch=3)
+    y = torch.randn(3, 2, 8, 7, dtype=torch.float64)
+    batched = apply_spectral_filter(y, converse2d_filter(kernels, bias, scale, 8, 7, 1e-3), scale)
     for i in range(3):
         single = converse2d_literal(y[i : i + 1], kernels[i : i + 1], bias, scale, 0, eps=1e-3)
         assert relative_error(batched[i : i + 1], single) <= 1e-10
@@ -236,3 +224,62 @@ def test_two_tap_kernel_at_scale_two_is_nearest_upsampling(mode):
     out = converse2d(x, weight, bias, 2, 2, mode)
     expected = x.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# shapes, samples and channels
+# --------------------------------------------------------------------------------------
+SCALES = (1, 2, 3, 4)
+KERNEL_SIZES = (1, 2, 3, 4, 5, 6, 7)
+
+
+@pytest.mark.parametrize(
+    ("scale", "kernel_size", "padding_mode"),
+    list(itertools.product(SCALES, KERNEL_SIZES, PADDING_MODES)),
+)
+def test_output_shape_every_scale_kernel_and_mode(scale, kernel_size, padding_mode):
+    # batch > 1, odd and non-square spatial size
+    x = torch.rand(2, 3, 7, 10, dtype=torch.float64)
+    weight, bias = converse_params(3, kernel_size)
+    out = converse2d(x, weight, bias, scale=scale, padding=3, padding_mode=padding_mode)
+    assert out.shape == (2, 3, 7 * scale, 10 * scale)
+    assert out.dtype == torch.float64
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("kernel_size", (1, 2, 3, 6))
+def test_output_shape_without_padding(scale, kernel_size):
+    x = torch.rand(3, 2, 9, 7, dtype=torch.float64)
+    weight, bias = converse_params(2, kernel_size)
+    out = converse2d(x, weight, bias, scale=scale, padding=0)
+    assert out.shape == (3, 2, 9 * scale, 7 * scale)
+    assert torch.isfinite(out).all()
+
+
+def test_single_pixel_input_without_padding():
+    x = torch.rand(1, 2, 1, 1, dtype=torch.float64)
+    weight, bias = converse_params(2, 1)
+    assert converse2d(x, weight, bias, scale=3, padding=0).shape == (1, 2, 3, 3)
+
+
+def test_samples_are_independent():
+    """Each sample of a batch gives what it gives alone."""
+    x = torch.rand(3, 2, 8, 11, dtype=torch.float64)
+    weight, bias = converse_params(2, 3)
+    for scale, mode in ((1, "replicate"), (2, "circular"), (3, "reflect")):
+        batch = converse2d(x, weight, bias, scale=scale, padding=2, padding_mode=mode)
+        for i in range(3):
+            single = converse2d(x[i : i + 1], weight, bias, scale, 2, mode)
+            torch.testing.assert_close(batch[i : i + 1], single, rtol=0, atol=1e-12)
+
+
+def test_channels_are_independent():
+    """Each channel depends only on its own input, kernel and bias."""
+    x = torch.rand(2, 3, 8, 9, dtype=torch.float64)
+    weight, bias = converse_params(3, 3)
+    full = converse2d(x, weight, bias, scale=2, padding=2)
+    for c in range(3):
+        sl = slice(c, c + 1)
+        alone = converse2d(x[:, sl], weight[:, sl], bias[:, sl], scale=2, padding=2)
+        torch.testing.assert_close(full[:, sl], alone, rtol=0, atol=1e-12)
