@@ -59,6 +59,7 @@ suppress_warnings = ["myst.header"]  # the included model cards start at their o
 api_modules = [
     "conversenet",
     "conversenet.functional",
+    "conversenet.operator",
     "conversenet.models",
     "conversenet.data",
     "conversenet.training",

@@ -135,12 +135,17 @@ def generate(app: Sphinx, config: Config) -> None:
     modules = list(config.api_modules)
     owner: dict[int, str] = {}
     index = [*_title("API reference"), INTRO, ".. toctree::", "   :maxdepth: 1", ""]
+    pages = set()  # the objects autosummary gives a page, as generated/<full name>.rst
     for name in modules:
         text = module_page(name, owner, modules)
+        pages |= {f"{name}.{attr}" for attr in re.findall(r"^   (\w+)$", text, re.MULTILINE)}
         path = out / f"{name}.rst"
         if not path.exists() or path.read_text() != text:  # keep incremental builds quiet
             path.write_text(text)
         index.append(f"   {name}")
+    for stale in (out / "generated").glob("*.rst"):  # objects renamed or no longer public
+        if stale.stem not in pages:
+            stale.unlink()
     text = "\n".join([*index, ""])
     path = out / "index.rst"
     if not path.exists() or path.read_text() != text:

@@ -10,10 +10,10 @@ and re-exported under one name space, kornia-style:
   (:func:`discrepancy_lambda`);
 - its forward model and adjoint: :func:`conv_downsample`, :func:`conv_downsample_adjoint`;
 - the spectral filter in 1-3 dimensions and its application: :func:`spectral_filter`,
-  :func:`apply_spectral_filter` (also under their earlier names
-  ``spectral_filter_nd``/``reverse_conv_filter`` and
-  ``apply_spectral_filter_nd``/``apply_converse2d_filter``);
-- padding and checks: :func:`pad` (also ``pad_input``), ``PADDING_MODES``,
+  :func:`apply_spectral_filter` (still importable under their earlier names
+  ``spectral_filter_nd`` and ``apply_spectral_filter_nd``/``apply_converse2d_filter``,
+  which the reference leaves out; :func:`reverse_conv_filter` is the 2-D filter of λ);
+- padding and checks: :func:`pad` (still importable as ``pad_input``), ``PADDING_MODES``,
   :func:`regularizer`, :func:`check_options`, :func:`check_hyperparameters`;
 - the export-friendly formulation: :func:`export_friendly`, :func:`is_export_friendly`.
 """
@@ -56,9 +56,7 @@ __all__ = [
     "METHODS",
     "PADDING_MODES",
     "X0_KINDS",
-    "apply_converse2d_filter",
     "apply_spectral_filter",
-    "apply_spectral_filter_nd",
     "check_hyperparameters",
     "check_options",
     "conv_downsample",
@@ -72,12 +70,10 @@ __all__ = [
     "export_friendly",
     "is_export_friendly",
     "pad",
-    "pad_input",
     "regularizer",
     "reverse_conv",
     "reverse_conv_filter",
     "reverse_conv_literal",
     "spatial_path_applies",
     "spectral_filter",
-    "spectral_filter_nd",
 ]

@@ -114,8 +114,8 @@ def check_input(name: str, x: object, ndim: int | None = None) -> int:
 
 
 def check_converse_tensors(x: Tensor, weight: Tensor, bias: Tensor, ndim: int) -> None:
-    """The tensors of the paper's parameterisation: input (N, C, *spatial), weight
-    (1, C, *k), bias (1, C, 1, ...)."""
+    """The tensors of the paper's parameterisation: input ``(N, C, *spatial)``, weight
+    ``(1, C, *k)``, bias ``(1, C, 1, ...)``."""
     for name, t in (("input", x), ("weight", weight), ("bias", bias)):
         check_tensor(name, t)
     check_input("input", x, ndim)
@@ -222,7 +222,7 @@ def check_reflect(sizes: Sequence[int], padding: int, padding_mode: str) -> None
 # padding
 # ---------------------------------------------------------------------------------------
 def pad(x: Tensor, padding: int, padding_mode: str) -> Tensor:
-    """Pad every spatial dimension of (N, C, *spatial) by ``padding`` on each side.
+    """Pad every spatial dimension of ``(N, C, *spatial)`` by ``padding`` on each side.
 
     Shape:
         - x: :math:`(N, C, n_1, ..., n_d)`; output: :math:`(N, C, n_1 + 2p, ..., n_d + 2p)`.

@@ -90,7 +90,7 @@ def _axes(ndim: int) -> tuple[int, ...]:
 
 
 class TorchFFT:
-    """``torch.fft``: any device, autograd, compiled graphs."""
+    """The transforms of ``torch.fft``, for any device, autograd and compiled graphs."""
 
     name = "torch"
 
@@ -105,8 +105,8 @@ class TorchFFT:
 
 
 class PocketFFT:
-    """scipy's pocketfft on the tensors' memory, with PyTorch's thread count: CPU tensors
-    outside autograd only."""
+    """The transforms of scipy's pocketfft on the tensors' memory, with PyTorch's thread
+    count, for CPU tensors outside autograd only."""
 
     name = "pocketfft"
 

@@ -66,11 +66,11 @@ class ConvDownsample(nn.Module):
         return f"kernel={tuple(self.kernel.shape)}, scale={self.scale}"
 
     def A(self, x: Tensor) -> Tensor:
-        """:math:`A x` (:func:`~.forward_model.conv_downsample`)."""
+        """:math:`A x` (:func:`~conversenet.operator.forward_model.conv_downsample`)."""
         return conv_downsample(x, self.kernel, self.scale)
 
     def A_adjoint(self, y: Tensor) -> Tensor:
-        """:math:`A^\\top y` (:func:`~.forward_model.conv_downsample_adjoint`)."""
+        """:math:`A^\\top y` (:func:`~conversenet.operator.forward_model.conv_downsample_adjoint`)."""
         return conv_downsample_adjoint(y, self.kernel, self.scale)
 
     def prox_l2(self, z: Tensor, y: Tensor, gamma: float | Tensor) -> Tensor:
