@@ -45,10 +45,12 @@ from .operator import (
     spatial_path_applies,
     spectral_filter,
 )
-from .operator import apply_spectral_filter as apply_converse2d_filter
-from .operator import apply_spectral_filter as apply_spectral_filter_nd
-from .operator import pad as pad_input
-from .operator import spectral_filter as spectral_filter_nd
+
+# earlier releases' names, importable but left out of __all__ and the reference
+from .operator import apply_spectral_filter as apply_converse2d_filter  # noqa: F401
+from .operator import apply_spectral_filter as apply_spectral_filter_nd  # noqa: F401
+from .operator import pad as pad_input  # noqa: F401
+from .operator import spectral_filter as spectral_filter_nd  # noqa: F401
 from .operator.spectral import reverse_conv_filter
 
 __all__ = [

@@ -70,7 +70,8 @@ class ConvDownsample(nn.Module):
         return conv_downsample(x, self.kernel, self.scale)
 
     def A_adjoint(self, y: Tensor) -> Tensor:
-        """:math:`A^\\top y` (:func:`~conversenet.operator.forward_model.conv_downsample_adjoint`)."""
+        """:math:`A^\\top y`
+        (:func:`~conversenet.operator.forward_model.conv_downsample_adjoint`)."""
         return conv_downsample_adjoint(y, self.kernel, self.scale)
 
     def prox_l2(self, z: Tensor, y: Tensor, gamma: float | Tensor) -> Tensor:
