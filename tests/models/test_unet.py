@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from conversenet.models import ConverseUNet, create_model
-from conversenet.models.blocks import OPERATORS, make_upsampler
+from conversenet.models.blocks import OPERATORS
+from conversenet.models.upsamplers import make_upsampler
 
 SMALL = {"widths": [4, 8, 12], "num_blocks": [1, 1, 1]}
 

@@ -16,14 +16,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..checks import check_choice, check_int
-from ..layers import Converse2D
-from .blocks import (
-    NearestConvUpsample,
-    ResidualBlock,
-    check_operator,
-    convt_upsampler,
-    make_block,
-)
+from ..operator import Converse2D
+from .blocks import ResidualBlock, check_operator, make_block
+from .upsamplers import NearestConvUpsample, convt_upsampler
 
 __all__ = [
     "ConverseSRResNet",

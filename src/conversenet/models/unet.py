@@ -5,8 +5,8 @@ whose blocks all work at one resolution. Here a 3×3 head convolution lifts the 
 ``widths[0]`` features at full resolution; each further level halves the resolution with
 a stride-2 2×2 convolution (a pixel unshuffle followed by a 1×1 convolution) and widens the
 features to ``widths[i]``; the way back up doubles the resolution with
-:func:`~conversenet.models.blocks.make_upsampler` (for ``operator="converse"`` a
-:class:`~conversenet.upsample.ConverseUpsample`, i.e. a depthwise Converse2D of scale 2)
+:func:`~conversenet.models.upsamplers.make_upsampler` (for ``operator="converse"`` a
+:class:`~conversenet.operator.ConverseUpsample`, i.e. a depthwise Converse2D of scale 2)
 and adds the features of the way down (skip connections). A 3×3 tail convolution,
 initialised to zero, gives the noise estimate that is added to the input (global residual:
 the untrained network is the identity).
@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int
-from .blocks import check_operator, make_block, make_upsampler
+from .blocks import check_operator, make_block
+from .upsamplers import make_upsampler
 
 __all__ = ["ConverseUNet"]
 
