@@ -233,8 +233,8 @@ def test_reproduce_command_prints_rows_beside_the_paper(tmp_path):
 
 
 def test_a_gray_model_is_evaluated_per_channel_on_colour_images(tmp_path):
-    """The colour protocol with a gray denoiser: each RGB channel restored by the gray
-    model, scored on RGB (the baseline for colour denoisers)."""
+    """The colour protocol with a gray denoiser: each opponent (or RGB) channel restored by
+    the gray model, scored on RGB (the baseline for colour denoisers)."""
     write_random_images(tmp_path / "rgb", 2, (20, 24, 3))
     identity = torch.nn.Conv2d(1, 1, 1, bias=False)
     torch.nn.init.ones_(identity.weight)
@@ -247,3 +247,9 @@ def test_a_gray_model_is_evaluated_per_channel_on_colour_images(tmp_path):
     assert {"psnr", "psnr_y"} <= set(results["mean"])
     assert results["mean"]["psnr"] == pytest.approx(np.mean(noisy))  # identity: the noisy input
     assert results["mean"]["input_psnr"] == pytest.approx(np.mean(noisy))  # the baseline
+    assert results["colour_basis"] == "opponent"
+    per_rgb = evaluate(identity, tmp_path / "rgb", protocol, progress=False, colour_basis="rgb")
+    assert per_rgb["colour_basis"] == "rgb"
+    assert per_rgb["mean"]["psnr"] == pytest.approx(np.mean(noisy))
+    gray = evaluate(identity, tmp_path / "rgb", Protocol("denoise", channels=1), progress=False)
+    assert "colour_basis" not in gray  # no colour image met the gray model

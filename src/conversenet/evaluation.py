@@ -155,13 +155,15 @@ def make_runner(
     *,
     tile: int | str | None = None,
     tile_overlap: int | None = None,
+    colour_basis: str = "opponent",
 ) -> ModelRunner:
     """The :class:`~conversenet.runner.ModelRunner` of ``model`` under ``protocol``: the
     kernel of the non-blind task, x8, and tiling (``None``: whole images, as the paper).
-    A gray model on the colour images of a ``channels=3`` protocol restores each channel."""
+    A gray model on the colour images of a ``channels=3`` protocol restores each channel
+    of ``colour_basis`` (:class:`~conversenet.runner.PerChannel`)."""
     kernel = None
     if protocol.channels > 1 and model_channels(model) == 1:  # a gray model on colour images
-        model = PerChannel(model)
+        model = PerChannel(model, colour_basis)
     if get_task(protocol.task).takes_kernel:
         kernel = torch.from_numpy(np.ascontiguousarray(protocol.kernel, dtype=np.float32))
         kernel = kernel[None, None]
@@ -222,6 +224,7 @@ def evaluate(
     tile_overlap: int | None = None,
     progress: bool = True,
     on_image: Callable[[dict], None] | None = None,
+    colour_basis: str = "opponent",
 ) -> dict:
     """Run ``protocol`` over the images and return the results dictionary.
 
@@ -229,7 +232,9 @@ def evaluate(
     "ssim", ("psnr_y", "ssim_y"), "seconds"}], "mean": {...}}``; with ``out_dir`` it is
     also written to ``out_dir/results.json`` next to the restored images. ``tile`` and
     ``tile_overlap`` have the meaning of :class:`~conversenet.runner.ModelRunner`'s
-    (default: whole images, the paper's protocol).
+    (default: whole images, the paper's protocol); ``colour_basis`` is where a gray model
+    restores colour images (:class:`~conversenet.runner.PerChannel`; recorded in the
+    results as ``"colour_basis"`` when it applies).
     """
     if isinstance(images, (str, Path)):
         dataset_name = dataset_name or Path(images).name
@@ -238,7 +243,9 @@ def evaluate(
         paths = [Path(p) for p in images]
     reuse_freed_memory()
     model.eval()
-    runner = make_runner(model, protocol, tile=tile, tile_overlap=tile_overlap)
+    runner = make_runner(
+        model, protocol, tile=tile, tile_overlap=tile_overlap, colour_basis=colour_basis
+    )
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -257,6 +264,7 @@ def evaluate(
         "model": model_name,
         "dataset": dataset_name or "images",
         "protocol": protocol.describe(),
+        **({"colour_basis": colour_basis} if isinstance(runner.model, PerChannel) else {}),
         "images": rows,
         "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
     }

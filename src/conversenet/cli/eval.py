@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..colour import COLOUR_BASES
 from ..data.kernels import load_kernel
 from ..evaluation import Protocol, evaluate, format_table
 from ..models import create_model, get_model_info
@@ -44,7 +45,14 @@ def register(subparsers) -> None:
         choices=(1, 3),
         default=None,
         help="read the images gray (1) or RGB (3); default: the model's channels. A gray "
-        "model on RGB images restores each channel",
+        "model on RGB images restores each channel of --colour-basis",
+    )
+    p.add_argument(
+        "--colour-basis",
+        choices=COLOUR_BASES,
+        default="opponent",
+        help="where a gray model restores RGB images: the opponent channels (luminance and "
+        "two colour differences; default) or R, G and B as they are",
     )
     add_model_options(p)
     p.add_argument("--out", type=Path, help="output folder (default: results/MODEL-DATASET)")
@@ -100,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             tile=args.tile or None,
             tile_overlap=args.tile_overlap,
             progress=not args.quiet,
+            colour_basis=args.colour_basis,
         )
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
         return fail(err, args)
