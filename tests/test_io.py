@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 
 from conversenet.io import (
     ImageFileError,
+    jpeg_chroma_subsampling,
     load_image,
     load_image_with_info,
     pil_to_array,
@@ -332,3 +333,28 @@ def test_16bit_colour_png_keeps_its_icc_profile(tmp_path):
     back, info = load_image_with_info(save_image(tmp_path / "icc.png", img, icc_profile=profile))
     np.testing.assert_array_equal(back, img)
     assert info.icc_profile == profile
+
+
+# ---------------------------------------------------------------------------------------
+# a JPEG's chroma subsampling (it decides how colour JPEGs are denoised)
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("pillow", "factors"), [(0, (1, 1)), (1, (1, 2)), (2, (2, 2))])
+def test_jpeg_chroma_subsampling_is_read_from_the_file(tmp_path, pillow, factors):
+    Image.fromarray(random_image((16, 24, 3))).save(tmp_path / "c.jpg", subsampling=pillow)
+    assert load_image_with_info(tmp_path / "c.jpg")[1].chroma_subsampling == factors
+    with Image.open(tmp_path / "c.jpg") as img:
+        assert jpeg_chroma_subsampling(img) == factors
+
+
+def test_jpeg_chroma_subsampling_turns_with_the_exif_orientation(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned by 90 degrees: 4:2:2 stored is 2:1 vertically upright
+    Image.fromarray(random_image((16, 24, 3))).save(tmp_path / "r.jpg", subsampling=1, exif=exif)
+    image, info = load_image_with_info(tmp_path / "r.jpg")
+    assert image.shape == (24, 16, 3) and info.chroma_subsampling == (2, 1)
+
+
+@pytest.mark.parametrize(("name", "mode"), [("g.jpg", "L"), ("k.jpg", "CMYK"), ("c.png", "RGB")])
+def test_no_chroma_subsampling_outside_colour_jpegs(tmp_path, name, mode):
+    Image.fromarray(random_image((16, 24, 3))).convert(mode).save(tmp_path / name)
+    assert load_image_with_info(tmp_path / name)[1].chroma_subsampling is None

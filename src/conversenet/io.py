@@ -40,6 +40,7 @@ __all__ = [
     "array_to_pil",
     "check_savable",
     "is_image_file",
+    "jpeg_chroma_subsampling",
     "load_image",
     "load_image_with_info",
     "peek_image",
@@ -79,6 +80,8 @@ class ImageInfo:
         mode: Pillow's mode of the file before conversion (``"P"``, ``"I;16"``, ...).
         bit_depth: 8 or 16 (32 for floating point).
         icc_profile: the embedded ICC colour profile, if any.
+        chroma_subsampling: a colour JPEG's chroma subsampling (:func:`jpeg_chroma_subsampling`
+            of the upright image), ``None`` for other files.
         notes: conversions made while loading (palette to RGB, first frame only, ...).
     """
 
@@ -86,6 +89,7 @@ class ImageInfo:
     mode: str | None = None
     bit_depth: int = 8
     icc_profile: bytes | None = None
+    chroma_subsampling: tuple[int, int] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -156,6 +160,9 @@ def load_image_with_info(
                 info.notes.append(f"{img.n_frames} frames: only the first is used")
             array = _decode_16bit_colour(img, path)  # before getexif(), which loads PNGs
             orientation = _exif_orientation(img)
+            info.chroma_subsampling = jpeg_chroma_subsampling(img)
+            if info.chroma_subsampling is not None and orientation >= 5:  # turned by 90°
+                info.chroma_subsampling = info.chroma_subsampling[::-1]
             if array is None:
                 img.load()
                 array = pil_to_array(img, info.notes)
@@ -193,6 +200,19 @@ def _pixel_limit(limit: int):
 def _reason(err: BaseException) -> str:
     text = str(err).strip()
     return text or type(err).__name__
+
+
+def jpeg_chroma_subsampling(img: Image.Image) -> tuple[int, int] | None:
+    """How much a colour JPEG's chroma planes are subsampled, as stored: (vertical,
+    horizontal) factors, ``(2, 2)`` for 4:2:0, ``(1, 2)`` for 4:2:2, ``(1, 1)`` for 4:4:4;
+    ``None`` for a gray or CMYK JPEG and for any other format."""
+    layers = getattr(img, "layer", None) if img.format == "JPEG" else None
+    if not layers or len(layers) != 3 or img.info.get("adobe_transform") == 0:  # 0: RGB
+        return None
+    (_, luma_h, luma_v, _), *chroma = layers
+    if any(luma_h % h or luma_v % v for _, h, v, _ in chroma):
+        return None
+    return luma_v // max(v for _, _, v, _ in chroma), luma_h // max(h for _, h, _, _ in chroma)
 
 
 def _exif_orientation(img: Image.Image) -> int:
