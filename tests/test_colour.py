@@ -11,6 +11,7 @@ from PIL import Image
 
 from conversenet.colour import (
     OPPONENT_MATRIX,
+    gray_model_basis,
     jpeg_ycbcr_to_rgb,
     opponent_to_rgb,
     rgb_to_jpeg_ycbcr,
@@ -76,6 +77,11 @@ def test_jpeg_ycbcr_matches_pillows_conversion():
     ours = ours.numpy().transpose(1, 2, 0) * 255
     np.testing.assert_array_less(np.abs(ours - reference), 1.0 + 1e-9)  # Pillow rounds
     assert np.mean(np.abs(ours - reference)) < 0.5
+
+
+def test_gray_models_trained_at_one_level_keep_rgb_and_blind_ones_take_the_opponent_basis():
+    assert gray_model_basis(25.0) == "rgb"
+    assert gray_model_basis(None) == "opponent"
 
 
 @pytest.mark.parametrize("transform", [rgb_to_opponent, opponent_to_rgb, rgb_to_jpeg_ycbcr])

@@ -22,7 +22,7 @@ from conversenet.metrics import psnr
 from conversenet.samples import sample_image
 from conversenet.web import AUTO_MODEL, load_upload, models_for_task, restore_upload
 
-from conftest import need_shared
+from conftest import need_shared, noisy_sample_jpeg
 
 # Gradio's own deprecation warnings (pandas, starlette) are not about this project
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.*")
@@ -90,6 +90,23 @@ def test_add_noise_uses_the_clean_image_as_reference(tmp_path):
     assert result.input.shape == sample_image().shape
     assert not np.array_equal(result.input, sample_image())  # noise was added
     assert result.psnr is not None and "before the noise was added" in result.message
+
+
+def test_a_noisy_jpeg_upload_takes_the_route_of_the_command_line(tmp_path):
+    """The file's chroma subsampling reaches the restorer: AUTO sends a noisy 4:2:0 JPEG to
+    the blind gray model (its planes at their stored resolution), as `conversenet denoise`
+    does; noise added in the app is independent, so that image keeps the colour model."""
+    clean, path = noisy_sample_jpeg(tmp_path)
+    save_image(tmp_path / "clean.png", clean)
+    options = {"download": False, "out_dir": tmp_path / "out"}
+    result = restore_upload(
+        path, "denoise", AUTO_MODEL, reference_path=tmp_path / "clean.png", **options
+    )
+    assert f"with **{COMPACT}**" in result.message
+    assert "a JPEG with 4:2:0 chroma" in result.message and "stored resolution" in result.message
+    colour = restore_upload(None, "denoise", AUTO_MODEL, add_noise=True, **options)
+    assert "with **converse_dncnn_compact_colour**" in colour.message
+    assert "JPEG" not in colour.message
 
 
 def test_reference_of_another_size_is_explained(tmp_path):

@@ -24,7 +24,7 @@ import numpy as np
 
 from .data.kernels import load_kernel
 from .inference import Restorer
-from .io import IMAGE_EXTENSIONS, load_image, save_image
+from .io import IMAGE_EXTENSIONS, ImageInfo, load_image_with_info, save_image
 from .metrics import psnr
 from .models import get_model_info, list_models
 from .onnx_backend import make_onnx_restorer, read_onnx_metadata
@@ -39,6 +39,7 @@ __all__ = [
     "RestoreResult",
     "build_app",
     "load_upload",
+    "load_upload_with_info",
     "models_for_task",
     "restore_upload",
     "serve",
@@ -124,14 +125,25 @@ def load_upload(
         ValueError: a file that is too large, not an image, corrupt or empty; the message
             names the file by its own name, not by the server's copy.
     """
+    return load_upload_with_info(path, max_bytes=max_bytes, max_pixels=max_pixels)[0]
+
+
+def load_upload_with_info(
+    path: str | os.PathLike | None,
+    *,
+    max_bytes: int = MAX_UPLOAD_MB * 2**20,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[np.ndarray, ImageInfo]:
+    """Like :func:`load_upload`, also returning what :func:`~conversenet.io.load_image_with_info`
+    learnt about the file (an empty :class:`~conversenet.io.ImageInfo` for the sample)."""
     if path is None:
-        return sample_image()
+        return sample_image(), ImageInfo(format="PNG")
     path = Path(path)
     name = path.name
     if path.is_file() and path.stat().st_size > max_bytes:
         raise ValueError(f"{name}: the file is larger than {_size_text(max_bytes)}")
     try:
-        image = load_image(path)
+        image, info = load_image_with_info(path)
     except (OSError, ValueError) as err:
         raise ValueError(_clean_message(err, path, name)) from None
     if image.shape[0] * image.shape[1] > max_pixels:
@@ -139,7 +151,7 @@ def load_upload(
             f"{name}: {image.shape[1]}x{image.shape[0]} pixels is more than this app takes "
             f"({max_pixels / 1e6:.0f} megapixels); use `conversenet denoise|sr|deblur`"
         )
-    return image
+    return image, info
 
 
 @dataclass(frozen=True)
@@ -216,8 +228,9 @@ def restore_upload(
     if not model:
         raise ValueError("choose a model")
     name = Path(image_path).name if image_path is not None else SAMPLE_NAME
-    image = load_upload(image_path)
+    image, info = load_upload_with_info(image_path)
     reference = load_upload(reference_path) if reference_path is not None else None
+    chroma = info.chroma_subsampling  # a JPEG's: where its noise is not independent
     notes = []
     if add_noise and task == "denoise":
         noise = np.random.default_rng(seed).normal(0, sigma, image.shape)
@@ -230,7 +243,7 @@ def restore_upload(
         if reference is None:
             reference = image
             notes.append("reference: the image before the noise was added")
-        image = noisy
+        image, chroma = noisy, None  # the noise added here is independent
     kernel = None
     if kernel_path is not None:
         try:
@@ -240,7 +253,7 @@ def restore_upload(
     restorer = _make_restorer(
         task, model, sigma if task == "denoise" else None, kernel, download, onnx_files
     )
-    total = restorer.passes(image)
+    total = restorer.passes(image, chroma)
     done = 0
 
     def step(count: int) -> None:
@@ -250,7 +263,7 @@ def restore_upload(
             progress(done, total)
 
     start = time.perf_counter()
-    output, restore_notes = restorer(image, progress=step)
+    output, restore_notes = restorer(image, progress=step, chroma_subsampling=chroma)
     seconds = time.perf_counter() - start
     notes += restore_notes
 
@@ -271,7 +284,7 @@ def restore_upload(
     save_image(file, output, overwrite=True)
 
     lines = [
-        f"**{_DONE[task]}** {name} with **{restorer.model_name_for(image)}**: "
+        f"**{_DONE[task]}** {name} with **{restorer.model_name_for(image, chroma)}**: "
         f"{image.shape[1]}x{image.shape[0]} → {output.shape[1]}x{output.shape[0]} in "
         f"{seconds:.1f} s ({total} pass{'es' if total != 1 else ''})"
     ]

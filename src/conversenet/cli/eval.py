@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..colour import COLOUR_BASES
+from ..colour import COLOUR_BASES, gray_model_basis
 from ..data.kernels import load_kernel
 from ..evaluation import Protocol, evaluate, format_table
 from ..models import create_model, get_model_info
@@ -49,10 +49,11 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--colour-basis",
-        choices=COLOUR_BASES,
-        default="opponent",
+        choices=("auto", *COLOUR_BASES),
+        default="auto",
         help="where a gray model restores RGB images: the opponent channels (luminance and "
-        "two colour differences; default) or R, G and B as they are",
+        "two colour differences) or R, G and B as they are; auto (default): R, G, B for a "
+        "model trained at one noise level, the opponent channels for a blind one",
     )
     add_model_options(p)
     p.add_argument("--out", type=Path, help="output folder (default: results/MODEL-DATASET)")
@@ -108,7 +109,11 @@ def run(args: argparse.Namespace) -> int:
             tile=args.tile or None,
             tile_overlap=args.tile_overlap,
             progress=not args.quiet,
-            colour_basis=args.colour_basis,
+            colour_basis=(
+                gray_model_basis(info.fixed_sigma)
+                if args.colour_basis == "auto"
+                else args.colour_basis
+            ),
         )
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
         return fail(err, args)

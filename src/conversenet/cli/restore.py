@@ -29,7 +29,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..data.kernels import load_kernel
-from ..inference import Restorer
+from ..inference import COLOUR_ROUTES, Restorer
 from ..io import (
     IMAGE_EXTENSIONS,
     ImageFileError,
@@ -117,6 +117,14 @@ def _register_task(subparsers, task: str) -> None:
             default=None,
             help="noise level on the 0..255 scale, for models trained at a level (the "
             "official Converse-DnCNN: 25); blind models ignore it",
+        )
+        p.add_argument(
+            "--colour-route",
+            choices=COLOUR_ROUTES,
+            default="auto",
+            help="without --model, how colour images are denoised: auto (default) uses the "
+            "colour model, but JPEGs with subsampled chroma (most photos) the blind gray "
+            "model, which does better on them; colour and gray force one",
         )
     if task == "sr":
         p.add_argument(
@@ -399,6 +407,8 @@ def _make_restorer(args) -> Restorer:
     }
     if args.task == "denoise":
         options["sigma"] = args.sigma
+        if args.colour_route != "auto":
+            options["colour_route"] = args.colour_route
     if args.task == "sr":
         options["scale"] = args.scale
     if args.task == "deblur" and args.kernel is not None:
@@ -541,7 +551,7 @@ def _process(job: Job, args, restorer: Restorer, reporter: Reporter, show: bool)
     image, info = load_image_with_info(job.source, args.max_pixels)
     for note in info.notes:
         reporter.note(f"{job.label}: {note}")
-    passes = restorer.passes(image)
+    passes = restorer.passes(image, info.chroma_subsampling)
     bar = tqdm(
         total=passes,
         unit="tile",
@@ -551,7 +561,9 @@ def _process(job: Job, args, restorer: Restorer, reporter: Reporter, show: bool)
         disable=not show or passes < 2,
     )
     try:
-        result, notes = restorer(image, progress=bar.update)
+        result, notes = restorer(
+            image, progress=bar.update, chroma_subsampling=info.chroma_subsampling
+        )
     finally:
         bar.close()
     for note in notes:
