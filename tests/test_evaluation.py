@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from conversenet.cli import main
 from conversenet.evaluation import (
     Protocol,
     degrade,
@@ -24,7 +25,7 @@ from conversenet.evaluation import (
 )
 from conversenet.metrics import psnr
 
-from conftest import REPO_ROOT, need_shared, write_random_images
+from conftest import REPO_ROOT, need_shared, official_weights, write_random_images
 
 
 def official_table(section: str) -> dict[str, list[float]]:
@@ -184,6 +185,24 @@ def test_eval_command_writes_results_json_and_images(tmp_path):
     assert abs(results["mean"]["psnr"] - official_table("Converse-DnCNN, Set12")["01"][0]) <= 0.01
     assert (out / "01.png").is_file()
     assert "mean" in proc.stdout and "01.png" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("model", "option", "basis"),
+    [
+        ("converse_dncnn_compact", [], "opponent"),  # blind: the opponent channels
+        ("converse_dncnn_compact", ["--colour-basis", "rgb"], "rgb"),
+        ("converse_dncnn", [], "rgb"),  # trained at sigma 25: R, G and B
+    ],
+)
+def test_eval_command_chooses_the_colour_basis_of_a_gray_model(tmp_path, model, option, basis):
+    if model == "converse_dncnn":
+        official_weights()
+    write_random_images(tmp_path / "rgb", 1, (16, 20, 3))
+    out = tmp_path / "out"
+    args = ["eval", "--model", model, "--data", str(tmp_path / "rgb"), "--channels", "3"]
+    assert main([*args, "--out", str(out), "--quiet", "--no-download", *option]) == 0
+    assert json.loads((out / "results.json").read_text())["colour_basis"] == basis
 
 
 def test_eval_command_reports_a_missing_kernel_clearly(tmp_path):
