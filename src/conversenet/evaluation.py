@@ -160,7 +160,8 @@ def make_runner(
     """The :class:`~conversenet.runner.ModelRunner` of ``model`` under ``protocol``: the
     kernel of the non-blind task, x8, and tiling (``None``: whole images, as the paper).
     A gray model on the colour images of a ``channels=3`` protocol restores each channel
-    of ``colour_basis`` (:class:`~conversenet.runner.PerChannel`)."""
+    of ``colour_basis`` (:class:`~conversenet.runner.PerChannel`;
+    :func:`~conversenet.colour.gray_model_basis` gives a registered model's)."""
     kernel = None
     if protocol.channels > 1 and model_channels(model) == 1:  # a gray model on colour images
         model = PerChannel(model, colour_basis)

@@ -298,11 +298,11 @@ def make_onnx_restorer(
     Takes the options of ``Restorer``; ``model`` (if given) must name the exported model,
     ``weights`` must be unset (they are inside the file) and ``device`` the CPU.
     ``colour_route`` must be ``"auto"``: the file holds one model, so colour images are
-    not routed to another (a gray file restores them as :class:`Restorer` does: opponent
-    channels, or a JPEG's Y, Cb, Cr planes; a colour file on a JPEG with subsampled chroma
-    says that the gray model does better). ``tile="auto"`` uses the file's tile: its size
-    for a fixed-size export (the images are cut into tiles of exactly that size, the last
-    ones padded), ``preferred_tile`` for a dynamic one.
+    not routed to another (a gray file restores them as :class:`Restorer` does, in the
+    basis :func:`~conversenet.colour.gray_model_basis` gives; a colour file on a JPEG with
+    subsampled chroma says that the gray model does better). ``tile="auto"`` uses the
+    file's tile: its size for a fixed-size export (the images are cut into tiles of exactly
+    that size, the last ones padded), ``preferred_tile`` for a dynamic one.
 
     Raises:
         ValueError: the file does not fit the task or the options.

@@ -325,9 +325,9 @@ class PerChannel(nn.Module):
         model: the gray model.
         basis: for RGB input (``C = 3``), ``"opponent"`` restores the luminance and the
             two colour differences of :func:`~conversenet.colour.rgb_to_opponent` and
-            converts back (better: the image's detail gathers in one channel while the
-            noise stays independent); ``"rgb"`` restores R, G and B as they are. Other
-            channel counts are restored as they are.
+            converts back; ``"rgb"`` restores R, G and B as they are. Other channel
+            counts are restored as they are. :func:`~conversenet.colour.gray_model_basis`
+            says which suits a model (the opponent basis for a blind one).
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C, sH, sW)`.

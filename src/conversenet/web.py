@@ -135,7 +135,7 @@ def load_upload_with_info(
     max_pixels: int = MAX_PIXELS,
 ) -> tuple[np.ndarray, ImageInfo]:
     """Like :func:`load_upload`, also returning what :func:`~conversenet.io.load_image_with_info`
-    learnt about the file (an empty :class:`~conversenet.io.ImageInfo` for the sample)."""
+    learnt about the file (for the sample, a PNG's :class:`~conversenet.io.ImageInfo`)."""
     if path is None:
         return sample_image(), ImageInfo(format="PNG")
     path = Path(path)
