@@ -76,6 +76,7 @@ from .spectral import (
     _block_mean,
     _otf,
     apply_converse2d_filter,
+    autocast_off,
     export_friendly,
     is_export_friendly,
     pad_input,
@@ -135,7 +136,7 @@ def converse2d_filter(
         computed in the dtype of ``weight`` even under autocast, which would otherwise run
         its small matrix products and convolutions in half precision.
     """
-    with torch.autocast(weight.device.type, enabled=False):
+    with autocast_off(weight.device.type):
         return reverse_conv_filter(weight, regularizer(bias, eps), scale, height, width)
 
 

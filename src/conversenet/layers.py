@@ -15,6 +15,11 @@ def _tracks_grad(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
+def _is_tracing() -> bool:
+    """Whether an exporter or compiler traces the model (Python loops get unrolled)."""
+    return torch.compiler.is_compiling() or CF.is_export_friendly()
+
+
 def _is_pointwise(conv: nn.Conv2d) -> bool:
     return conv.kernel_size == (1, 1) and conv.groups == 1 and conv.padding in ((0, 0), "valid")
 
@@ -109,7 +114,7 @@ class ConverseNd(nn.Module):
         self._filter_key_seen = None
 
     def _cacheable(self) -> bool:
-        if torch.compiler.is_compiling() or CF.is_export_friendly():
+        if _is_tracing():
             return False
         needs_graph = self.weight.requires_grad or self.bias.requires_grad
         return not (torch.is_grad_enabled() and needs_graph)
@@ -261,7 +266,7 @@ class LayerNorm2d(nn.Module):
         """(x − mean) / std over the channels, without the affine part (a new tensor)."""
         # Two plain means: torch.var_mean over a strided channel axis is several times slower.
         centred = x - x.mean(dim=1, keepdim=True)
-        if _tracks_grad(centred):
+        if _tracks_grad(centred) or _is_tracing():  # a trace unrolls the loop below
             inv_std = torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
             return centred * inv_std
         # Outside autograd, in place, and the variance summed channel by channel into one
