@@ -1,48 +1,53 @@
-"""conversenet: reverse convolution (Converse2D) and the ConverseNet restoration models."""
+"""conversenet: reverse convolution (Converse2D) and the ConverseNet restoration models.
+
+The names below load on first use (PEP 562), so that ``import conversenet`` and the
+``conversenet`` command's ``--help`` start without PyTorch.
+"""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import Any
 
-from . import functional, models, tasks, weights
 from ._version import __version__
-from .inference import Restorer, restore
-from .io import load_image, save_image
-from .layers import Converse2D, ConverseBlock, ConverseBlockAlpha, LayerNorm2d
-from .layers_nd import Converse1d, Converse3d
-from .models import create_model, get_model_info, list_models
-from .runtime import reuse_freed_memory
-from .samples import sample_image
-from .upsample import ConverseUpsample
 
-__all__ = [
-    "Converse1d",
-    "Converse2D",
-    "Converse3d",
-    "ConverseBlock",
-    "ConverseBlockAlpha",
-    "ConverseUpsample",
-    "LayerNorm2d",
-    "Restorer",
-    "__version__",
-    "create_model",
-    "functional",
-    "get_model_info",
-    "list_models",
-    "load_image",
-    "models",
-    "restore",
-    "reuse_freed_memory",
-    "sample_image",
-    "save_image",
-    "tasks",
-    "weights",
-]
+#: public name -> the module that defines it (a module re-exported as itself maps to None)
+_EXPORTS = {
+    "Converse1d": "layers_nd",
+    "Converse2D": "layers",
+    "Converse3d": "layers_nd",
+    "ConverseBlock": "layers",
+    "ConverseBlockAlpha": "layers",
+    "ConverseUpsample": "upsample",
+    "LayerNorm2d": "layers",
+    "Restorer": "inference",
+    "create_model": "models",
+    "functional": None,
+    "get_model_info": "models",
+    "list_models": "models",
+    "load_image": "io",
+    "models": None,
+    "restore": "inference",
+    "reuse_freed_memory": "runtime",
+    "sample_image": "samples",
+    "save_image": "io",
+    "tasks": None,
+    "weights": None,
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> Any:
     # `conversenet.hub` is a deprecated alias, imported (and warning) only when used
-    if name == "hub":
-        return importlib.import_module(".hub", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _EXPORTS and name != "hub":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{_EXPORTS.get(name) or name}", __name__)
+    value = module if _EXPORTS.get(name) is None else getattr(module, name)
+    if name != "hub":
+        globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -24,7 +24,6 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -36,29 +35,10 @@ from ..inference import Restorer
 from ..io import load_image, save_image
 from ..metrics import psnr
 from ..samples import demo_kernel, sample_image
-from ..tasks import COMMAND_TASKS
 from ..weights import WeightsNotFoundError, weights_dir_candidates
-from ._common import add_command, add_common_options, fail, select_device, set_threads
+from ._common import fail, select_device, set_threads
 
-DEFAULT_OUT = Path("conversenet-demo")
 PANEL = 192
-
-
-def register(subparsers) -> None:
-    p = add_command(subparsers, "demo", __doc__)
-    p.add_argument(
-        "-o", "--output", type=Path, default=DEFAULT_OUT, metavar="DIR", help="output folder"
-    )
-    p.add_argument("--image", type=Path, help="use this image instead of the shipped sample")
-    p.add_argument(
-        "--tasks",
-        nargs="+",
-        choices=COMMAND_TASKS,
-        default=list(COMMAND_TASKS),
-        help="tasks to run",
-    )
-    add_common_options(p)
-    p.set_defaults(func=run)
 
 
 @dataclass

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import math
 import os
 import signal
 import sys
@@ -40,146 +39,11 @@ from ..io import (
     save_image,
 )
 from ..onnx_backend import restorer_from_cli
-from ..tasks import COMMAND_TASKS, command_task
-from ._common import (
-    add_common_options,
-    add_model_options,
-    add_tile_options,
-    select_device,
-    set_threads,
-)
+from ._common import select_device, set_threads
+from .parsers import DEFAULT_SUFFIX
 
-TASK_HELP = {
-    "denoise": "remove Gaussian noise",
-    "sr": "super-resolve (upscale)",
-    "deblur": "remove blur (blind, or non-blind with --kernel)",
-}
-DEFAULT_SUFFIX = {"denoise": "_denoised", "sr": "_x{scale}", "deblur": "_deblurred"}
 STDIO = "-"
 _GLOB_CHARS = set("*?[")
-
-
-def register(subparsers) -> None:
-    for task in COMMAND_TASKS:
-        _register_task(subparsers, task)
-
-
-def _sigma(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or not 0 < value <= 255:
-        raise argparse.ArgumentTypeError(
-            f"the noise level must satisfy 0 < sigma <= 255 (0..255 scale), got {text}"
-        )
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _register_task(subparsers, task: str) -> None:
-    default = command_task(task).default_model
-    description = f"{TASK_HELP[task].capitalize()} with a pretrained Converse model."
-    if task == "deblur":
-        description += (
-            f" Without --kernel the blind {default} is used; with --kernel the non-blind "
-            f"{command_task(task, with_kernel=True).default_model}."
-        )
-    p = subparsers.add_parser(
-        task,
-        help=TASK_HELP[task],
-        description=description,
-        epilog="INPUT may be files, folders or glob patterns (quote them: 'photos/*.jpg'), or "
-        "- for standard input. Without -o, results are written next to the inputs with a "
-        f"suffix ({DEFAULT_SUFFIX[task].format(scale=4)!r}); -o - writes to standard output.",
-    )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, globs or -")
-    p.add_argument(
-        "-o",
-        "--output",
-        metavar="OUT",
-        help="output folder (created if needed), a file name for a single input, or - "
-        "(standard output)",
-    )
-    if task == "denoise":
-        p.add_argument(
-            "--sigma",
-            type=_sigma,
-            default=None,
-            help="noise level on the 0..255 scale, for models trained at a level (the "
-            "official Converse-DnCNN: 25); blind models ignore it",
-        )
-    if task == "sr":
-        p.add_argument(
-            "--scale", type=int, default=None, help="upscaling factor (default: the model's)"
-        )
-    if task == "deblur":
-        p.add_argument(
-            "--kernel",
-            type=Path,
-            metavar="FILE",
-            help="blur kernel (.npy, .png/.bmp normalised to sum 1, or MATLAB .mat): "
-            "switches to non-blind deblurring",
-        )
-        p.add_argument(
-            "--kernel-index",
-            type=int,
-            metavar="N",
-            help="which kernel of a .mat file holding several (0-based)",
-        )
-        p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
-    p.add_argument("--model", metavar="NAME", help=f"model name (default {default})")
-    add_model_options(p)
-    p.add_argument(
-        "--backend",
-        choices=("torch", "onnxruntime"),
-        help="run the model in PyTorch (default) or onnxruntime (the onnx extra)",
-    )
-    p.add_argument(
-        "--onnx", type=Path, metavar="FILE", help="a file from `conversenet export` (onnxruntime)"
-    )
-    add_tile_options(p, "auto", "default auto; 0: no tiling")
-    p.add_argument(
-        "--x8", action="store_true", help="self-ensemble over the 8 flips/rotations (8x slower)"
-    )
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    group.add_argument(
-        "--skip-existing",
-        action="store_true",
-        help="leave inputs whose output exists alone (to finish an interrupted batch)",
-    )
-    p.add_argument(
-        "--suffix",
-        default=None,
-        help="appended to each output file name (default: none with -o, "
-        f"{DEFAULT_SUFFIX[task].format(scale=4)!r} without)",
-    )
-    p.add_argument(
-        "--format",
-        metavar="EXT",
-        help="output format by extension: png, jpg, bmp, tif, webp (default: the input's)",
-    )
-    p.add_argument("--recursive", "-r", action="store_true", help="descend into sub-folders")
-    p.add_argument(
-        "--max-pixels",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="largest image read, in pixels (default 16384x16384): a guard against "
-        "decompression bombs",
-    )
-    add_common_options(p)
-    p.set_defaults(func=run, task=task)
 
 
 # ---------------------------------------------------------------------------------------

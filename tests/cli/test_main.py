@@ -1,0 +1,108 @@
+"""The ``conversenet`` entry point: ``--help`` and ``-V`` without PyTorch, Ctrl-C at any
+moment (exit 130, no traceback, nothing left behind)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conversenet.cli import parsers
+from conversenet.io import save_image
+
+from conftest import run_cli
+
+# Runs the command in-process, then says whether PyTorch was imported.
+PROBE = """
+import sys
+from conversenet.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+print(f"exit={code} torch={'torch' in sys.modules}", file=sys.stderr)
+"""
+COMMANDS = ("denoise", "sr", "deblur", "eval", "reproduce", "models", "demo", "train")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["-V"], [], ["serve", "--help"], ["export", "--help"]]
+    + [[command, "--help"] for command in COMMANDS]
+    + [["denoise", "x.png", "--sigma", "0"], ["eval", "--model", "m", "--data", "d", "--bogus"]],
+    ids=lambda args: " ".join(args) or "no arguments",
+)
+def test_help_version_and_option_errors_do_not_import_torch(args):
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120
+    )
+    assert "torch=False" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    expected = 0 if args and args[-1] in ("--help", "-V") else 2
+    assert f"exit={expected}" in proc.stderr
+
+
+def test_the_sigma_of_eval_follows_denoise():
+    """0 < sigma <= 255 for both (eval took 0, an infinite input PSNR)."""
+    for args in (["denoise", "x.png"], ["eval", "--model", "m", "--data", "d"]):
+        proc = run_cli(*args, "--sigma", "0", timeout=120)
+        assert proc.returncode == 2 and "0 < sigma <= 255" in proc.stderr, proc.stderr
+
+
+def test_serve_defaults_are_those_of_the_app():
+    web = pytest.importorskip("conversenet.web")
+    assert (parsers.DEFAULT_HOST, parsers.DEFAULT_PORT, parsers.MAX_UPLOAD_MB) == (
+        web.DEFAULT_HOST,
+        web.DEFAULT_PORT,
+        web.MAX_UPLOAD_MB,
+    )
+
+
+def _interrupt_while_importing_torch(args: list, cwd) -> subprocess.CompletedProcess:
+    """Start the command, send SIGINT as soon as it imports PyTorch (the first seconds of
+    any command), and return the finished process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "conversenet.cli", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    lines = []
+    deadline = time.monotonic() + 120
+    for line in proc.stderr:  # -X importtime: one line per module imported
+        lines.append(line)
+        if "| torch" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    stdout, rest = proc.communicate(timeout=120)
+    lines += rest.splitlines(keepends=True)
+    stderr = "".join(line for line in lines if "import time:" not in line)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["denoise", "in.png", "-o", "out"],
+        ["export", "converse_dncnn_compact", "-o", "exported/c.onnx"],
+        ["eval", "--model", "converse_dncnn_compact", "--data", "images", "--out", "res"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_ctrl_c_in_the_first_seconds(tmp_path, command):
+    (tmp_path / "images").mkdir()
+    image = np.random.default_rng(0).integers(0, 256, (32, 32), dtype=np.uint8)
+    save_image(tmp_path / "in.png", image)
+    save_image(tmp_path / "images" / "a.png", image)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    proc = _interrupt_while_importing_torch(command, tmp_path)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and "interrupted" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no out/, exported/, res/
