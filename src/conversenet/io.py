@@ -42,8 +42,10 @@ __all__ = [
     "is_image_file",
     "load_image",
     "load_image_with_info",
+    "missing_folder",
     "peek_image",
     "pil_to_array",
+    "remove_empty_folders",
     "save_image",
 ]
 
@@ -578,6 +580,27 @@ def peek_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[
     else:
         channels = {"LA": 2, "La": 2, "PA": 4, "RGBA": 4, "RGBa": 4}.get(mode, 3)
     return np.dtype(np.uint16 if mode.startswith("I") else np.uint8), channels
+
+
+def missing_folder(folder: str | os.PathLike) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist (None: it exists):
+    what creating ``folder`` adds, and what a failed run removes again."""
+    folder, missing = Path(folder), None
+    while not folder.exists():
+        missing = folder
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return missing
+
+
+def remove_empty_folders(root: str | os.PathLike) -> None:
+    """Remove ``root`` and every folder under it that holds no file, deepest first."""
+    if not Path(root).is_dir():
+        return
+    for folder, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+        with contextlib.suppress(OSError):  # not empty: a file is kept
+            os.rmdir(folder)
 
 
 def _exists_error(path: Path) -> FileExistsError:
