@@ -29,7 +29,7 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from . import functional as CF
 from ._version import __version__
+from .io import missing_folder, remove_empty_folders
 from .models import create_model, get_model_info
 from .onnx_backend import create_session
 
@@ -254,22 +255,42 @@ def export_module(
     model.metadata_props.update(props)
     model.producer_name = "conversenet"
     model.producer_version = __version__
-    path.parent.mkdir(parents=True, exist_ok=True)
-    program.save(path, external_data=False)
-    seconds = time.perf_counter() - start
-    opset_used = int(model.opset_imports.get("", 0))
+    if check and not check_sizes:
+        h, w = image.shape[-2:]
+        check_sizes = [(h, w)]
+        if dynamic:
+            m = size_multiple
+            check_sizes.append((h + 2 * m + m * (h % 3 == 0), w + m))
 
-    error, sizes = None, ()
-    if check:
-        if not check_sizes:
-            h, w = image.shape[-2:]
-            check_sizes = [(h, w)]
-            if dynamic:
-                m = size_multiple
-                check_sizes.append((h + 2 * m + m * (h % 3 == 0), w + m))
-        error = check_onnx(path, module, example_inputs, check_sizes)
-        sizes = tuple((int(h), int(w)) for h, w in check_sizes)
-    return ExportReport(path, props, error, sizes, seconds, opset_used)
+    def check_file(written: Path) -> float | None:
+        return check_onnx(written, module, example_inputs, check_sizes) if check else None
+
+    error, seconds = _save_checked(program, path, check_file, start)
+    sizes = tuple((int(h), int(w)) for h, w in check_sizes) if check else ()
+    return ExportReport(path, props, error, sizes, seconds, int(model.opset_imports.get("", 0)))
+
+
+def _save_checked(
+    program, path: Path, check: Callable[[Path], float | None], start: float
+) -> tuple[float | None, float]:
+    """Save ``program`` to a temporary file next to ``path``, check it, then rename it:
+    ``path`` appears only complete and checked, and a failed or interrupted export leaves
+    neither a file nor a folder it made. Returns (the check's error, seconds since
+    ``start`` until saved)."""
+    new_folder = missing_folder(path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.onnx")
+    try:
+        program.save(partial, external_data=False)
+        seconds = time.perf_counter() - start
+        error = check(partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        if new_folder is not None:
+            remove_empty_folders(new_folder)
+        raise
+    return error, seconds
 
 
 def _optimize(model) -> None:

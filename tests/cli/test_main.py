@@ -63,9 +63,10 @@ def test_serve_defaults_are_those_of_the_app():
     )
 
 
-def _interrupt_while_importing_torch(args: list, cwd) -> subprocess.CompletedProcess:
-    """Start the command, send SIGINT as soon as it imports PyTorch (the first seconds of
-    any command), and return the finished process."""
+def _interrupt(args: list, cwd, when: str = "| torch") -> subprocess.CompletedProcess:
+    """Start the command, send SIGINT when a line of its stderr holds ``when`` (by default:
+    as soon as it imports PyTorch, the first seconds of any command), and return the
+    finished process."""
     proc = subprocess.Popen(
         [sys.executable, "-X", "importtime", "-m", "conversenet.cli", *map(str, args)],
         cwd=cwd,
@@ -78,7 +79,7 @@ def _interrupt_while_importing_torch(args: list, cwd) -> subprocess.CompletedPro
     deadline = time.monotonic() + 120
     for line in proc.stderr:  # -X importtime: one line per module imported
         lines.append(line)
-        if "| torch" in line or time.monotonic() > deadline:
+        if when in line or time.monotonic() > deadline:
             break
     proc.send_signal(signal.SIGINT)
     stdout, rest = proc.communicate(timeout=120)
@@ -102,7 +103,16 @@ def test_ctrl_c_in_the_first_seconds(tmp_path, command):
     save_image(tmp_path / "in.png", image)
     save_image(tmp_path / "images" / "a.png", image)
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    proc = _interrupt_while_importing_torch(command, tmp_path)
+    proc = _interrupt(command, tmp_path)
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr and "interrupted" in proc.stderr, proc.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no out/, exported/, res/
+
+
+def test_ctrl_c_during_an_export(tmp_path):
+    pytest.importorskip("onnxscript", reason="exporting needs the `onnx` extra")
+    command = ["export", "converse_dncnn", "--untrained", "--size", "32", "-o", "new/d.onnx"]
+    proc = _interrupt(command, tmp_path, when="exporting converse_dncnn")
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and "interrupted" in proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []

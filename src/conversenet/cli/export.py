@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         width = args.size or args.width
         if not args.debug:  # the exporter is chatty; its warnings are not about the user's input
             logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-            warnings.filterwarnings("ignore", module=r"torch\.onnx.*|onnxscript.*")
+            warnings.simplefilter("ignore")
         print(f"exporting {args.model} ...", file=sys.stderr)
         report = export_model(
             args.model,
