@@ -35,7 +35,9 @@ from ..io import (
     check_savable,
     is_image_file,
     load_image_with_info,
+    missing_folder,
     peek_image,
+    remove_empty_folders,
     save_image,
 )
 from ..onnx_backend import restorer_from_cli
@@ -72,9 +74,14 @@ def collect_inputs(specs: list[str], recursive: bool) -> tuple[list[Job], list[s
 
     for spec in specs:
         path = Path(spec)
-        if path.is_file():
+        try:
+            kind = "file" if path.is_file() else "folder" if path.is_dir() else None
+        except OSError as err:  # e.g. a name longer than the file system allows
+            problems.append(f"{spec}: {err.strerror or err}")
+            continue
+        if kind == "file":
             add(path, Path(path.name))
-        elif path.is_dir():
+        elif kind == "folder":
             found = path.rglob("*") if recursive else path.iterdir()
             images = sorted(p for p in found if p.is_file() and is_image_file(p))
             if not images:
@@ -103,12 +110,7 @@ def plan_outputs(jobs: list[Job], args) -> None:
     """Set each job's target (None: standard output, also for ``-`` without ``-o``)."""
     to_stdout = args.output == STDIO or (args.output is None and args.inputs == [STDIO])
     out = Path(args.output) if args.output not in (None, STDIO) else None
-    single = (
-        out is not None
-        and len(jobs) == 1
-        and out.suffix.lower() in IMAGE_EXTENSIONS
-        and not out.is_dir()
-    )
+    single = out is not None and len(jobs) == 1 and _names_a_file(out)
     suffix = args.suffix
     if suffix is None:
         suffix = "" if args.output is not None else _default_suffix(args)
@@ -147,6 +149,24 @@ def _writable_folder(folder: Path) -> str | None:
     return None
 
 
+def _name_too_long(target: Path) -> str | None:
+    """Why the file system cannot hold ``target``'s file name, else None."""
+    folder = target.parent
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no such query here
+        return None
+    size = len(os.fsencode(target.name))
+    if size <= limit:
+        return None
+    return (
+        f"the output name {target.name[:16]}...{target.name[-16:]} is {size} bytes long, "
+        f"more than the {limit} the file system takes; choose a shorter --suffix, or -o FILE"
+    )
+
+
 def preflight(
     jobs: list[Job], args
 ) -> tuple[list[Job], list[str], list[tuple[str, BaseException]]]:
@@ -158,7 +178,7 @@ def preflight(
     input_problems: list[tuple[str, BaseException]] = []
     by_target: dict[Path, Job] = {}
     keep: list[Job] = []
-    checked_folders: dict[Path, str | None] = {}
+    folders: dict[Path, str | None] = {}  # output folder -> why it cannot be written
     for job in jobs:
         try:
             dtype, channels = peek_image(job.source, args.max_pixels)
@@ -168,44 +188,52 @@ def preflight(
         if job.target is None:  # standard output: the format is checked when writing
             keep.append(job)
             continue
-        target = job.target
-        resolved = target.resolve()
-        if resolved in inputs:
-            output_problems.append(
-                f"{job.label}: the output {target} would replace an input file; "
-                "choose another -o or --suffix"
-            )
-            continue
-        if resolved in by_target:
-            other = by_target[resolved]
-            output_problems.append(
-                f"{job.label}: its output {target} is also the output of {other.label}; "
-                "give the inputs different names or restore them into different folders"
-            )
-            continue
-        by_target[resolved] = job
-        if target.exists():
-            if args.skip_existing:
-                continue
-            if not args.overwrite:
-                output_problems.append(
-                    f"{job.label}: the output {target} already exists (--overwrite to "
-                    "replace it, --skip-existing to leave it)"
-                )
-                continue
         try:
-            check_savable(target, dtype, channels)
-        except ImageFileError as err:
-            output_problems.append(f"{job.label}: {err} (choose one with --format)")
+            problem = _output_problem(job, dtype, channels, args, inputs, by_target, folders)
+        except OSError as err:  # a name the file system refuses
+            problem = f"the output {job.target} cannot be written ({err.strerror or err})"
+        if problem == "skip":
             continue
-        folder = target.parent
-        if folder not in checked_folders:
-            checked_folders[folder] = _writable_folder(folder)
-        if checked_folders[folder] is not None:
-            output_problems.append(f"{job.label}: {checked_folders[folder]}")
+        if problem is not None:
+            output_problems.append(f"{job.label}: {problem}")
             continue
         keep.append(job)
     return keep, output_problems, input_problems
+
+
+def _output_problem(
+    job: Job, dtype, channels: int, args, inputs: set, by_target: dict, folders: dict
+) -> str | None:
+    """Why ``job``'s output cannot be written, ``"skip"`` (it exists, --skip-existing), or
+    None; records the target in ``by_target`` and checked folders in ``folders``."""
+    target = job.target
+    too_long = _name_too_long(target)
+    if too_long:
+        return too_long
+    resolved = target.resolve()
+    if resolved in inputs:
+        return f"the output {target} would replace an input file; choose another -o or --suffix"
+    if resolved in by_target:
+        return (
+            f"its output {target} is also the output of {by_target[resolved].label}; give "
+            "the inputs different names or restore them into different folders"
+        )
+    by_target[resolved] = job
+    if target.exists():
+        if args.skip_existing:
+            return "skip"
+        if not args.overwrite:
+            return (
+                f"the output {target} already exists (--overwrite to replace it, "
+                "--skip-existing to leave it)"
+            )
+    try:
+        check_savable(target, dtype, channels)
+    except ImageFileError as err:
+        return f"{err} (choose one with --format)"
+    if target.parent not in folders:
+        folders[target.parent] = _writable_folder(target.parent)
+    return folders[target.parent]
 
 
 def _with_name(label: str, err: BaseException | str) -> str:
@@ -267,9 +295,14 @@ def _make_restorer(args) -> Restorer:
         options["scale"] = args.scale
     if args.task == "deblur" and args.kernel is not None:
         options["kernel"] = _load_kernel(args)
-    if args.backend == "onnxruntime" or args.onnx is not None:
-        return restorer_from_cli(args, options)
-    return Restorer(args.task, args.model, **options)
+    try:
+        if args.backend == "onnxruntime" or args.onnx is not None:
+            return restorer_from_cli(args, options)
+        return Restorer(args.task, args.model, **options)
+    except ValueError as err:  # a kernel the model cannot take: name its file
+        if "kernel" in options and "kernel" in str(err) and str(args.kernel) not in str(err):
+            raise ValueError(f"{args.kernel}: {err}") from None
+        raise
 
 
 class _Terminated(BaseException):
@@ -333,8 +366,9 @@ def _run(args: argparse.Namespace, reporter: Reporter, scratch: Path) -> int:
         jobs, problems = [Job(path, Path(name), label="standard input")], []
     else:
         jobs, problems = collect_inputs(args.inputs, args.recursive)
-    if args.output == STDIO and len(jobs) > 1:
-        reporter.error(None, f"-o - (standard output) takes a single image, got {len(jobs)}")
+    problem = _check_output_option(args, len(jobs))
+    if problem is not None:
+        reporter.error(None, problem)
         return 2
     for problem in problems:
         reporter.error(None, problem)
@@ -362,7 +396,33 @@ def _run(args: argparse.Namespace, reporter: Reporter, scratch: Path) -> int:
             return 1
         reporter.note("every output exists already (--skip-existing): nothing to do")
         return 0
+    new_folders = {missing_folder(job.target.parent) for job in jobs if job.target is not None}
+    try:
+        return _restore_all(jobs, failed, args, reporter)
+    finally:  # a failed or interrupted run leaves no empty folder behind
+        for folder in new_folders - {None}:
+            remove_empty_folders(folder)
 
+
+def _check_output_option(args, count: int) -> str | None:
+    """Why ``-o`` cannot take ``count`` images, else None."""
+    if args.output == STDIO and count > 1:
+        return f"-o - (standard output) takes a single image, got {count}"
+    if args.output not in (None, STDIO) and count > 1 and _names_a_file(Path(args.output)):
+        return (
+            f"-o {args.output} names an image file, but there are {count} images to "
+            "restore; give a folder"
+        )
+    return None
+
+
+def _names_a_file(out: Path) -> bool:
+    """Whether ``-o out`` names an output file (an image extension, not a folder)."""
+    return out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir()
+
+
+def _restore_all(jobs: list[Job], failed: int, args, reporter: Reporter) -> int:
+    """Restore the jobs (``failed`` inputs were refused already); the exit code."""
     try:
         set_threads(args.threads)
         restorer = _make_restorer(args)
@@ -401,10 +461,28 @@ def _run(args: argparse.Namespace, reporter: Reporter, scratch: Path) -> int:
     return 1 if failed else 0
 
 
+def _check_overlap(job: Job, image, args, restorer: Restorer, reporter: Reporter) -> None:
+    """``--tile-overlap`` against the tile ``image`` gets: a note when it has no tiles."""
+    if args.tile_overlap is None:
+        return
+    tile, _ = restorer.tiling_for(*image.shape[:2])
+    if tile is None:
+        reporter.note(
+            f"{job.label}: --tile-overlap {args.tile_overlap} is not used: the image is "
+            "restored in one pass"
+        )
+    elif 2 * args.tile_overlap >= tile:
+        raise ValueError(
+            f"--tile-overlap {args.tile_overlap} must be below half the tile, {tile} pixels "
+            "for this image (--tile N sets it)"
+        )
+
+
 def _process(job: Job, args, restorer: Restorer, reporter: Reporter, show: bool) -> None:
     image, info = load_image_with_info(job.source, args.max_pixels)
     for note in info.notes:
         reporter.note(f"{job.label}: {note}")
+    _check_overlap(job, image, args, restorer, reporter)
     passes = restorer.passes(image)
     bar = tqdm(
         total=passes,
@@ -424,7 +502,13 @@ def _process(job: Job, args, restorer: Restorer, reporter: Reporter, show: bool)
         _write_stdout(result, args, info, job)
         return
     job.target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(job.target, result, overwrite=args.overwrite, icc_profile=info.icc_profile)
+    try:
+        save_image(job.target, result, overwrite=args.overwrite, icc_profile=info.icc_profile)
+    except FileExistsError:  # written by another process since the checks
+        raise FileExistsError(
+            f"the output {job.target} appeared while this image was restored (another run?) "
+            "and was left as it is (--overwrite replaces it)"
+        ) from None
 
 
 def _write_stdout(result, args, info, job: Job) -> None:
