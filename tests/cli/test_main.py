@@ -47,11 +47,29 @@ def test_help_version_and_option_errors_do_not_import_torch(args):
     assert f"exit={expected}" in proc.stderr
 
 
-def test_the_sigma_of_eval_follows_denoise():
-    """0 < sigma <= 255 for both (eval took 0, an infinite input PSNR)."""
-    for args in (["denoise", "x.png"], ["eval", "--model", "m", "--data", "d"]):
-        proc = run_cli(*args, "--sigma", "0", timeout=120)
-        assert proc.returncode == 2 and "0 < sigma <= 255" in proc.stderr, proc.stderr
+def test_the_sigma_of_eval_follows_denoise(tmp_path):
+    """0 < sigma <= 255 for both (eval took 0, an infinite input PSNR, and left an empty
+    results folder after -5)."""
+    for args in (["denoise", "x.png"], ["eval", "--model", "m", "--data", "d", "--out", "res"]):
+        for sigma in ("0", "-5"):
+            proc = run_cli(*args, "--sigma", sigma, cwd=tmp_path, timeout=120)
+            assert proc.returncode == 2 and "0 < sigma <= 255" in proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_names_an_unreadable_image_and_leaves_nothing(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    save_image(images / "a.png", np.random.default_rng(0).integers(0, 256, (32, 32), np.uint8))
+    (images / "b.png").write_bytes(b"not an image")
+    proc = run_cli(
+        "eval", "--model", "converse_dncnn_compact", "--data", images, "--out", tmp_path / "res",
+        "-q", cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "b.png" in errors[0] and "not an image" in errors[0], errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]
 
 
 def test_serve_defaults_are_those_of_the_app():

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             if new_folder is not None:
                 shutil.rmtree(new_folder, ignore_errors=True)
             raise
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, TypeError, OSError, RuntimeError) as err:
         return fail(err, args)
     print(f"{args.model} on {results['dataset']} ({protocol.task})")
     print(format_table(results))
