@@ -320,6 +320,14 @@ def test_save_never_overwrites_without_permission(tmp_path):
     np.testing.assert_array_equal(load_image(path), new)
 
 
+def test_save_to_the_longest_name_the_file_system_takes(tmp_path):
+    """The temporary file's name must fit wherever the final name fits."""
+    name = "a" * (os.pathconf(tmp_path, "PC_NAME_MAX") - 4) + ".png"
+    image = random_image((4, 4))
+    np.testing.assert_array_equal(load_image(save_image(tmp_path / name, image)), image)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
 def test_save_leaves_no_temporary_files_and_normal_permissions(tmp_path):
     save_image(tmp_path / "a.png", random_image((4, 4)))
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]

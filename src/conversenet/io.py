@@ -263,8 +263,26 @@ def _check_png_data(path: Path) -> None:
     stream that simply ends early); a few hundred bytes can so declare a 16000×16000
     image. The data is inflated in steps and counted, never held.
     """
+    with open(path, "rb") as file:
+        found, expected, header = _count_png_data(path, file)
+    if found < expected:
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+        if interlace:
+            held = f"{found:,} of the {expected:,} bytes"
+        else:
+            row = 1 + -(-width * depth * _PNG_SAMPLES[colour] // 8)
+            held = f"{found // row} of the {height} rows"
+        raise ImageFileError(
+            f"{path}: a damaged PNG: its image data holds {held} its header declares (a "
+            "truncated or corrupt file)"
+        )
+
+
+def _count_png_data(path: Path, file) -> tuple[int, int, bytes]:
+    """(bytes the image data inflates to, stopping at what the header declares; that
+    declared size; the header)."""
     try:
-        chunks = png.Reader(filename=str(path)).chunks()
+        chunks = png.Reader(file=file).chunks()
         kind, header = next(chunks)
         width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
         bits = depth * _PNG_SAMPLES[colour]
@@ -284,15 +302,7 @@ def _check_png_data(path: Path) -> None:
                 data = inflate.unconsumed_tail
     except (png.Error, KeyError, StopIteration, struct.error, zlib.error) as err:
         raise ImageFileError(f"{path}: cannot decode the image ({_reason(err)})") from err
-    if found < expected:
-        if interlace:
-            held = f"{found:,} of the {expected:,} bytes"
-        else:
-            held = f"{found // (1 + -(-width * bits // 8))} of the {height} rows"
-        raise ImageFileError(
-            f"{path}: a damaged PNG: its image data holds {held} its header declares (a "
-            "truncated or corrupt file)"
-        )
+    return found, expected, header
 
 
 def _is_tiff(path: Path) -> bool:
@@ -346,8 +356,9 @@ def _wide_channels(img: Image.Image, path: Path) -> int | None:
     """The channel count of a PNG/TIFF of 16-bit colour or gray + alpha (Pillow reads them
     at 8 bits, a 16-bit gray + alpha PNG as RGBA), else None."""
     if img.format == "PNG":
-        reader = png.Reader(filename=str(path))
-        reader.preamble()
+        with open(path, "rb") as file:
+            reader = png.Reader(file=file)
+            reader.preamble()
         return reader.planes if reader.bitdepth == 16 and reader.planes > 1 else None
     if img.format == "TIFF":
         bits = img.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))
@@ -362,12 +373,12 @@ def _decode_16bit_colour(img: Image.Image, path: Path) -> np.ndarray | None:
     if _wide_channels(img, path) is None:
         return None
     if img.format == "PNG":
-        reader = png.Reader(filename=str(path))
-        width, height, rows, info = reader.asDirect()
-        planes = info["planes"]
-        return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(
-            height, width, planes
-        )
+        with open(path, "rb") as file:
+            width, height, rows, info = png.Reader(file=file).asDirect()
+            planes = info["planes"]
+            return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(
+                height, width, planes
+            )
     array = tifffile.imread(path, key=0)
     return array if array.dtype == np.uint16 and array.ndim == 3 else None
 
@@ -506,7 +517,8 @@ def save_image(
         raise ImageFileError(f"{path}: cannot write, the folder {folder} {reason}")
 
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=folder)
+        # (a short prefix: the temporary name must fit wherever the final name fits)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem[:24]}.", suffix=".tmp", dir=folder)
     except OSError as err:
         raise ImageFileError(f"{path}: cannot write to {folder} ({_reason(err)})") from err
     tmp = Path(tmp_name)
