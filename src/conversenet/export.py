@@ -279,7 +279,7 @@ def _save_checked(
     ``start`` until saved)."""
     new_folder = missing_folder(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.onnx")
+    partial = path.with_name(f".{path.stem[:24]}.{os.getpid()}.partial.onnx")
     try:
         program.save(partial, external_data=False)
         seconds = time.perf_counter() - start
@@ -297,11 +297,11 @@ def _optimize(model) -> None:
     """The optimizer passes worth their time, on an ``onnx_ir`` model, in place.
 
     Constant folding of small values (the twiddles and the shape arithmetic traced as
-    operations: two thirds of the nodes; a layer's weights times a twiddle table, folded,
-    made 19 of the 25 MiB of Converse-DnCNN at 256² and saved no time) and the removal of
-    what it leaves unused, the merging of equal subexpressions and of equal initializers
-    (the DFT matrices every Converse2D layer of a size shares), and no per-node debug
-    metadata (the tracer's stack traces: most of a file's size otherwise). Not
+    operations: two thirds of the nodes; larger values, a layer's weights times a twiddle
+    table, made 19 of the 25 MiB of Converse-DnCNN at 256² and are cheap to compute) and
+    the removal of what it leaves unused, the merging of equal subexpressions and of
+    equal initializers (the DFT matrices every Converse2D layer of a size shares), and no
+    per-node debug metadata (the tracer's stack traces, about 1 KB a node). Not
     onnxscript's pattern rewriter (``optimize=True``): it fuses nothing in these models
     and took minutes on full-depth Converse-DnCNN.
     """

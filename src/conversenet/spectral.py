@@ -76,8 +76,8 @@ def is_export_friendly() -> bool:
 
 def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
     """``torch.autocast(device_type, enabled=False)``, or no context while exporting (no
-    autocast is on then, and an exporter traces the block as an extra sub-graph: a
-    third of the export time of Converse-DnCNN)."""
+    autocast is on then, and an exporter traces the block as an extra sub-graph: a fifth
+    of the export time of full-depth Converse-DnCNN)."""
     if is_export_friendly():
         return contextlib.nullcontext()
     return torch.autocast(device_type, enabled=False)
