@@ -4,10 +4,10 @@ moment (exit 130, no traceback, nothing left behind)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -81,10 +81,10 @@ def test_serve_defaults_are_those_of_the_app():
     )
 
 
-def _interrupt(args: list, cwd, when: str = "| torch") -> subprocess.CompletedProcess:
-    """Start the command, send SIGINT when a line of its stderr holds ``when`` (by default:
-    as soon as it imports PyTorch, the first seconds of any command), and return the
-    finished process."""
+def _interrupt(args: list, cwd, when: str = r"\|\s+torch\b") -> subprocess.CompletedProcess:
+    """Start the command, send SIGINT when a line of its stderr matches ``when`` (by
+    default: as soon as it imports PyTorch, the first seconds of any command), and return
+    the finished process; fail if that line never came."""
     proc = subprocess.Popen(
         [sys.executable, "-X", "importtime", "-m", "conversenet.cli", *map(str, args)],
         cwd=cwd,
@@ -94,11 +94,12 @@ def _interrupt(args: list, cwd, when: str = "| torch") -> subprocess.CompletedPr
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     lines = []
-    deadline = time.monotonic() + 120
     for line in proc.stderr:  # -X importtime: one line per module imported
         lines.append(line)
-        if when in line or time.monotonic() > deadline:
+        if re.search(when, line):
             break
+    else:
+        pytest.fail(f"the command ended before {when!r} appeared: {''.join(lines[-5:])}")
     proc.send_signal(signal.SIGINT)
     stdout, rest = proc.communicate(timeout=120)
     lines += rest.splitlines(keepends=True)
