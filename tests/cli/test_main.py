@@ -47,6 +47,19 @@ def test_help_version_and_option_errors_do_not_import_torch(args):
     assert f"exit={expected}" in proc.stderr
 
 
+def test_the_package_loads_its_names_on_first_use():
+    code = (
+        "import sys, conversenet\n"
+        "assert 'torch' not in sys.modules, 'import conversenet loaded torch'\n"
+        "for name in conversenet.__all__:\n"
+        "    assert getattr(conversenet, name) is not None, name\n"
+        "assert conversenet.Converse2D.__module__ == 'conversenet.layers'\n"
+        "assert set(conversenet.__all__) <= set(dir(conversenet))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_the_sigma_of_eval_follows_denoise(tmp_path):
     """0 < sigma <= 255 for both (eval took 0, an infinite input PSNR, and left an empty
     results folder after -5)."""
