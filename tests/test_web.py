@@ -191,14 +191,19 @@ def status_text(page) -> str:
     return page.locator("#status").inner_text()
 
 
-def test_page_denoises_an_uploaded_image(page, tmp_path):
+def upload_noisy(page, folder) -> None:
+    """Upload a noisy 48x64 gray crop as ``noisy.png`` and wait until the page has it."""
     _, noisy = clean_and_noisy(64, 48)
-    save_image(tmp_path / "noisy.png", noisy)
-    page.locator("#image-file input[type=file]").set_input_files(str(tmp_path / "noisy.png"))
+    save_image(folder / "noisy.png", noisy)
+    page.locator("#image-file input[type=file]").set_input_files(str(folder / "noisy.png"))
     page.wait_for_function(
         "document.querySelector('#status').innerText.includes('Loaded noisy.png')",
         timeout=30_000,
     )
+
+
+def test_page_denoises_an_uploaded_image(page, tmp_path):
+    upload_noisy(page, tmp_path)
     page.locator("#run").click()
     page.wait_for_function(
         "() => { const i = document.querySelector('#result-view img');"
@@ -224,13 +229,7 @@ def test_page_denoises_an_uploaded_image(page, tmp_path):
 
 
 def test_page_tells_sigma_only_when_set_and_compares_whole_images(page, tmp_path):
-    _, noisy = clean_and_noisy(64, 48)
-    save_image(tmp_path / "noisy.png", noisy)
-    page.locator("#image-file input[type=file]").set_input_files(str(tmp_path / "noisy.png"))
-    page.wait_for_function(
-        "document.querySelector('#status').innerText.includes('Loaded noisy.png')",
-        timeout=30_000,
-    )
+    upload_noisy(page, tmp_path)
     page.locator("#model input").click()
     page.locator("[role=option]", has_text=COMPACT).first.click()
     page.locator("#run").click()
