@@ -54,7 +54,8 @@ def export_once(name: str, folder: Path, threads: int | None, timeout: float) ->
         raise RuntimeError(f"{name}: exit {proc.returncode}\n{proc.stderr}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     exported = re.search(r"exported in ([\d.]+) s", proc.stderr)
-    error = re.search(r"max abs difference ([\d.e+-]+) \(([^)]*)\)", proc.stdout)
+    error = re.search(r"max abs difference ([\d.e+-]+) \(([^);]*)", proc.stdout)
+    relative = re.search(r"([\d.e+-]+) of the largest output, ([\d.e+-]+)", proc.stdout)
     size = path.stat().st_size
     path.unlink()
     return {
@@ -66,6 +67,8 @@ def export_once(name: str, folder: Path, threads: int | None, timeout: float) ->
         "export": float(exported.group(1)) if exported else float("nan"),
         "mib": size / 2**20,
         "error": error.group(1) if error else "?",
+        # untrained weights give outputs of thousands: the difference relative to them
+        "relative": f"{relative.group(1)} of {relative.group(2)}" if relative else "",
     }
 
 
@@ -78,14 +81,15 @@ def main() -> int:
     names = args.models or [n for n in list_models() if get_model_info(n).learned]
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("| model | weights | size | command wall s | CPU s | of which export s | file MiB "
-          "| onnxruntime vs PyTorch |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "| onnxruntime vs PyTorch | relative, of the largest output |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
         for name in names:
             row = export_once(name, Path(folder), args.threads, args.timeout)
             print(
                 f"| {row['model']} | {row['weights']} | {row['size']} | {row['wall']:.1f} "
-                f"| {row['cpu']:.1f} | {row['export']:.1f} | {row['mib']:.1f} | {row['error']} |",
+                f"| {row['cpu']:.1f} | {row['export']:.1f} | {row['mib']:.1f} | {row['error']} "
+                f"| {row['relative']} |",
                 flush=True,
             )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

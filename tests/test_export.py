@@ -274,6 +274,18 @@ def test_full_depth_converse_dncnn_exports_in_bounded_time(tmp_path):
     assert path.stat().st_size < 1.1 * weight_bytes + 2**20
 
 
+def test_the_report_gives_the_scale_of_the_difference(tmp_path):
+    """Untrained weights give outputs of thousands: the report says how large they are."""
+    layer = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False).eval()
+    torch.nn.init.constant_(layer.weight, 1000.0)
+    report = export_module(layer, tmp_path / "big.onnx", (torch.rand(1, 1, 8, 8),))
+    image = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))  # the check's
+    with torch.no_grad():
+        peak = float(layer(image).abs().max())
+    assert report.output_peak == pytest.approx(peak) and peak > 1000
+    assert report.max_abs_error < 1e-6 * peak
+
+
 def test_metadata_reader_rejects_foreign_files(tmp_path):
     layer = Converse2D(2, 2, 3).eval()
     report = export_module(layer, tmp_path / "op.onnx", (torch.rand(1, 2, 8, 8),), check=False)

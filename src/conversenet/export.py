@@ -103,6 +103,8 @@ class ExportReport:
         metadata: the ``metadata_props`` written, key -> string.
         max_abs_error: largest absolute difference between onnxruntime and PyTorch on the
             check inputs (``None`` when not checked).
+        output_peak: largest absolute PyTorch output on the check inputs, the scale of
+            ``max_abs_error`` (1 for a trained model; thousands for untrained weights).
         checked_sizes: the (height, width) inputs the check ran at.
         seconds: export time.
         opset: the ONNX opset of the file.
@@ -114,6 +116,7 @@ class ExportReport:
     checked_sizes: tuple[tuple[int, int], ...] = ()
     seconds: float = 0.0
     opset: int = 0
+    output_peak: float | None = None
 
 
 class NonBlindWrapper(nn.Module):
@@ -262,17 +265,18 @@ def export_module(
             m = size_multiple
             check_sizes.append((h + 2 * m + m * (h % 3 == 0), w + m))
 
-    def check_file(written: Path) -> float | None:
-        return check_onnx(written, module, example_inputs, check_sizes) if check else None
+    def check_file(written: Path) -> tuple[float | None, float | None]:
+        return _compare(written, module, example_inputs, check_sizes) if check else (None, None)
 
-    error, seconds = _save_checked(program, path, check_file, start)
+    (error, peak), seconds = _save_checked(program, path, check_file, start)
     sizes = tuple((int(h), int(w)) for h, w in check_sizes) if check else ()
-    return ExportReport(path, props, error, sizes, seconds, int(model.opset_imports.get("", 0)))
+    opset_used = int(model.opset_imports.get("", 0))
+    return ExportReport(path, props, error, sizes, seconds, opset_used, peak)
 
 
 def _save_checked(
-    program, path: Path, check: Callable[[Path], float | None], start: float
-) -> tuple[float | None, float]:
+    program, path: Path, check: Callable[[Path], tuple], start: float
+) -> tuple[tuple, float]:
     """Save ``program`` to a temporary file next to ``path``, check it, then rename it:
     ``path`` appears only complete and checked, and a failed or interrupted export leaves
     neither a file nor a folder it made. Returns (the check's error, seconds since
@@ -333,9 +337,20 @@ def check_onnx(
     The image (first input) is redrawn at every (height, width) of ``sizes``; the other
     inputs (a blur kernel) are passed as given.
     """
+    return _compare(path, module, example_inputs, sizes, seed)[0]
+
+
+def _compare(
+    path: str | os.PathLike,
+    module: nn.Module,
+    example_inputs: Sequence[Tensor],
+    sizes: Sequence[tuple[int, int]],
+    seed: int = 0,
+) -> tuple[float, float]:
+    """:func:`check_onnx`'s difference, and the largest absolute PyTorch output."""
     session = create_session(path, threads=max(1, torch.get_num_threads()))
     names = [i.name for i in session.get_inputs()]
-    worst = 0.0
+    worst = peak = 0.0
     for index, (h, w) in enumerate(sizes):
         gen = torch.Generator().manual_seed(seed + index)
         image = torch.rand(1, example_inputs[0].shape[1], h, w, generator=gen)
@@ -350,7 +365,8 @@ def check_onnx(
                 f"{expected.shape}"
             )
         worst = max(worst, float(np.abs(got - expected).max()))
-    return worst
+        peak = max(peak, float(np.abs(expected).max()))
+    return worst, peak
 
 
 def export_model(

@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if report.max_abs_error is not None:
         sizes = ", ".join(f"{h}x{w}" for h, w in report.checked_sizes)
+        if report.output_peak and report.output_peak > 1.5:  # beyond the [0, 1] scale
+            relative = report.max_abs_error / report.output_peak
+            sizes += f"; {relative:.1e} of the largest output, {report.output_peak:.3g}"
         print(f"  onnxruntime vs PyTorch: max abs difference {report.max_abs_error:.2e} ({sizes})")
     print(f"  exported in {report.seconds:.1f} s", file=sys.stderr)
     return 0
