@@ -13,13 +13,13 @@ from ._version import __version__
 
 #: public name -> the module that defines it (a module re-exported as itself maps to None)
 _EXPORTS = {
-    "Converse1d": "layers_nd",
-    "Converse2D": "layers",
-    "Converse3d": "layers_nd",
-    "ConverseBlock": "layers",
-    "ConverseBlockAlpha": "layers",
-    "ConverseUpsample": "upsample",
-    "LayerNorm2d": "layers",
+    "Converse1d": "operator",
+    "Converse2D": "operator",
+    "Converse3d": "operator",
+    "ConverseBlock": "models.blocks",
+    "ConverseBlockAlpha": "models.blocks",
+    "ConverseUpsample": "operator",
+    "LayerNorm2d": "models.blocks",
     "Restorer": "inference",
     "create_model": "models",
     "functional": None,

@@ -53,7 +53,7 @@ def test_the_package_loads_its_names_on_first_use():
         "assert 'torch' not in sys.modules, 'import conversenet loaded torch'\n"
         "for name in conversenet.__all__:\n"
         "    assert getattr(conversenet, name) is not None, name\n"
-        "assert conversenet.Converse2D.__module__ == 'conversenet.layers'\n"
+        "assert conversenet.Converse2D.__module__ == 'conversenet.operator.layers'\n"
         "assert set(conversenet.__all__) <= set(dir(conversenet))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
