@@ -7,6 +7,7 @@ The names below load on first use (PEP 562), so that ``import conversenet`` and 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from ._version import __version__
@@ -39,13 +40,13 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:
-    # `conversenet.hub` is a deprecated alias, imported (and warning) only when used
-    if name not in _EXPORTS and name != "hub":
+    # any sub-module loads on first use too (`conversenet.io`, ...); the deprecated aliases
+    # (`conversenet.hub`, `conversenet.spectral`, ...) warn then
+    if name not in _EXPORTS and importlib.util.find_spec(f"{__name__}.{name}") is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module = importlib.import_module(f".{_EXPORTS.get(name) or name}", __name__)
     value = module if _EXPORTS.get(name) is None else getattr(module, name)
-    if name != "hub":
-        globals()[name] = value
+    globals()[name] = value
     return value
 
 
