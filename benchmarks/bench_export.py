@@ -6,13 +6,12 @@ packaged weights when present, ``--untrained`` otherwise: the same graph), so th
 include Python's start and PyTorch's import, as a user sees them. Prints a Markdown table
 and the machine's load average before and after.
 
-    CONVERSENET_WEIGHTS=../shared/weights/official python benchmarks/bench_export.py
-    python benchmarks/bench_export.py --models converse_dncnn dncnn --threads 2
+    CONVERSENET_WEIGHTS=../shared/weights/official python -m benchmarks.bench_export
+    python -m benchmarks.bench_export --models converse_dncnn dncnn --threads 2
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import resource
@@ -20,8 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks import harness
 from conversenet import get_model_info, list_models
 from conversenet.weights import WeightsNotFoundError, resolve_weights
 
@@ -38,13 +39,16 @@ def has_weights(name: str) -> bool:
     return True
 
 
-def export_once(name: str, folder: Path, threads: int | None, timeout: float) -> dict:
+def export_once(
+    name: str, folder: Path, threads: int | None, timeout: float, size: int | None = None
+) -> dict:
     """Run the command for ``name``; its wall and CPU seconds, file size and check."""
     path = folder / f"{name}.onnx"
     weights = has_weights(name)
     command = [sys.executable, "-m", "conversenet.cli", "export", name, "-o", str(path)]
     command += [] if weights else ["--untrained"]
     command += ["--threads", str(threads)] if threads else []
+    command += ["--size", str(size)] if size else []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
@@ -61,7 +65,7 @@ def export_once(name: str, folder: Path, threads: int | None, timeout: float) ->
     return {
         "model": name,
         "weights": "published" if weights else "random",
-        "size": error.group(2) if error else "?",
+        "checked": error.group(2) if error else "?",
         "wall": wall,
         "cpu": cpu,
         "export": float(exported.group(1)) if exported else float("nan"),
@@ -72,28 +76,31 @@ def export_once(name: str, folder: Path, threads: int | None, timeout: float) ->
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", help="default: every learned model")
-    parser.add_argument("--threads", type=int, help="--threads of the command")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = harness.Parser(__doc__, __spec__.name, repeats=None, warmup=None, threads=None)
+    parser.option(
+        "--models", None, ["converse_srresnet_compact"], nargs="+", help="models to export"
+    )
+    parser.option("--size", None, 16, type=int, help="fixed side (default: the command's)")
+    parser.option("--threads", None, 1, type=int, help="--threads of the command")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per model")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     names = args.models or [n for n in list_models() if get_model_info(n).learned]
+    results = harness.Results(args.benchmark)
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print("| model | weights | size | command wall s | CPU s | of which export s | file MiB "
-          "| onnxruntime vs PyTorch | relative, of the largest output |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    headers = ["model", "weights", "size", "command wall s", "CPU s", "of which export s",
+               "file MiB", "onnxruntime vs PyTorch", "relative, of the largest output"]  # fmt: skip
+    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
         for name in names:
-            row = export_once(name, Path(folder), args.threads, args.timeout)
-            print(
-                f"| {row['model']} | {row['weights']} | {row['size']} | {row['wall']:.1f} "
-                f"| {row['cpu']:.1f} | {row['export']:.1f} | {row['mib']:.1f} | {row['error']} "
-                f"| {row['relative']} |",
-                flush=True,
-            )
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    return 0
+            row = export_once(name, Path(folder), args.threads, args.timeout, args.size)
+            results.add(name, row["weights"], size=args.size, **row)
+            rows.append([row["model"], row["weights"], row["checked"], f"{row['wall']:.1f}",
+                         f"{row['cpu']:.1f}", f"{row['export']:.1f}", f"{row['mib']:.1f}",
+                         row["error"], row["relative"]])  # fmt: skip
+            print(f"{name}: {row['wall']:.1f} s, {row['mib']:.1f} MiB", flush=True)
+    print(harness.markdown_table(headers, rows))
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":
