@@ -32,7 +32,7 @@ from tqdm import tqdm
 from . import metrics
 from .data.imresize import imresize
 from .data.protocol import add_gaussian_noise, blur, modcrop
-from .io import IMAGE_EXTENSIONS, save_image
+from .io import IMAGE_EXTENSIONS, ImageFileError, peek_image, save_image
 from .runner import ModelRunner, PerChannel, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import get_task
@@ -103,10 +103,16 @@ def list_images(directory: str | Path) -> list[Path]:
 
 
 def read_test_image(path: str | Path, channels: int) -> np.ndarray:
-    """Read a test image as uint8 H×W (channels=1) or H×W×3 (channels=3)."""
-    with Image.open(path) as im:
-        im = im.convert("L" if channels == 1 else "RGB")
-        return np.asarray(im, dtype=np.uint8).copy()
+    """Read a test image as uint8 H×W (channels=1) or H×W×3 (channels=3), converted by
+    Pillow as the paper's code does; :class:`~conversenet.io.ImageFileError` naming a
+    file that cannot be read."""
+    peek_image(path)  # the file checks of load_image (empty, damaged, not an image)
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            return np.asarray(im, dtype=np.uint8).copy()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageFileError(f"{path}: cannot decode the image ({err})") from None
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -242,6 +248,8 @@ def evaluate(
         paths = list_images(images)
     else:
         paths = [Path(p) for p in images]
+    for path in paths:  # every file readable before the first model call
+        peek_image(path)
     reuse_freed_memory()
     model.eval()
     runner = make_runner(

@@ -164,12 +164,21 @@ def create_session(path: str | os.PathLike, threads: int | None = None):
     options.enable_mem_pattern = False
     # No constant folding: folding would store every Converse2D layer's spectral filter
     # (several GiB for Converse-DnCNN at 512²); computed at each run they cost ~10%.
-    return ort.InferenceSession(
-        str(path),
-        options,
-        providers=["CPUExecutionProvider"],
-        disabled_optimizers=["ConstantFolding"],
-    )
+    try:
+        return ort.InferenceSession(
+            str(path),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=["ConstantFolding"],
+        )
+    except Exception as err:  # onnxruntime's own kinds (InvalidProtobuf, Fail, ...)
+        if Path(path).is_file() and Path(path).stat().st_size == 0:
+            raise ValueError(f"{path}: empty file (0 bytes), not an ONNX model") from None
+        reason = str(err).rsplit("failed:", 1)[-1].strip() or type(err).__name__
+        raise ValueError(
+            f"{path}: not an ONNX model onnxruntime can load ({reason}); write one with "
+            "`conversenet export MODEL -o FILE`"
+        ) from None
 
 
 def _pad_to(x: np.ndarray, height: int, width: int) -> np.ndarray:

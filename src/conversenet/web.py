@@ -199,7 +199,7 @@ def restore_upload(
     task: str,
     model: str,
     *,
-    sigma: float = DEFAULT_SIGMA,
+    sigma: float | None = None,
     add_noise: bool = False,
     kernel_path: str | os.PathLike | None = None,
     reference_path: str | os.PathLike | None = None,
@@ -215,9 +215,11 @@ def restore_upload(
         image_path, kernel_path, reference_path: uploaded files (kernel: non-blind
             deblurring; reference: the clean image, for the PSNR).
         task: ``denoise``, ``sr`` or ``deblur``; model: a registered name or an ONNX label.
-        sigma: noise level on the 0..255 scale (denoising).
-        add_noise: add Gaussian noise of ``sigma`` first (to try a denoiser on a clean
-            image); the clean image is then the reference unless one is uploaded.
+        sigma: noise level on the 0..255 scale that the denoiser is told (None: the
+            model's own, the level it was trained for; a blind model needs none).
+        add_noise: add Gaussian noise of ``sigma`` (:data:`DEFAULT_SIGMA` when None)
+            first, to try a denoiser on a clean image; the clean image is then the
+            reference unless one is uploaded.
         progress: called with (tiles done, tiles in all).
 
     Raises:
@@ -233,7 +235,8 @@ def restore_upload(
     chroma = info.chroma_subsampling  # a JPEG's: where its noise is not independent
     notes = []
     if add_noise and task == "denoise":
-        noise = np.random.default_rng(seed).normal(0, sigma, image.shape)
+        level = DEFAULT_SIGMA if sigma is None else sigma
+        noise = np.random.default_rng(seed).normal(0, level, image.shape)
         scale = 257.0 if image.dtype == np.uint16 else 1.0
         if np.issubdtype(image.dtype, np.floating):
             noisy = image + noise / 255.0
@@ -352,6 +355,7 @@ def build_app(
         task,
         model,
         sigma,
+        sigma_set,
         add_noise,
         kernel,
         reference,
@@ -369,7 +373,7 @@ def build_app(
                 None if path is None else path,
                 task,
                 model,
-                sigma=float(sigma),
+                sigma=float(sigma) if sigma_set else None,  # untouched: the model's own
                 add_noise=bool(add_noise),
                 kernel_path=kernel,
                 reference_path=reference,
@@ -395,6 +399,7 @@ def build_app(
             "and press **Restore**."
         )
         use_sample = gr.State(False)
+        sigma_set = gr.State(False)  # whether the user moved the σ slider
         with gr.Row():
             with gr.Column(scale=1):
                 image_file = gr.File(
@@ -414,7 +419,7 @@ def build_app(
                     elem_id="model",
                 )
                 sigma = gr.Slider(
-                    0,
+                    1,
                     75,
                     value=DEFAULT_SIGMA,
                     step=1,
@@ -461,17 +466,18 @@ def build_app(
                     label="Input | result (drag the slider)",
                     interactive=False,
                     format="png",
-                    height=VIEW_HEIGHT,
+                    max_height=VIEW_HEIGHT,  # the whole image (height= crops it to a band)
                     elem_id="compare",
                 )
                 result_file = gr.File(label="Download the result (PNG)", elem_id="download")
 
         task.change(on_task, task, [model, sigma, add_noise, kernel])
+        sigma.input(lambda: True, None, sigma_set)
         image_file.change(on_upload, image_file, [input_view, status, use_sample])
         sample.click(on_sample, None, [image_file, input_view, status, use_sample])
         run.click(
             on_run,
-            [image_file, use_sample, task, model, sigma, add_noise, kernel, reference],
+            [image_file, use_sample, task, model, sigma, sigma_set, add_noise, kernel, reference],
             [input_view, output_view, compare, result_file, status],
         )
     app.queue(default_concurrency_limit=1)  # one restoration at a time: they use every core

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from conversenet.cli import main
+from conversenet.inference import Restorer
 from conversenet.io import load_image, save_image
 
 from conftest import (
@@ -80,6 +81,26 @@ def test_never_overwrites_outputs_without_overwrite(tmp_path, random_dncnn, caps
     assert (out / src.name).read_bytes() == b"precious"
     assert main(["denoise", str(src), "-o", str(out), "-q", "--overwrite", *random_dncnn]) == 0
     assert (out / src.name).read_bytes() == first
+
+
+def test_an_output_written_meanwhile_by_another_run(tmp_path, random_dncnn, capsys, monkeypatch):
+    """Two runs into one folder: the one that loses the race keeps the other's file and is
+    told the command's option (not save_image's ``overwrite=True``)."""
+    (src,) = write_random_images(tmp_path / "in", 1)
+    target = tmp_path / "out" / src.name
+    restore = Restorer.__call__
+
+    def racing(self, image, **options):
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(b"the other run's output")
+        return restore(self, image, **options)
+
+    monkeypatch.setattr(Restorer, "__call__", racing)
+    assert main(["denoise", str(src), "-o", str(tmp_path / "out"), "-q", *random_dncnn]) == 1
+    err = capsys.readouterr().err
+    assert "appeared while this image was restored" in err and "--overwrite" in err, err
+    assert "overwrite=True" not in err
+    assert target.read_bytes() == b"the other run's output"
 
 
 def test_never_overwrites_an_input(tmp_path, random_dncnn, capsys):
