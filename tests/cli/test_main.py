@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from conversenet.cli import parsers
+from conversenet.colour import COLOUR_BASES
+from conversenet.inference import COLOUR_ROUTES
 from conversenet.io import save_image
 
 from conftest import run_cli
@@ -152,9 +154,5 @@ def test_ctrl_c_during_an_export(tmp_path):
 
 def test_the_parsers_choices_agree_with_the_library():
     """cli/parsers.py writes the colour choices out (it may not load PyTorch)."""
-    from conversenet.cli import parsers
-    from conversenet.colour import COLOUR_BASES
-    from conversenet.inference import COLOUR_ROUTES
-
     assert parsers.COLOUR_ROUTES == COLOUR_ROUTES
     assert parsers.COLOUR_BASES == COLOUR_BASES
