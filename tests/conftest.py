@@ -24,8 +24,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from conversenet.data.protocol import add_gaussian_noise
 from conversenet.io import save_image
 from conversenet.operator import Converse2D
+from conversenet.samples import sample_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -94,6 +96,20 @@ def write_random_images(
         save_image(folder / f"img{i}.png", rng.integers(0, 256, shape, dtype=np.uint8))
         for i in range(count)
     ]
+
+
+def noisy_sample_jpeg(
+    folder: Path, sigma: float = 25, quality: int = 92, subsampling: int = 2
+) -> tuple[np.ndarray, Path]:
+    """(clean, file): the packaged photo with the denoising protocol's seeded noise
+    (``np.random.seed(0)``), rounded to uint8 and saved as a JPEG (Pillow's
+    ``subsampling``: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0)."""
+    clean = sample_image()
+    noisy = add_gaussian_noise(clean.astype(np.float32) / 255, sigma, seed=0)
+    noisy = np.rint(np.clip(noisy, 0, 1) * 255).astype(np.uint8)
+    path = Path(folder) / f"noisy_s{sigma:g}_q{quality}_{subsampling}.jpg"
+    Image.fromarray(noisy).save(path, quality=quality, subsampling=subsampling)
+    return clean, path
 
 
 def write_smooth_images(folder: Path, count: int = 6, size: int = 32) -> Path:

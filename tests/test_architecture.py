@@ -25,6 +25,7 @@ LAYERS = {
     "io": 2,
     "samples": 2,
     "metrics": 2,
+    "colour": 2,
     "data": 2,
     "weights": 3,
     "models": 4,

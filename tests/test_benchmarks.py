@@ -188,6 +188,15 @@ def _check_gpu_report(records, out, folder):
             assert float(r[7].split(" / ")[0]) < 1e-4, r
 
 
+def _check_export(records, out, folder):
+    """The real command exported the model, and onnxruntime agreed with PyTorch."""
+    (record,) = records
+    assert record["case"] == "converse_srresnet_compact" and record["mib"] > 0
+    assert 0 < record["export"] <= record["wall"], record
+    assert float(record["error"]) < 1e-4, record
+    assert "| converse_srresnet_compact |" in out
+
+
 # script: (argv after --quick, shared data needed, check of the records and stdout)
 QUICK = {
     "bench_converse2d": (["--no-memory"], None, _check_converse2d),
@@ -199,6 +208,7 @@ QUICK = {
     "bench_vs_upstream": ([], None, _check_vs_upstream),
     "bench_tiling": (["--memory", "--psnr"], None, _check_tiling),
     "bench_onnx": ([], None, _check_onnx),
+    "bench_export": ([], None, _check_export),
     "onnx_accuracy": ([], None, _check_onnx_accuracy),
     "bench_checkerboard": ([], None, _check_checkerboard),
     "gpu_report": (

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from conversenet.cli import main
 from conversenet.evaluation import (
     Protocol,
     degrade,
@@ -24,7 +25,7 @@ from conversenet.evaluation import (
 )
 from conversenet.metrics import psnr
 
-from conftest import REPO_ROOT, need_shared, write_random_images
+from conftest import REPO_ROOT, need_shared, official_weights, write_random_images
 
 
 def official_table(section: str) -> dict[str, list[float]]:
@@ -186,6 +187,24 @@ def test_eval_command_writes_results_json_and_images(tmp_path):
     assert "mean" in proc.stdout and "01.png" in proc.stdout
 
 
+@pytest.mark.parametrize(
+    ("model", "option", "basis"),
+    [
+        ("converse_dncnn_compact", [], "opponent"),  # blind: the opponent channels
+        ("converse_dncnn_compact", ["--colour-basis", "rgb"], "rgb"),
+        ("converse_dncnn", [], "rgb"),  # trained at sigma 25: R, G and B
+    ],
+)
+def test_eval_command_chooses_the_colour_basis_of_a_gray_model(tmp_path, model, option, basis):
+    if model == "converse_dncnn":
+        official_weights()
+    write_random_images(tmp_path / "rgb", 1, (16, 20, 3))
+    out = tmp_path / "out"
+    args = ["eval", "--model", model, "--data", str(tmp_path / "rgb"), "--channels", "3"]
+    assert main([*args, "--out", str(out), "--quiet", "--no-download", *option]) == 0
+    assert json.loads((out / "results.json").read_text())["colour_basis"] == basis
+
+
 def test_eval_command_reports_a_missing_kernel_clearly(tmp_path):
     cmd = [
         sys.executable,
@@ -233,8 +252,8 @@ def test_reproduce_command_prints_rows_beside_the_paper(tmp_path):
 
 
 def test_a_gray_model_is_evaluated_per_channel_on_colour_images(tmp_path):
-    """The colour protocol with a gray denoiser: each RGB channel restored by the gray
-    model, scored on RGB (the baseline for colour denoisers)."""
+    """The colour protocol with a gray denoiser: each opponent (or RGB) channel restored by
+    the gray model, scored on RGB (the baseline for colour denoisers)."""
     write_random_images(tmp_path / "rgb", 2, (20, 24, 3))
     identity = torch.nn.Conv2d(1, 1, 1, bias=False)
     torch.nn.init.ones_(identity.weight)
@@ -247,3 +266,9 @@ def test_a_gray_model_is_evaluated_per_channel_on_colour_images(tmp_path):
     assert {"psnr", "psnr_y"} <= set(results["mean"])
     assert results["mean"]["psnr"] == pytest.approx(np.mean(noisy))  # identity: the noisy input
     assert results["mean"]["input_psnr"] == pytest.approx(np.mean(noisy))  # the baseline
+    assert results["colour_basis"] == "opponent"
+    per_rgb = evaluate(identity, tmp_path / "rgb", protocol, progress=False, colour_basis="rgb")
+    assert per_rgb["colour_basis"] == "rgb"
+    assert per_rgb["mean"]["psnr"] == pytest.approx(np.mean(noisy))
+    gray = evaluate(identity, tmp_path / "rgb", Protocol("denoise", channels=1), progress=False)
+    assert "colour_basis" not in gray  # no colour image met the gray model

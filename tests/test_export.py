@@ -23,7 +23,7 @@ from conversenet import functional as CF
 from conversenet.export import METADATA_KEYS, export_model, export_module
 from conversenet.onnx_backend import read_onnx_metadata
 
-from conftest import need_shared
+from conftest import need_shared, run_cli
 
 pytest.importorskip("onnxruntime", reason="ONNX export tests need the `onnx` extra")
 pytest.importorskip("onnxscript", reason="ONNX export tests need the `onnx` extra")
@@ -240,6 +240,52 @@ def test_odd_size_rejected_for_a_model_that_pads_itself(tmp_path):
 def test_model_without_weights_needs_a_choice(tmp_path):
     with pytest.raises(ValueError, match="no published weights"):
         export_model("dncnn", tmp_path / "x.onnx", pretrained=True, height=16)
+
+
+#: Seconds the full-depth export below may take. The command took 7 minutes and more
+#: before the fix (a 47,000-node graph, then onnxscript's rewriter for over 15 minutes),
+#: and about 2 minutes after it on a 2-core machine with a load average of 11.
+FULL_DEPTH_TIMEOUT = 420
+
+
+def test_full_depth_converse_dncnn_exports_in_bounded_time(tmp_path):
+    """The real command on Converse-DnCNN at its full depth (20 blocks, random weights),
+    under a timeout that fails the test rather than hanging it.
+
+    A fixed size only sizes the DFT constants: the graph (its node count, which the
+    exporter's and the optimizer's times follow) is the same at 32² as at the default
+    256², so the small size still catches a slow tracer or optimizer; the node count and
+    the file size are checked too, machine-independently.
+    """
+    path = tmp_path / "full.onnx"
+    proc = run_cli(
+        "export", "converse_dncnn", "--untrained", "-o", path, "--size", "32",
+        timeout=FULL_DEPTH_TIMEOUT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+    error = float(proc.stdout.split("max abs difference ")[1].split()[0])
+    assert error < TOLERANCE
+    model = onnx.load(str(path))
+    # 20 blocks: 1790 nodes (an unrolled LayerNorm loop made it 47,157)
+    assert len(model.graph.node) < 2500
+    assert not any(node.metadata_props for node in model.graph.node)  # no stack traces
+    parameters = conversenet.create_model("converse_dncnn").parameters()
+    weight_bytes = 4 * sum(p.numel() for p in parameters)
+    # the weights and the DFT matrices of 44² (32 + 2·6 of padding), with room to spare
+    assert path.stat().st_size < 1.1 * weight_bytes + 2**20
+
+
+def test_the_report_gives_the_scale_of_the_difference(tmp_path):
+    """Untrained weights give outputs of thousands: the report says how large they are."""
+    layer = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False).eval()
+    torch.nn.init.constant_(layer.weight, 1000.0)
+    report = export_module(layer, tmp_path / "big.onnx", (torch.rand(1, 1, 8, 8),))
+    image = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))  # the check's
+    with torch.no_grad():
+        peak = float(layer(image).abs().max())
+    assert report.output_peak == pytest.approx(peak) and peak > 1000
+    assert report.max_abs_error < 1e-6 * peak
 
 
 def test_metadata_reader_rejects_foreign_files(tmp_path):

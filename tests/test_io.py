@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image, ImageOps
 
 from conversenet.io import (
     ImageFileError,
+    jpeg_chroma_subsampling,
     load_image,
     load_image_with_info,
+    peek_image,
     pil_to_array,
     save_image,
 )
@@ -230,6 +233,75 @@ def test_truncated_file(tmp_path, ext):
         load_image(path)
 
 
+def png_with_rows(path: Path, width: int, height: int, rows: int, interlace: int = 0) -> Path:
+    """An 8-bit gray PNG declaring ``height`` rows whose (valid, complete) zlib stream holds
+    ``rows`` rows of data (the raw bytes of an interlaced image, ``rows`` rows' worth)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, interlace)
+    raw = b"".join(b"\x00" + bytes([(7 * r) % 256]) * width for r in range(rows))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw))
+        + _chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "rows", "interlace", "message"),
+    [
+        (64, 192, 100, 0, "holds 100 of the 192 rows"),
+        (16000, 16000, 3, 0, "holds 3 of the 16000 rows"),  # 130 bytes declaring 256 Mpx
+        (64, 192, 150, 1, "holds 9,750 of the 12,648 bytes"),
+    ],
+)
+def test_png_with_missing_rows_is_refused(tmp_path, width, height, rows, interlace, message):
+    """Pillow decodes such a file without complaint, the missing rows black."""
+    path = png_with_rows(tmp_path / "short.png", width, height, rows, interlace)
+    for read in (load_image, peek_image):
+        with pytest.raises(ImageFileError, match=f"damaged PNG: its image data {message}"):
+            read(path)
+
+
+def test_png_with_every_row_reads(tmp_path):
+    path = png_with_rows(tmp_path / "whole.png", 64, 192, 192)
+    image = load_image(path)
+    assert image.shape == (192, 64) and peek_image(path) == (np.uint8, 1)
+    np.testing.assert_array_equal(image[:, 0], (7 * np.arange(192)) % 256)
+
+
+def test_peek_names_an_empty_file(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"")
+    with pytest.raises(ImageFileError, match=r"empty file \(0 bytes\)"):
+        peek_image(tmp_path / "x.png")
+
+
+def test_peek_sees_16bit_gray_and_alpha(tmp_path):
+    """Pillow opens a 16-bit gray + alpha PNG as RGBA; load_image returns 2 channels."""
+    path = save_image(tmp_path / "la.png", random_image((6, 5, 2), np.uint16))
+    assert load_image(path).shape == (6, 5, 2)
+    assert peek_image(path) == (np.uint16, 2)
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_floating_point_colour_tiff_round_trip(tmp_path, channels):
+    """Pillow cannot read these: tifffile does (float64 is read as float32)."""
+    image = RNG.random((6, 5, channels)).astype(np.float32)
+    path = save_image(tmp_path / "f.tif", image)
+    np.testing.assert_array_equal(load_image(path), image)
+    assert peek_image(path) == (np.float32, channels)
+    if channels == 3:
+        tifffile.imwrite(tmp_path / "f64.tif", image.astype(np.float64), photometric="rgb")
+        np.testing.assert_array_equal(load_image(tmp_path / "f64.tif"), image)
+
+
+def test_unsupported_tiff_names_its_kind(tmp_path):
+    tifffile.imwrite(tmp_path / "c.tif", np.zeros((4, 4), np.complex64))
+    for read in (load_image, peek_image):
+        with pytest.raises(ImageFileError, match=r"complex64 samples.*is not supported"):
+            read(tmp_path / "c.tif")
+
+
 def test_folder_is_not_an_image(tmp_path):
     with pytest.raises(ImageFileError, match="folder"):
         load_image(tmp_path)
@@ -247,6 +319,14 @@ def test_save_never_overwrites_without_permission(tmp_path):
     new = random_image((4, 4))
     save_image(path, new, overwrite=True)
     np.testing.assert_array_equal(load_image(path), new)
+
+
+def test_save_to_the_longest_name_the_file_system_takes(tmp_path):
+    """The temporary file's name must fit wherever the final name fits."""
+    name = "a" * (os.pathconf(tmp_path, "PC_NAME_MAX") - 4) + ".png"
+    image = random_image((4, 4))
+    np.testing.assert_array_equal(load_image(save_image(tmp_path / name, image)), image)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
 def test_save_leaves_no_temporary_files_and_normal_permissions(tmp_path):
@@ -317,7 +397,8 @@ def test_save_into_missing_or_non_folder(tmp_path):
         (np.zeros((0, 4), np.uint8), ValueError),
         (np.zeros((4, 4, 5), np.uint8), ValueError),
         (np.zeros((4, 4), np.int32), TypeError),
-        (np.zeros((4, 4, 3), np.float32), TypeError),
+        (np.zeros((4, 4, 3), np.float64), TypeError),
+        (np.zeros((4, 4, 3), np.float32), ImageFileError),  # floating point: TIFF only
         ([[0, 1]], TypeError),
     ],
 )
@@ -332,3 +413,28 @@ def test_16bit_colour_png_keeps_its_icc_profile(tmp_path):
     back, info = load_image_with_info(save_image(tmp_path / "icc.png", img, icc_profile=profile))
     np.testing.assert_array_equal(back, img)
     assert info.icc_profile == profile
+
+
+# ---------------------------------------------------------------------------------------
+# a JPEG's chroma subsampling (it decides how colour JPEGs are denoised)
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("pillow", "factors"), [(0, (1, 1)), (1, (1, 2)), (2, (2, 2))])
+def test_jpeg_chroma_subsampling_is_read_from_the_file(tmp_path, pillow, factors):
+    Image.fromarray(random_image((16, 24, 3))).save(tmp_path / "c.jpg", subsampling=pillow)
+    assert load_image_with_info(tmp_path / "c.jpg")[1].chroma_subsampling == factors
+    with Image.open(tmp_path / "c.jpg") as img:
+        assert jpeg_chroma_subsampling(img) == factors
+
+
+def test_jpeg_chroma_subsampling_turns_with_the_exif_orientation(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned by 90 degrees: 4:2:2 stored is 2:1 vertically upright
+    Image.fromarray(random_image((16, 24, 3))).save(tmp_path / "r.jpg", subsampling=1, exif=exif)
+    image, info = load_image_with_info(tmp_path / "r.jpg")
+    assert image.shape == (24, 16, 3) and info.chroma_subsampling == (2, 1)
+
+
+@pytest.mark.parametrize(("name", "mode"), [("g.jpg", "L"), ("k.jpg", "CMYK"), ("c.png", "RGB")])
+def test_no_chroma_subsampling_outside_colour_jpegs(tmp_path, name, mode):
+    Image.fromarray(random_image((16, 24, 3))).convert(mode).save(tmp_path / name)
+    assert load_image_with_info(tmp_path / name)[1].chroma_subsampling is None

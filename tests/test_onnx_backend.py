@@ -136,6 +136,22 @@ def test_colour_image_and_progress(compact_onnx):
     assert any("gray model" in note and "ONNX" in note for note in notes)
 
 
+@pytest.mark.parametrize("chroma", [None, (2, 2)])
+def test_a_gray_file_restores_colour_as_the_torch_restorer_does(compact_onnx, chroma):
+    """Opponent channels, or a JPEG's Y, Cb, Cr planes with Cb and Cr at half resolution
+    (64x64 -> 32x32 planes: whole tiles of the 32x32 export, so both backends tile alike)."""
+    rgb = sample_image()[:64, :64]
+    tiles = {"tile": SIZE, "tile_overlap": 8}
+    ort = make_onnx_restorer(compact_onnx[0], "denoise", **tiles)
+    ours, notes = ort(rgb, chroma_subsampling=chroma)
+    reference, _ = Restorer("denoise", COMPACT, download=False, **tiles)(
+        rgb, chroma_subsampling=chroma
+    )
+    assert np.abs(ours.astype(int) - reference.astype(int)).max() <= 1
+    plane_note = "Y, Cb and Cr planes" if chroma else "opponent colour basis"
+    assert any(plane_note in note for note in notes)
+
+
 def test_module_rejects_inputs_larger_than_the_fixed_size(compact_onnx):
     module = OnnxModule(compact_onnx[0])
     with pytest.raises(ValueError, match="at most 32x32"):
@@ -153,6 +169,7 @@ def test_module_rejects_inputs_larger_than_the_fixed_size(compact_onnx):
         ("denoise", {"tile": None}, "runs in tiles"),
         ("denoise", {"model": "converse_dncnn"}, f"holds {COMPACT}"),
         ("denoise", {"device": "cuda"}, "runs on the CPU"),
+        ("denoise", {"colour_route": "gray"}, "runs the one model of its file"),
     ],
 )
 def test_restorer_errors(compact_onnx, task, options, message):

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from conversenet.colour import opponent_to_rgb, rgb_to_opponent
 from conversenet.runner import (
     DEFAULT_TILE,
     ModelRunner,
@@ -187,6 +188,24 @@ def test_per_channel_runs_a_gray_model_on_each_channel():
     net = TinyConverseNet(1).eval()
     x = torch.rand(2, 3, 12, 10)
     with torch.no_grad():
-        out = PerChannel(net)(x)
+        out = PerChannel(net, basis="rgb")(x)
         for c in range(3):
             torch.testing.assert_close(out[:, c : c + 1], net(x[:, c : c + 1]))
+
+
+def test_per_channel_runs_a_gray_model_on_each_opponent_channel_by_default():
+    net = TinyConverseNet(1).eval()
+    x = torch.rand(2, 3, 12, 10)
+    per_channel = PerChannel(net)
+    assert per_channel.basis == "opponent" and "basis='opponent'" in repr(per_channel)
+    with torch.no_grad():
+        out = per_channel(x)
+        o = rgb_to_opponent(x)
+        expected = torch.cat([net(o[:, c : c + 1]) for c in range(3)], 1)
+        torch.testing.assert_close(out, opponent_to_rgb(expected))
+        two = torch.rand(1, 2, 12, 10)  # not RGB: each channel as it is
+        torch.testing.assert_close(
+            per_channel(two), net(two.reshape(2, 1, 12, 10)).reshape(two.shape)
+        )
+    with pytest.raises(ValueError, match=r"basis must be one of \('opponent', 'rgb'\), got 'yuv'"):
+        PerChannel(net, basis="yuv")

@@ -22,7 +22,7 @@ from conversenet.metrics import psnr
 from conversenet.samples import sample_image
 from conversenet.web import AUTO_MODEL, load_upload, models_for_task, restore_upload
 
-from conftest import need_shared
+from conftest import need_shared, noisy_sample_jpeg
 
 # Gradio's own deprecation warnings (pandas, starlette) are not about this project
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.*")
@@ -90,6 +90,34 @@ def test_add_noise_uses_the_clean_image_as_reference(tmp_path):
     assert result.input.shape == sample_image().shape
     assert not np.array_equal(result.input, sample_image())  # noise was added
     assert result.psnr is not None and "before the noise was added" in result.message
+
+
+def test_a_noisy_jpeg_upload_takes_the_route_of_the_command_line(tmp_path):
+    """The file's chroma subsampling reaches the restorer: AUTO sends a noisy 4:2:0 JPEG to
+    the blind gray model (its planes at their stored resolution), as `conversenet denoise`
+    does; noise added in the app is independent, so that image keeps the colour model."""
+    clean, path = noisy_sample_jpeg(tmp_path)
+    save_image(tmp_path / "clean.png", clean)
+    options = {"download": False, "out_dir": tmp_path / "out"}
+    result = restore_upload(
+        path, "denoise", AUTO_MODEL, reference_path=tmp_path / "clean.png", **options
+    )
+    assert f"with **{COMPACT}**" in result.message
+    assert "a JPEG with 4:2:0 chroma" in result.message and "stored resolution" in result.message
+    colour = restore_upload(None, "denoise", AUTO_MODEL, add_noise=True, **options)
+    assert "with **converse_dncnn_compact_colour**" in colour.message
+    assert "JPEG" not in colour.message
+
+
+def test_a_denoiser_is_told_the_sigma_only_when_one_is_set(tmp_path):
+    """No σ: the model's own (no note that a blind model "does not use sigma 25")."""
+    _, noisy = clean_and_noisy()
+    save_image(tmp_path / "noisy.png", noisy)
+    quiet = restore_upload(tmp_path / "noisy.png", "denoise", COMPACT, out_dir=tmp_path)
+    assert "sigma" not in quiet.message
+    told = restore_upload(tmp_path / "noisy.png", "denoise", COMPACT, sigma=15, out_dir=tmp_path)
+    assert "blind denoiser" in told.message and "does not use sigma 15" in told.message
+    np.testing.assert_array_equal(told.output, quiet.output)
 
 
 def test_reference_of_another_size_is_explained(tmp_path):
@@ -180,14 +208,19 @@ def status_text(page) -> str:
     return page.locator("#status").inner_text()
 
 
-def test_page_denoises_an_uploaded_image(page, tmp_path):
+def upload_noisy(page, folder) -> None:
+    """Upload a noisy 48x64 gray crop as ``noisy.png`` and wait until the page has it."""
     _, noisy = clean_and_noisy(64, 48)
-    save_image(tmp_path / "noisy.png", noisy)
-    page.locator("#image-file input[type=file]").set_input_files(str(tmp_path / "noisy.png"))
+    save_image(folder / "noisy.png", noisy)
+    page.locator("#image-file input[type=file]").set_input_files(str(folder / "noisy.png"))
     page.wait_for_function(
         "document.querySelector('#status').innerText.includes('Loaded noisy.png')",
         timeout=30_000,
     )
+
+
+def test_page_denoises_an_uploaded_image(page, tmp_path):
+    upload_noisy(page, tmp_path)
     page.locator("#run").click()
     page.wait_for_function(
         "() => { const i = document.querySelector('#result-view img');"
@@ -210,6 +243,31 @@ def test_page_denoises_an_uploaded_image(page, tmp_path):
     shot = tmp_path / "page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert load_image(shot).shape[1] >= 1000
+
+
+def test_page_tells_sigma_only_when_set_and_compares_whole_images(page, tmp_path):
+    upload_noisy(page, tmp_path)
+    page.locator("#model input").click()
+    page.locator("[role=option]", has_text=COMPACT).first.click()
+    page.locator("#run").click()
+    page.wait_for_function(
+        "document.querySelector('#status').innerText.includes('Denoised')", timeout=180_000
+    )
+    assert "sigma" not in status_text(page)  # σ untouched: a blind model needs none
+    # the comparison slider shows each image whole, not a band of it
+    boxes = page.evaluate(
+        "() => { const c = document.querySelector('#compare').getBoundingClientRect();"
+        " return [c.height, ...[...document.querySelectorAll('#compare img')]"
+        ".map(i => i.getBoundingClientRect().height)]; }"
+    )
+    assert len(boxes) >= 2 and all(0 < h <= boxes[0] for h in boxes[1:]), boxes
+    page.locator("#sigma input[type=number]").fill("15")
+    page.locator("#sigma input[type=number]").press("Enter")
+    page.locator("#run").click()
+    page.wait_for_function(
+        "document.querySelector('#status').innerText.includes('sigma 15')", timeout=180_000
+    )
+    assert "blind denoiser" in status_text(page)
 
 
 def test_page_explains_a_corrupt_file(page, tmp_path):

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from . import metrics
 from .data.imresize import imresize
 from .data.protocol import add_gaussian_noise, blur, modcrop
-from .io import IMAGE_EXTENSIONS, save_image
+from .io import IMAGE_EXTENSIONS, ImageFileError, peek_image, save_image
 from .runner import ModelRunner, PerChannel, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import get_task
@@ -103,10 +103,16 @@ def list_images(directory: str | Path) -> list[Path]:
 
 
 def read_test_image(path: str | Path, channels: int) -> np.ndarray:
-    """Read a test image as uint8 H×W (channels=1) or H×W×3 (channels=3)."""
-    with Image.open(path) as im:
-        im = im.convert("L" if channels == 1 else "RGB")
-        return np.asarray(im, dtype=np.uint8).copy()
+    """Read a test image as uint8 H×W (channels=1) or H×W×3 (channels=3), converted by
+    Pillow as the paper's code does; :class:`~conversenet.io.ImageFileError` naming a
+    file that cannot be read."""
+    peek_image(path)  # the file checks of load_image (empty, damaged, not an image)
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            return np.asarray(im, dtype=np.uint8).copy()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageFileError(f"{path}: cannot decode the image ({err})") from None
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -155,13 +161,16 @@ def make_runner(
     *,
     tile: int | str | None = None,
     tile_overlap: int | None = None,
+    colour_basis: str = "opponent",
 ) -> ModelRunner:
     """The :class:`~conversenet.runner.ModelRunner` of ``model`` under ``protocol``: the
     kernel of the non-blind task, x8, and tiling (``None``: whole images, as the paper).
-    A gray model on the colour images of a ``channels=3`` protocol restores each channel."""
+    A gray model on the colour images of a ``channels=3`` protocol restores each channel
+    of ``colour_basis`` (:class:`~conversenet.runner.PerChannel`;
+    :func:`~conversenet.colour.gray_model_basis` gives a registered model's)."""
     kernel = None
     if protocol.channels > 1 and model_channels(model) == 1:  # a gray model on colour images
-        model = PerChannel(model)
+        model = PerChannel(model, colour_basis)
     if get_task(protocol.task).takes_kernel:
         kernel = torch.from_numpy(np.ascontiguousarray(protocol.kernel, dtype=np.float32))
         kernel = kernel[None, None]
@@ -222,6 +231,7 @@ def evaluate(
     tile_overlap: int | None = None,
     progress: bool = True,
     on_image: Callable[[dict], None] | None = None,
+    colour_basis: str = "opponent",
 ) -> dict:
     """Run ``protocol`` over the images and return the results dictionary.
 
@@ -229,16 +239,22 @@ def evaluate(
     "ssim", ("psnr_y", "ssim_y"), "seconds"}], "mean": {...}}``; with ``out_dir`` it is
     also written to ``out_dir/results.json`` next to the restored images. ``tile`` and
     ``tile_overlap`` have the meaning of :class:`~conversenet.runner.ModelRunner`'s
-    (default: whole images, the paper's protocol).
+    (default: whole images, the paper's protocol); ``colour_basis`` is where a gray model
+    restores colour images (:class:`~conversenet.runner.PerChannel`; recorded in the
+    results as ``"colour_basis"`` when it applies).
     """
     if isinstance(images, (str, Path)):
         dataset_name = dataset_name or Path(images).name
         paths = list_images(images)
     else:
         paths = [Path(p) for p in images]
+    for path in paths:  # every file readable before the first model call
+        peek_image(path)
     reuse_freed_memory()
     model.eval()
-    runner = make_runner(model, protocol, tile=tile, tile_overlap=tile_overlap)
+    runner = make_runner(
+        model, protocol, tile=tile, tile_overlap=tile_overlap, colour_basis=colour_basis
+    )
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -257,6 +273,7 @@ def evaluate(
         "model": model_name,
         "dataset": dataset_name or "images",
         "protocol": protocol.describe(),
+        **({"colour_basis": colour_basis} if isinstance(runner.model, PerChannel) else {}),
         "images": rows,
         "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
     }

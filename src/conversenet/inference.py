@@ -23,20 +23,33 @@ from PIL import Image
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from .checks import check_choice
+from .colour import (
+    gray_model_basis,
+    jpeg_ycbcr_to_rgb,
+    opponent_to_rgb,
+    rgb_to_jpeg_ycbcr,
+    rgb_to_opponent,
+)
 from .data.kernels import load_kernel
-from .io import array_to_pil, pil_to_array
+from .io import array_to_pil, jpeg_chroma_subsampling, pil_to_array
 from .models.registry import create_model, get_model_info
 from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import command_task
 from .weights import WeightsNotFoundError, find_weights
 
-__all__ = ["Restorer", "check_image", "check_sigma", "restore"]
+__all__ = ["COLOUR_ROUTES", "Restorer", "check_image", "check_sigma", "restore"]
 
 #: A note is added when an image is restored in more tiles than this.
 MANY_TILES = 64
 #: Float images are on the [0, 1] scale; unclipped noise may take them this far outside.
 FLOAT_MARGIN = 0.5
+#: How a task with a colour model restores colour images when no model is named: ``auto``
+#: (the colour model, but a JPEG with subsampled chroma goes to the blind gray model),
+#: ``colour`` (always the colour model) or ``gray`` (always the blind gray model).
+COLOUR_ROUTES = ("auto", "colour", "gray")
+_CHROMA_NAMES = {(1, 1): "4:4:4", (1, 2): "4:2:2", (2, 2): "4:2:0"}
 
 _MODEL_CACHE: OrderedDict[tuple, nn.Module] = OrderedDict()
 _MODEL_CACHE_SIZE = 3
@@ -133,6 +146,18 @@ class Restorer:
             from its first convolution).
         model_options: constructor arguments of a named model, over the registered ones
             and those stored in the weights file (e.g. ``{"num_blocks": 4}``).
+        colour_route: with ``model=None``, how colour images are restored when the task
+            has a colour model (:data:`COLOUR_ROUTES`): ``"auto"`` uses the colour model,
+            except for a JPEG with subsampled chroma (pass ``chroma_subsampling`` when
+            calling), which goes to the blind gray model (the task's offline model);
+            ``"colour"`` and ``"gray"`` force one of them.
+
+    A gray model restores a colour image one plane at a time
+    (:func:`~conversenet.colour.gray_model_basis`): R, G and B for a model trained at one
+    noise level, else the opponent channels of :mod:`conversenet.colour` or, for a JPEG
+    with subsampled chroma, the file's own Y, Cb and Cr planes, Cb and Cr at their stored
+    resolution. An ``nn.Module`` trained at one level says so with a ``fixed_sigma``
+    attribute.
     """
 
     def __init__(
@@ -151,8 +176,10 @@ class Restorer:
         download: bool = True,
         in_channels: int | None = None,
         model_options: dict[str, Any] | None = None,
+        colour_route: str = "auto",
     ) -> None:
         reuse_freed_memory()
+        self.colour_route = check_choice("colour_route", colour_route, COLOUR_ROUTES)
         sigma = check_sigma(sigma) if sigma is not None else None
         self.kernel = _as_kernel(kernel) if kernel is not None else None
         spec = command_task(task, with_kernel=self.kernel is not None)
@@ -161,10 +188,10 @@ class Restorer:
         self.notes: list[str] = []
 
         self.model_options = dict(model_options or {})
-        # the task's colour model, for colour images: built on the first one (a gray image
-        # loads and hashes one weights file)
-        self._colour: Restorer | None = None
-        self._colour_options: dict[str, Any] | None = None
+        # the models colour images are routed to (the colour model, the blind gray model),
+        # each built on the first image it restores
+        self._routes: dict[str, str] = {}
+        self._routed: dict[str, Restorer] = {}
         if model is None:
             model = spec.default_model
             if weights is None and spec.offline_model is not None and not model_options:
@@ -172,9 +199,9 @@ class Restorer:
             else:
                 self._init_named(model, weights, download)
             if spec.colour_model is not None and weights is None and not model_options:
-                self._colour_options = {
+                self._routes = {"colour": spec.colour_model, "gray": spec.offline_model}
+                self._route_options = {
                     "task": task,
-                    "model": spec.colour_model,
                     "device": device,
                     "sigma": sigma,
                     "tile": tile,
@@ -192,12 +219,18 @@ class Restorer:
             if task == "sr" and not scale:
                 raise ValueError("pass scale= with an nn.Module super-resolution model")
             self.model_name = type(model).__name__
+            self.fixed_sigma = getattr(model, "fixed_sigma", None)  # trained at one level
             self.model = model.to(self.device).eval()
             self.in_channels = in_channels or model_channels(model) or 3
             self.scale = int(scale) if task == "sr" else 1
         else:
             raise TypeError(
                 f"model must be a model name, an nn.Module or None, got {type(model).__name__}"
+            )
+        if self.colour_route != "auto" and not self._routes:
+            raise ValueError(
+                f"colour_route {self.colour_route!r} chooses between the colour and the gray "
+                f"model of the default denoiser; it does not apply to {self.model_name}"
             )
         if in_channels is not None and isinstance(model, str) and in_channels != self.in_channels:
             raise ValueError(
@@ -287,6 +320,7 @@ class Restorer:
             name, info = offline_model, get_model_info(offline_model)
             self.model = load_pretrained(name, None, self.device, download)
         self.model_name = name
+        self.fixed_sigma = info.fixed_sigma
         self.in_channels = int(info.in_channels)
         self.scale = int(info.scale) if self.task == "sr" else 1
 
@@ -305,40 +339,85 @@ class Restorer:
         """(tile, overlap) in input pixels used for an image of ``height × width``."""
         return self.runner.tiling_for(height, width)
 
-    def _delegate(self, image: np.ndarray) -> Restorer:
-        """The colour model for colour images (when the task has one and no model was
-        named), else this restorer."""
-        if self._colour_options is None or not _is_colour(image):
+    def _route(self, image: np.ndarray, chroma: tuple[int, int] | None) -> str | None:
+        """Where a colour image goes when no model was named (``"colour"`` or ``"gray"``;
+        ``None``: no routing, this restorer's model restores it)."""
+        if not self._routes or not _is_colour(image):
+            return None
+        if self.colour_route != "auto":
+            return self.colour_route
+        return "gray" if _subsampled(chroma) else "colour"
+
+    def _delegate(self, image: np.ndarray, chroma: tuple[int, int] | None = None) -> Restorer:
+        """The restorer of ``image``: the model its route names (:meth:`_route`), else
+        this restorer."""
+        route = self._route(image, chroma)
+        if route is None or self._routes[route] == self.model_name:
             return self
-        if self._colour is None:
-            self._colour = Restorer(**self._colour_options)
-        return self._colour
+        if route not in self._routed:
+            self._routed[route] = Restorer(model=self._routes[route], **self._route_options)
+        return self._routed[route]
 
-    def model_name_for(self, image: np.ndarray) -> str:
+    def model_name_for(
+        self, image: np.ndarray, chroma_subsampling: tuple[int, int] | None = None
+    ) -> str:
         """The registered name (or class name) of the model that restores ``image``."""
-        return self._delegate(image).model_name
+        return self._delegate(image, chroma_subsampling).model_name
 
-    def passes(self, image: np.ndarray) -> int:
+    def passes(self, image: np.ndarray, chroma_subsampling: tuple[int, int] | None = None) -> int:
         """How many model runs (tiles × channel passes) restoring ``image`` takes."""
-        if self._delegate(image) is not self:
-            return self._colour.passes(image)
-        h, w = image.shape[:2]
-        colour = image.ndim == 3 and image.shape[2] >= 3
-        per_channel = self.in_channels == 1 and colour
+        delegate = self._delegate(image, chroma_subsampling)
+        if delegate is not self:
+            return delegate.passes(image, chroma_subsampling)
         side = self.runner.min_size
-        return self.runner.passes(max(h, side), max(w, side)) * (3 if per_channel else 1)
+        h, w = (max(n, side) for n in image.shape[:2])
+        if not (self.in_channels == 1 and image.ndim == 3 and image.shape[2] >= 3):
+            return self.runner.passes(h, w)
+        v, u = self._gray_planes(chroma_subsampling)[1]
+        return self.runner.passes(h, w) + 2 * self.runner.passes(-(-h // v), -(-w // u))
 
     def _run(self, planes: np.ndarray, progress: ProgressFn | None) -> np.ndarray:
         """Restore float32 planes (H, W, C) with C == model channels -> (sH, sW, C')."""
         x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
-        x = x.to(self.device)
         with torch.inference_mode():
-            y = self.runner(x, progress=progress)
-            y = y[0].clamp_(0, 1).permute(1, 2, 0).cpu()
-        return y.numpy()
+            y = self.runner(x.to(self.device), progress=progress)
+            return y[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+
+    def _gray_planes(self, chroma: tuple[int, int] | None) -> tuple[str, tuple[int, int]]:
+        """How the gray model restores a colour image: ``"rgb"``, ``"opponent"`` or
+        ``"jpeg"`` (:func:`~conversenet.colour.gray_model_basis`; a blind model denoising
+        a JPEG with subsampled chroma takes the file's planes), and the subsampling of the
+        chroma planes it restores."""
+        basis = gray_model_basis(self.fixed_sigma)
+        if basis == "opponent" and _subsampled(chroma) and self.scale == 1:
+            return "jpeg", tuple(chroma)
+        return basis, (1, 1)
+
+    def _run_gray_on_colour(
+        self, planes: np.ndarray, progress: ProgressFn | None, chroma: tuple[int, int] | None
+    ) -> tuple[np.ndarray, str]:
+        """Restore RGB planes (H, W, 3) with the gray model, one plane at a time, in the
+        basis :meth:`_gray_planes` chooses -> ((H, W, 3), note)."""
+        basis, factors = self._gray_planes(chroma)
+        forward, inverse = _GRAY_BASES[basis]
+        x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
+        with torch.inference_mode():
+            x = forward(x.to(self.device))
+            y = [self.runner(x[:, :1], progress=progress)]
+            for c in (1, 2):
+                y.append(_at_resolution(self.runner, x[:, c : c + 1], factors, progress))
+            out = inverse(torch.cat(y, 1))[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+        return (
+            out,
+            f"{self.model_name} is a gray model: {_gray_note(basis, self.fixed_sigma, chroma)}",
+        )
 
     def __call__(
-        self, image: np.ndarray, progress: ProgressFn | None = None
+        self,
+        image: np.ndarray,
+        progress: ProgressFn | None = None,
+        *,
+        chroma_subsampling: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, list[str]]:
         """Restore one image array; returns ``(restored, notes)``.
 
@@ -346,13 +425,21 @@ class Restorer:
         dtype uint8, uint16 or float (values in [0, 1]). The result has the same dtype and
         channels, ``scale`` times larger for super-resolution. ``notes`` lists the
         conversions made (e.g. a gray model run on each colour channel).
+        ``chroma_subsampling``: for an image decoded from a JPEG, its chroma subsampling
+        as (vertical, horizontal) factors (``ImageInfo.chroma_subsampling`` of
+        :func:`conversenet.io.load_image_with_info`; ``(2, 2)`` for 4:2:0). It decides
+        the route of ``colour_route="auto"`` and how a gray model restores the image.
         """
         image = check_image(image)
-        if self._delegate(image) is not self:
-            restored, notes = self._colour(image, progress)
-            note = f"a colour image: restored by {self._colour.model_name}, the colour model"
-            return restored, [f"{note} of {self.task}", *notes]
-        notes = list(self.notes)
+        chroma = _check_chroma(chroma_subsampling)
+        delegate = self._delegate(image, chroma)
+        route_notes = _route_note(self, self._route(image, chroma), delegate.model_name, chroma)
+        if delegate is not self:
+            # (the colour model needs no chroma information: the route note says it all)
+            chroma_for = chroma if delegate.in_channels == 1 else None
+            restored, notes = delegate(image, progress, chroma_subsampling=chroma_for)
+            return restored, [*route_notes, *notes]
+        notes = [*route_notes, *self.notes]
         height, width = image.shape[:2]
         tiles = self.runner.passes(height, width)
         if tiles > MANY_TILES:
@@ -379,12 +466,8 @@ class Restorer:
         if self.in_channels == colour_channels:
             out = self._run(planes, progress)
         elif self.in_channels == 1 and colour_channels == 3:
-            notes.append(
-                f"{self.model_name} is a gray model: each colour channel restored separately"
-            )
-            out = np.concatenate(
-                [self._run(planes[..., c : c + 1], progress) for c in range(3)], axis=2
-            )
+            out, note = self._run_gray_on_colour(planes, progress, chroma)
+            notes.append(note)
         elif self.in_channels == 3 and colour_channels == 1:
             notes.append(
                 f"{self.model_name} is an RGB model: the gray image was restored as RGB "
@@ -419,6 +502,97 @@ def _is_colour(image: np.ndarray) -> bool:
         np.array_equal(image[..., 0], image[..., 1])
         and np.array_equal(image[..., 1], image[..., 2])
     )
+
+
+def _check_chroma(chroma) -> tuple[int, int] | None:
+    if chroma is None:
+        return None
+    if (
+        not isinstance(chroma, tuple | list)
+        or len(chroma) != 2
+        or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in chroma)
+    ):
+        raise ValueError(
+            "chroma_subsampling must be None or (vertical, horizontal) factors >= 1, such as "
+            f"(2, 2) for 4:2:0, got {chroma!r}"
+        )
+    return int(chroma[0]), int(chroma[1])
+
+
+def _subsampled(chroma: tuple[int, int] | None) -> bool:
+    return chroma is not None and tuple(chroma) != (1, 1)
+
+
+def _chroma_name(chroma: tuple[int, int]) -> str:
+    return _CHROMA_NAMES.get(tuple(chroma), f"{chroma[0]}x{chroma[1]}-subsampled")
+
+
+#: How a gray model's planes are made from RGB and turned back, per basis.
+_GRAY_BASES = {
+    "rgb": (lambda t: t, lambda t: t),
+    "opponent": (rgb_to_opponent, opponent_to_rgb),
+    "jpeg": (rgb_to_jpeg_ycbcr, jpeg_ycbcr_to_rgb),
+}
+
+
+def _gray_note(basis: str, fixed_sigma: float | None, chroma: tuple[int, int] | None) -> str:
+    if basis == "rgb":
+        return (
+            f"each R, G, B channel restored separately (it was trained at sigma "
+            f"{fixed_sigma:g}, the noise level of each channel)"
+        )
+    if basis == "opponent":
+        return (
+            "each colour channel restored separately, in the opponent colour basis "
+            "(luminance and two colour differences)"
+        )
+    return (
+        "the JPEG's Y, Cb and Cr planes restored one at a time, Cb and Cr at their stored "
+        f"resolution ({_chroma_name(chroma)})"
+    )
+
+
+def _route_note(
+    restorer: Restorer, route: str | None, name: str, chroma: tuple[int, int] | None
+) -> list[str]:
+    """Which model a routed colour image went to (``name``), and why; for a colour model
+    named for a JPEG with subsampled chroma, that the gray model does better."""
+    jpeg = _subsampled(chroma)
+    if route is None:
+        if restorer.task != "denoise" or restorer.in_channels != 3 or not jpeg:
+            return []
+        return [
+            f"a JPEG with {_chroma_name(chroma)} chroma: colour models trained on independent "
+            f"noise, such as {name}, do worse on such files than the blind gray model "
+            f"{command_task(restorer.task).offline_model} (the default route for them)"
+        ]
+    what = "the colour model" if route == "colour" else "the blind gray model"
+    head = f"a JPEG with {_chroma_name(chroma)} chroma" if jpeg else "a colour image"
+    note = f"{head}: restored by {name}, {what} of {restorer.task}"
+    if restorer.colour_route != "auto":
+        better = " (the gray route does better on such files)" if jpeg and route == "colour" else ""
+        return [f"{note}, as colour_route {restorer.colour_route!r} asks{better}"]
+    if route == "gray":
+        note += (
+            ": JPEG's chroma subsampling and compression change the noise the colour model "
+            "was trained on, and it does worse on such files (colour_route 'colour' uses it "
+            "anyway)"
+        )
+    return [note]
+
+
+def _at_resolution(
+    runner: ModelRunner, plane: Tensor, factors: tuple[int, int], progress: ProgressFn | None
+) -> Tensor:
+    """Run ``runner`` on ``plane`` (N, 1, H, W) averaged over blocks of ``factors`` pixels
+    (as JPEG subsamples chroma), then back to H × W by bilinear interpolation (as JPEG
+    decoders upsample it)."""
+    if factors == (1, 1):
+        return runner(plane, progress=progress)
+    h, w = plane.shape[-2:]
+    small = F.avg_pool2d(plane, factors, ceil_mode=True)
+    y = F.interpolate(runner(small, progress=progress), scale_factor=factors, mode="bilinear")
+    return y[..., :h, :w]
 
 
 def check_sigma(sigma: float) -> float:
@@ -496,6 +670,7 @@ def restore(
     model: str | nn.Module | Restorer | None = None,
     *,
     progress: bool = False,
+    chroma_subsampling: tuple[int, int] | None = None,
     **options,
 ):
     """Restore one image with a pretrained model: denoising, super-resolution or deblurring.
@@ -508,10 +683,13 @@ def restore(
         model: a model name (see ``conversenet.list_models()``), an ``nn.Module``, a
             :class:`Restorer`, or ``None`` for the task's default model.
         progress: show a progress bar over tiles on stderr.
+        chroma_subsampling: for an array decoded from a JPEG, its chroma subsampling
+            (``(2, 2)`` for 4:2:0; see :meth:`Restorer.__call__`); read from the file for
+            a PIL image opened from a JPEG.
         **options: ``weights``, ``device``, ``sigma``, ``scale``, ``kernel`` (array or file;
             deblurring with a kernel uses the non-blind model), ``tile``,
-            ``tile_overlap``, ``x8``, ``download``, ``model_options`` — see
-            :class:`Restorer`.
+            ``tile_overlap``, ``x8``, ``download``, ``model_options``, ``colour_route`` —
+            see :class:`Restorer`.
 
     Returns:
         The restored image, of the same kind as ``image``: an array of the same dtype and
@@ -539,6 +717,7 @@ def restore(
         )
     if isinstance(image, Tensor):
         _check_tensor_image(image)
+    chroma_subsampling = _check_chroma(chroma_subsampling)
     if isinstance(model, Restorer):
         if options:
             raise ValueError("options cannot be combined with a ready Restorer")
@@ -546,10 +725,13 @@ def restore(
     else:
         restorer = Restorer(task, model, **options)
     if isinstance(image, Tensor):
-        return _restore_tensor(image, restorer, progress)
+        return _restore_tensor(image, restorer, progress, chroma_subsampling)
     notes: list[str] = []
-    array = pil_to_array(image, notes) if isinstance(image, Image.Image) else image
-    result = _restore_array(array, restorer, progress, notes)
+    array = image
+    if isinstance(image, Image.Image):
+        array = pil_to_array(image, notes)
+        chroma_subsampling = chroma_subsampling or jpeg_chroma_subsampling(image)
+    result = _restore_array(array, restorer, progress, notes, chroma_subsampling)
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
     if isinstance(image, Image.Image):
@@ -558,11 +740,16 @@ def restore(
 
 
 def _restore_array(
-    array: np.ndarray, restorer: Restorer, progress: bool, notes: list[str]
+    array: np.ndarray,
+    restorer: Restorer,
+    progress: bool,
+    notes: list[str],
+    chroma: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    bar = _progress_bar(restorer.passes(check_image(array)), enabled=progress)
+    bar = _progress_bar(restorer.passes(check_image(array), chroma), enabled=progress)
     try:
-        result, more = restorer(array, progress=bar.update if bar is not None else None)
+        update = bar.update if bar is not None else None
+        result, more = restorer(array, progress=update, chroma_subsampling=chroma)
     finally:
         if bar is not None:
             bar.close()
@@ -580,7 +767,9 @@ def _check_tensor_image(image: Tensor) -> None:
         raise TypeError(f"a tensor image must be floating point or uint8, got {image.dtype}")
 
 
-def _restore_tensor(image: Tensor, restorer: Restorer, progress: bool) -> Tensor:
+def _restore_tensor(
+    image: Tensor, restorer: Restorer, progress: bool, chroma: tuple[int, int] | None
+) -> Tensor:
     batch = image if image.dim() == 4 else image[None]
     notes: list[str] = []
     outputs = []
@@ -588,7 +777,7 @@ def _restore_tensor(image: Tensor, restorer: Restorer, progress: bool) -> Tensor
         array = sample.permute(1, 2, 0).numpy()
         if sample.is_floating_point():
             array = array.astype(np.float32)
-        out = _restore_array(array, restorer, progress, notes)
+        out = _restore_array(array, restorer, progress, notes, chroma)
         out = out[..., None] if out.ndim == 2 else out
         outputs.append(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
     for note in dict.fromkeys(notes):

@@ -40,10 +40,13 @@ __all__ = [
     "array_to_pil",
     "check_savable",
     "is_image_file",
+    "jpeg_chroma_subsampling",
     "load_image",
     "load_image_with_info",
+    "missing_folder",
     "peek_image",
     "pil_to_array",
+    "remove_empty_folders",
     "save_image",
 ]
 
@@ -79,6 +82,8 @@ class ImageInfo:
         mode: Pillow's mode of the file before conversion (``"P"``, ``"I;16"``, ...).
         bit_depth: 8 or 16 (32 for floating point).
         icc_profile: the embedded ICC colour profile, if any.
+        chroma_subsampling: a colour JPEG's chroma subsampling (:func:`jpeg_chroma_subsampling`
+            of the upright image), ``None`` for other files.
         notes: conversions made while loading (palette to RGB, first frame only, ...).
     """
 
@@ -86,6 +91,7 @@ class ImageInfo:
     mode: str | None = None
     bit_depth: int = 8
     icc_profile: bytes | None = None
+    chroma_subsampling: tuple[int, int] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -131,22 +137,9 @@ def load_image_with_info(
     """
     path = Path(path)
     limit = MAX_PIXELS if max_pixels is None else max_pixels
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageFileError(f"{path}: is a folder, not an image file")
-    if path.stat().st_size == 0:
-        raise ImageFileError(f"{path}: empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings(), _pixel_limit(limit):
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise _bomb_error(path, limit) from None
-    except UnidentifiedImageError as err:
-        raise ImageFileError(f"{path}: not an image file, or a format Pillow cannot read") from err
-    except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as err:
-        raise ImageFileError(f"{path}: cannot decode the image ({_reason(err)})") from err
+    img = _open(path, limit)
+    if img is None:  # a TIFF that Pillow cannot read (floating-point colour, ...)
+        return _load_tiff(path)
     try:
         with img:
             info = ImageInfo(
@@ -156,6 +149,9 @@ def load_image_with_info(
                 info.notes.append(f"{img.n_frames} frames: only the first is used")
             array = _decode_16bit_colour(img, path)  # before getexif(), which loads PNGs
             orientation = _exif_orientation(img)
+            info.chroma_subsampling = jpeg_chroma_subsampling(img)
+            if info.chroma_subsampling is not None and orientation >= 5:  # turned by 90°
+                info.chroma_subsampling = info.chroma_subsampling[::-1]
             if array is None:
                 img.load()
                 array = pil_to_array(img, info.notes)
@@ -170,6 +166,44 @@ def load_image_with_info(
     array = _apply_orientation(array, orientation)
     info.bit_depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 32)
     return np.ascontiguousarray(array), info
+
+
+def _check_file(path: Path) -> None:
+    """The checks of a path before its contents: it exists, is a file and is not empty."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageFileError(f"{path}: is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise ImageFileError(f"{path}: empty file (0 bytes)")
+
+
+def _open(path: Path, limit: int) -> Image.Image | None:
+    """Open ``path`` with Pillow (header only) after checking the file and, for a PNG, that
+    its image data is complete; None for a TIFF that Pillow cannot identify."""
+    _check_file(path)
+    try:
+        with warnings.catch_warnings(), _pixel_limit(limit):
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise _bomb_error(path, limit) from None
+    except UnidentifiedImageError as err:
+        if _is_tiff(path):
+            return None
+        raise ImageFileError(f"{path}: not an image file, or a format Pillow cannot read") from err
+    except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as err:
+        raise ImageFileError(f"{path}: cannot decode the image ({_reason(err)})") from err
+    try:
+        if img.format == "PNG":
+            _check_png_data(path)
+        if img.format == "TIFF" and _float_samples(img) > 1:  # Pillow reads one of them
+            img.close()
+            return None
+    except BaseException:
+        img.close()
+        raise
+    return img
 
 
 def _bomb_error(path: Path, limit: int) -> ImageFileError:
@@ -193,6 +227,19 @@ def _pixel_limit(limit: int):
 def _reason(err: BaseException) -> str:
     text = str(err).strip()
     return text or type(err).__name__
+
+
+def jpeg_chroma_subsampling(img: Image.Image) -> tuple[int, int] | None:
+    """How much a colour JPEG's chroma planes are subsampled, as stored: (vertical,
+    horizontal) factors, ``(2, 2)`` for 4:2:0, ``(1, 2)`` for 4:2:2, ``(1, 1)`` for 4:4:4;
+    ``None`` for a gray or CMYK JPEG and for any other format."""
+    layers = getattr(img, "layer", None) if img.format == "JPEG" else None
+    if not layers or len(layers) != 3 or img.info.get("adobe_transform") == 0:  # 0: RGB
+        return None
+    (_, luma_h, luma_v, _), *chroma = layers
+    if any(luma_h % h or luma_v % v for _, h, v, _ in chroma):
+        return None
+    return luma_v // max(v for _, _, v, _ in chroma), luma_h // max(h for _, h, _, _ in chroma)
 
 
 def _exif_orientation(img: Image.Image) -> int:
@@ -222,34 +269,136 @@ def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return array
 
 
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # samples per pixel of each PNG colour type
+# Adam7: (first row, first column, row step, column step) of each of the seven passes
+_ADAM7 = (
+    (0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1)
+)  # fmt: skip
+
+
+def _check_png_data(path: Path) -> None:
+    """Refuse a PNG whose image data holds fewer rows than its header declares.
+
+    Pillow decodes such a file without complaint, the missing rows black (a valid zlib
+    stream that simply ends early); a few hundred bytes can so declare a 16000×16000
+    image. The data is inflated in steps and counted, never held.
+    """
+    with open(path, "rb") as file:
+        found, expected, header = _count_png_data(path, file)
+    if found < expected:
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+        if interlace:
+            held = f"{found:,} of the {expected:,} bytes"
+        else:
+            row = 1 + -(-width * depth * _PNG_SAMPLES[colour] // 8)
+            held = f"{found // row} of the {height} rows"
+        raise ImageFileError(
+            f"{path}: a damaged PNG: its image data holds {held} its header declares (a "
+            "truncated or corrupt file)"
+        )
+
+
+def _count_png_data(path: Path, file) -> tuple[int, int, bytes]:
+    """(bytes the image data inflates to, stopping at what the header declares; that
+    declared size; the header)."""
+    try:
+        chunks = png.Reader(file=file).chunks()
+        kind, header = next(chunks)
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+        bits = depth * _PNG_SAMPLES[colour]
+        if interlace:
+            passes = [
+                (-(-(height - r0) // dr), -(-(width - c0) // dc)) for r0, c0, dr, dc in _ADAM7
+            ]
+        else:
+            passes = [(height, width)]
+        expected = sum(rows * (1 + -(-cols * bits // 8)) for rows, cols in passes if cols > 0)
+        inflate, found = zlib.decompressobj(), 0
+        for kind, data in chunks:
+            if kind == b"IEND" or found >= expected:
+                break
+            while kind == b"IDAT" and data and found < expected:
+                found += len(inflate.decompress(data, 1 << 22))
+                data = inflate.unconsumed_tail
+    except (png.Error, KeyError, StopIteration, struct.error, zlib.error) as err:
+        raise ImageFileError(f"{path}: cannot decode the image ({_reason(err)})") from err
+    return found, expected, header
+
+
+def _is_tiff(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _tiff_page(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of the first page of a TIFF that Pillow cannot read, if supported."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            shape, dtype = tuple(page.shape), np.dtype(page.dtype)
+    except Exception as err:  # tifffile raises many kinds on a damaged file
+        raise ImageFileError(f"{path}: cannot decode the TIFF ({_reason(err)})") from err
+    channels = shape[2] if len(shape) == 3 else 1
+    if dtype.kind != "f" or len(shape) not in (2, 3) or channels not in (1, 2, 3, 4):
+        raise ImageFileError(
+            f"{path}: a TIFF of {dtype} samples, shape {shape}, is not supported (TIFFs may "
+            "hold 8- or 16-bit unsigned or floating-point gray, gray + alpha, RGB or RGBA)"
+        )
+    return shape, dtype
+
+
+def _load_tiff(path: Path) -> tuple[np.ndarray, ImageInfo]:
+    """A floating-point TIFF that Pillow cannot read (colour, float64), as float32."""
+    shape, _ = _tiff_page(path)
+    try:
+        array = tifffile.imread(path, key=0)
+    except Exception as err:
+        raise ImageFileError(f"{path}: cannot decode the TIFF ({_reason(err)})") from err
+    info = ImageInfo(format="TIFF", mode="F", bit_depth=32)
+    if array.shape != shape or array.size == 0:
+        raise ImageFileError(f"{path}: cannot decode the TIFF (got shape {array.shape})")
+    return np.ascontiguousarray(array, dtype=np.float32), info
+
+
 _TIFF_BITS_PER_SAMPLE = 258
 _TIFF_SAMPLES_PER_PIXEL = 277
+_TIFF_SAMPLE_FORMAT = 339  # 3: IEEE floating point
 
 
-def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
-    """Whether a PNG/TIFF holds 16-bit colour or gray + alpha (Pillow reads them at 8 bits)."""
+def _float_samples(img: Image.Image) -> int:
+    """The samples per pixel of a floating-point TIFF (0 for any other kind)."""
+    kind = img.tag_v2.get(_TIFF_SAMPLE_FORMAT, 1)
+    floating = 3 in (kind if isinstance(kind, tuple) else (kind,))
+    return int(img.tag_v2.get(_TIFF_SAMPLES_PER_PIXEL, 1)) if floating else 0
+
+
+def _wide_channels(img: Image.Image, path: Path) -> int | None:
+    """The channel count of a PNG/TIFF of 16-bit colour or gray + alpha (Pillow reads them
+    at 8 bits, a 16-bit gray + alpha PNG as RGBA), else None."""
     if img.format == "PNG":
-        reader = png.Reader(filename=str(path))
-        reader.preamble()
-        return reader.bitdepth == 16 and reader.planes > 1
+        with open(path, "rb") as file:
+            reader = png.Reader(file=file)
+            reader.preamble()
+        return reader.planes if reader.bitdepth == 16 and reader.planes > 1 else None
     if img.format == "TIFF":
         bits = img.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))
         samples = img.tag_v2.get(_TIFF_SAMPLES_PER_PIXEL, 1)
-        return 16 in (bits if isinstance(bits, tuple) else (bits,)) and samples > 1
-    return False
+        wide = 16 in (bits if isinstance(bits, tuple) else (bits,)) and samples > 1
+        return samples if wide else None
+    return None
 
 
 def _decode_16bit_colour(img: Image.Image, path: Path) -> np.ndarray | None:
     """16-bit colour or gray + alpha at full depth (pypng, tifffile), else None."""
-    if not _is_16bit_colour(img, path):
+    if _wide_channels(img, path) is None:
         return None
     if img.format == "PNG":
-        reader = png.Reader(filename=str(path))
-        width, height, rows, info = reader.asDirect()
-        planes = info["planes"]
-        return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(
-            height, width, planes
-        )
+        with open(path, "rb") as file:
+            width, height, rows, info = png.Reader(file=file).asDirect()
+            planes = info["planes"]
+            return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(
+                height, width, planes
+            )
     array = tifffile.imread(path, key=0)
     return array if array.dtype == np.uint16 and array.ndim == 3 else None
 
@@ -310,14 +459,13 @@ def pil_to_array(img: Image.Image, notes: list[str] | None = None) -> np.ndarray
 def array_to_pil(array: np.ndarray) -> Image.Image:
     """Convert an 8-bit array (or a 16-bit gray / float32 gray array) to a PIL image.
 
-    16-bit colour has no Pillow mode; :func:`save_image` writes it with pypng or tifffile.
+    16-bit and floating-point colour have no Pillow mode; :func:`save_image` writes them
+    with pypng or tifffile.
     """
     array = _check_array(array)
-    if array.dtype == np.uint16:
-        if array.ndim != 2:
-            raise ValueError("Pillow has no mode for 16-bit colour images; use save_image")
-        return Image.fromarray(np.ascontiguousarray(array))
-    if array.dtype == np.float32:
+    if array.dtype in (np.uint16, np.float32):
+        if array.ndim == 3 and array.shape[2] > 1:
+            raise ValueError(f"Pillow has no mode for {array.dtype} colour images; use save_image")
         return Image.fromarray(np.ascontiguousarray(array.reshape(array.shape[:2])))
     if array.ndim == 2:
         return Image.fromarray(np.ascontiguousarray(array))
@@ -336,8 +484,6 @@ def _check_array(array) -> np.ndarray:
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"cannot save an empty image of shape {array.shape}")
-    if array.dtype == np.float32 and array.ndim == 3 and array.shape[2] != 1:
-        raise TypeError("float32 images can only be saved as gray TIFF; convert to uint8/uint16")
     if array.dtype not in (np.uint8, np.uint16, np.float32):
         raise TypeError(
             f"expected a uint8 or uint16 image array, got dtype {array.dtype}; "
@@ -391,7 +537,8 @@ def save_image(
         raise ImageFileError(f"{path}: cannot write, the folder {folder} {reason}")
 
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=folder)
+        # (a short prefix: the temporary name must fit wherever the final name fits)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem[:24]}.", suffix=".tmp", dir=folder)
     except OSError as err:
         raise ImageFileError(f"{path}: cannot write to {folder} ({_reason(err)})") from err
     tmp = Path(tmp_name)
@@ -441,34 +588,51 @@ def check_savable(path: str | os.PathLike, dtype: np.dtype, channels: int) -> st
 
 def peek_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[np.dtype, int]:
     """The dtype and channel count :func:`load_image` will return for ``path``, read from
-    the file's header only (no decoding); :class:`ImageFileError` for a file it cannot
-    open."""
+    the file's header (a PNG's image data is inflated and counted, not kept: see
+    :func:`load_image`'s refusals); :class:`ImageFileError` for a file it would refuse."""
     path = Path(path)
-    limit = MAX_PIXELS if max_pixels is None else max_pixels
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    img = _open(path, MAX_PIXELS if max_pixels is None else max_pixels)
+    if img is None:
+        shape, _ = _tiff_page(path)
+        return np.dtype(np.float32), shape[2] if len(shape) == 3 else 1
     try:
-        with warnings.catch_warnings(), _pixel_limit(limit):
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                mode = img.mode
-                transparent = "transparency" in img.info
-                wide = img.format in ("PNG", "TIFF") and _is_16bit_colour(img, path)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise _bomb_error(path, limit) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageFileError(f"{path}: not an image file, or unreadable ({_reason(err)})") from err
-    channels = {"LA": 2, "La": 2, "PA": 4, "RGBA": 4, "RGBa": 4}.get(mode, 3)
-    if mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        channels = 1
-    if mode == "P" and transparent:
-        channels = 4
-    if wide and mode == "LA":
-        channels = 2
+        with img:
+            mode, transparent = img.mode, "transparency" in img.info
+            wide = _wide_channels(img, path)
+    except (OSError, SyntaxError, ValueError, struct.error) as err:
+        raise ImageFileError(f"{path}: cannot decode the image ({_reason(err)})") from err
+    if wide is not None:
+        return np.dtype(np.uint16), wide
     if mode == "F":
         return np.dtype(np.float32), 1
-    sixteen = mode.startswith("I") or wide
-    return np.dtype(np.uint16 if sixteen else np.uint8), channels
+    if mode in ("1", "L", "I", "F") or mode.startswith("I;16"):
+        channels = 1
+    elif mode == "P":
+        channels = 4 if transparent else 3
+    else:
+        channels = {"LA": 2, "La": 2, "PA": 4, "RGBA": 4, "RGBa": 4}.get(mode, 3)
+    return np.dtype(np.uint16 if mode.startswith("I") else np.uint8), channels
+
+
+def missing_folder(folder: str | os.PathLike) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist (None: it exists):
+    what creating ``folder`` adds, and what a failed run removes again."""
+    folder, missing = Path(folder), None
+    while not folder.exists():
+        missing = folder
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return missing
+
+
+def remove_empty_folders(root: str | os.PathLike) -> None:
+    """Remove ``root`` and every folder under it that holds no file, deepest first."""
+    if not Path(root).is_dir():
+        return
+    for folder, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+        with contextlib.suppress(OSError):  # not empty: a file is kept
+            os.rmdir(folder)
 
 
 def _exists_error(path: Path) -> FileExistsError:
@@ -490,13 +654,16 @@ def _rename_no_clobber(tmp: Path, path: Path) -> None:
 
 
 def _write(fh, array: np.ndarray, fmt: str, quality: int, icc_profile: bytes | None) -> None:
-    if array.dtype == np.uint16 and array.ndim == 3:
+    if array.dtype in (np.uint16, np.float32) and array.ndim == 3:  # no Pillow mode for these
         if fmt == "PNG":
             fh.write(_encode_png16(array, icc_profile))
         else:
-            extra = ["unassalpha"] if array.shape[2] == 4 else []
+            colour = array.shape[2] >= 3
+            extra = ["unassalpha"] if array.shape[2] in (2, 4) else []
             buffer = io.BytesIO()  # tifffile wants a named file or a buffer, not a descriptor
-            tifffile.imwrite(buffer, array, photometric="rgb", extrasamples=extra)
+            tifffile.imwrite(
+                buffer, array, photometric="rgb" if colour else "minisblack", extrasamples=extra
+            )
             fh.write(buffer.getvalue())
         return
     img = array_to_pil(array)

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .inference import Restorer
+from .models.registry import get_model_info, list_models
 
 __all__ = [
     "OnnxModelInfo",
@@ -163,12 +164,21 @@ def create_session(path: str | os.PathLike, threads: int | None = None):
     options.enable_mem_pattern = False
     # No constant folding: folding would store every Converse2D layer's spectral filter
     # (several GiB for Converse-DnCNN at 512²); computed at each run they cost ~10%.
-    return ort.InferenceSession(
-        str(path),
-        options,
-        providers=["CPUExecutionProvider"],
-        disabled_optimizers=["ConstantFolding"],
-    )
+    try:
+        return ort.InferenceSession(
+            str(path),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=["ConstantFolding"],
+        )
+    except Exception as err:  # onnxruntime's own kinds (InvalidProtobuf, Fail, ...)
+        if Path(path).is_file() and Path(path).stat().st_size == 0:
+            raise ValueError(f"{path}: empty file (0 bytes), not an ONNX model") from None
+        reason = str(err).rsplit("failed:", 1)[-1].strip() or type(err).__name__
+        raise ValueError(
+            f"{path}: not an ONNX model onnxruntime can load ({reason}); write one with "
+            "`conversenet export MODEL -o FILE`"
+        ) from None
 
 
 def _pad_to(x: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -205,6 +215,9 @@ class OnnxModule(nn.Module):
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.in_channels = self.info.in_channels
         self.scale = self.info.scale
+        registered = self.info.model in list_models()
+        # a denoiser trained at one noise level restores colour images channel by channel
+        self.fixed_sigma = get_model_info(self.info.model).fixed_sigma if registered else None
         if self.info.kernel_size:
             self.blur_kernel_size = self.info.kernel_size
 
@@ -287,19 +300,29 @@ def make_onnx_restorer(
     download: bool = True,
     threads: int | None = None,
     model_options: Mapping[str, Any] | None = None,
+    colour_route: str = "auto",
 ) -> Restorer:
     """A :class:`~conversenet.inference.Restorer` that runs an exported file in onnxruntime.
 
     Takes the options of ``Restorer``; ``model`` (if given) must name the exported model,
     ``weights`` must be unset (they are inside the file) and ``device`` the CPU.
-    ``tile="auto"`` uses the file's tile: its size for a fixed-size export (the images are
-    cut into tiles of exactly that size, the last ones padded), ``preferred_tile`` for a
-    dynamic one.
+    ``colour_route`` must be ``"auto"``: the file holds one model, so colour images are
+    not routed to another (a gray file restores them as :class:`Restorer` does, in the
+    basis :func:`~conversenet.colour.gray_model_basis` gives; a colour file on a JPEG with
+    subsampled chroma says that the gray model does better). ``tile="auto"`` uses the
+    file's tile: its size for a fixed-size export (the images are cut into tiles of exactly
+    that size, the last ones padded), ``preferred_tile`` for a dynamic one.
 
     Raises:
         ValueError: the file does not fit the task or the options.
     """
     del download  # nothing to download: the weights are inside the file
+    if colour_route != "auto":
+        raise ValueError(
+            "the onnxruntime backend runs the one model of its file, so colour_route "
+            f"{colour_route!r} cannot route colour images to another (--colour-route applies "
+            "to the PyTorch backend)"
+        )
     if model_options:
         raise ValueError(
             "the onnxruntime backend takes no model options: the exported file fixes the "

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import check_int
+from .checks import check_choice, check_int
+from .colour import COLOUR_BASES, opponent_to_rgb, rgb_to_opponent
 from .tasks import call_model
 
 __all__ = [
@@ -320,18 +321,34 @@ class PerChannel(nn.Module):
     """A single-channel (gray) model run on each channel of a colour batch: the channels
     are folded into the batch, so ``(N, C, H, W)`` is restored as ``(N·C, 1, H, W)``.
 
+    Args:
+        model: the gray model.
+        basis: for RGB input (``C = 3``), ``"opponent"`` restores the luminance and the
+            two colour differences of :func:`~conversenet.colour.rgb_to_opponent` and
+            converts back; ``"rgb"`` restores R, G and B as they are. Other channel
+            counts are restored as they are. :func:`~conversenet.colour.gray_model_basis`
+            says which suits a model (the opponent basis for a blind one).
+
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C, sH, sW)`.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, basis: str = "opponent") -> None:
         super().__init__()
         self.model = model
+        self.basis = check_choice("basis", basis, COLOUR_BASES)
+
+    def extra_repr(self) -> str:
+        return f"basis={self.basis!r}"
 
     def forward(self, x: Tensor) -> Tensor:
         n, c = x.shape[:2]
+        opponent = self.basis == "opponent" and c == 3
+        if opponent:
+            x = rgb_to_opponent(x)
         y = self.model(x.reshape(n * c, 1, *x.shape[2:]))
-        return y.reshape(n, c, *y.shape[2:])
+        y = y.reshape(n, c, *y.shape[2:])
+        return opponent_to_rgb(y) if opponent else y
 
 
 def model_channels(model: nn.Module) -> int | None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from torch import Tensor, nn
+if TYPE_CHECKING:  # only for the annotations: the command line's parsers read this module
+    from torch import Tensor, nn
 
 __all__ = [
     "COMMAND_TASKS",

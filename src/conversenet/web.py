@@ -24,7 +24,7 @@ import numpy as np
 
 from .data.kernels import load_kernel
 from .inference import Restorer
-from .io import IMAGE_EXTENSIONS, load_image, save_image
+from .io import IMAGE_EXTENSIONS, ImageInfo, load_image_with_info, save_image
 from .metrics import psnr
 from .models import get_model_info, list_models
 from .onnx_backend import make_onnx_restorer, read_onnx_metadata
@@ -39,6 +39,7 @@ __all__ = [
     "RestoreResult",
     "build_app",
     "load_upload",
+    "load_upload_with_info",
     "models_for_task",
     "restore_upload",
     "serve",
@@ -124,14 +125,25 @@ def load_upload(
         ValueError: a file that is too large, not an image, corrupt or empty; the message
             names the file by its own name, not by the server's copy.
     """
+    return load_upload_with_info(path, max_bytes=max_bytes, max_pixels=max_pixels)[0]
+
+
+def load_upload_with_info(
+    path: str | os.PathLike | None,
+    *,
+    max_bytes: int = MAX_UPLOAD_MB * 2**20,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[np.ndarray, ImageInfo]:
+    """Like :func:`load_upload`, also returning what :func:`~conversenet.io.load_image_with_info`
+    learnt about the file (for the sample, a PNG's :class:`~conversenet.io.ImageInfo`)."""
     if path is None:
-        return sample_image()
+        return sample_image(), ImageInfo(format="PNG")
     path = Path(path)
     name = path.name
     if path.is_file() and path.stat().st_size > max_bytes:
         raise ValueError(f"{name}: the file is larger than {_size_text(max_bytes)}")
     try:
-        image = load_image(path)
+        image, info = load_image_with_info(path)
     except (OSError, ValueError) as err:
         raise ValueError(_clean_message(err, path, name)) from None
     if image.shape[0] * image.shape[1] > max_pixels:
@@ -139,7 +151,7 @@ def load_upload(
             f"{name}: {image.shape[1]}x{image.shape[0]} pixels is more than this app takes "
             f"({max_pixels / 1e6:.0f} megapixels); use `conversenet denoise|sr|deblur`"
         )
-    return image
+    return image, info
 
 
 @dataclass(frozen=True)
@@ -187,7 +199,7 @@ def restore_upload(
     task: str,
     model: str,
     *,
-    sigma: float = DEFAULT_SIGMA,
+    sigma: float | None = None,
     add_noise: bool = False,
     kernel_path: str | os.PathLike | None = None,
     reference_path: str | os.PathLike | None = None,
@@ -203,9 +215,11 @@ def restore_upload(
         image_path, kernel_path, reference_path: uploaded files (kernel: non-blind
             deblurring; reference: the clean image, for the PSNR).
         task: ``denoise``, ``sr`` or ``deblur``; model: a registered name or an ONNX label.
-        sigma: noise level on the 0..255 scale (denoising).
-        add_noise: add Gaussian noise of ``sigma`` first (to try a denoiser on a clean
-            image); the clean image is then the reference unless one is uploaded.
+        sigma: noise level on the 0..255 scale that the denoiser is told (None: the
+            model's own, the level it was trained for; a blind model needs none).
+        add_noise: add Gaussian noise of ``sigma`` (:data:`DEFAULT_SIGMA` when None)
+            first, to try a denoiser on a clean image; the clean image is then the
+            reference unless one is uploaded.
         progress: called with (tiles done, tiles in all).
 
     Raises:
@@ -216,11 +230,13 @@ def restore_upload(
     if not model:
         raise ValueError("choose a model")
     name = Path(image_path).name if image_path is not None else SAMPLE_NAME
-    image = load_upload(image_path)
+    image, info = load_upload_with_info(image_path)
     reference = load_upload(reference_path) if reference_path is not None else None
+    chroma = info.chroma_subsampling  # a JPEG's: where its noise is not independent
     notes = []
     if add_noise and task == "denoise":
-        noise = np.random.default_rng(seed).normal(0, sigma, image.shape)
+        level = DEFAULT_SIGMA if sigma is None else sigma
+        noise = np.random.default_rng(seed).normal(0, level, image.shape)
         scale = 257.0 if image.dtype == np.uint16 else 1.0
         if np.issubdtype(image.dtype, np.floating):
             noisy = image + noise / 255.0
@@ -230,7 +246,7 @@ def restore_upload(
         if reference is None:
             reference = image
             notes.append("reference: the image before the noise was added")
-        image = noisy
+        image, chroma = noisy, None  # the noise added here is independent
     kernel = None
     if kernel_path is not None:
         try:
@@ -240,7 +256,7 @@ def restore_upload(
     restorer = _make_restorer(
         task, model, sigma if task == "denoise" else None, kernel, download, onnx_files
     )
-    total = restorer.passes(image)
+    total = restorer.passes(image, chroma)
     done = 0
 
     def step(count: int) -> None:
@@ -250,7 +266,7 @@ def restore_upload(
             progress(done, total)
 
     start = time.perf_counter()
-    output, restore_notes = restorer(image, progress=step)
+    output, restore_notes = restorer(image, progress=step, chroma_subsampling=chroma)
     seconds = time.perf_counter() - start
     notes += restore_notes
 
@@ -271,7 +287,7 @@ def restore_upload(
     save_image(file, output, overwrite=True)
 
     lines = [
-        f"**{_DONE[task]}** {name} with **{restorer.model_name_for(image)}**: "
+        f"**{_DONE[task]}** {name} with **{restorer.model_name_for(image, chroma)}**: "
         f"{image.shape[1]}x{image.shape[0]} → {output.shape[1]}x{output.shape[0]} in "
         f"{seconds:.1f} s ({total} pass{'es' if total != 1 else ''})"
     ]
@@ -339,6 +355,7 @@ def build_app(
         task,
         model,
         sigma,
+        sigma_set,
         add_noise,
         kernel,
         reference,
@@ -356,7 +373,7 @@ def build_app(
                 None if path is None else path,
                 task,
                 model,
-                sigma=float(sigma),
+                sigma=float(sigma) if sigma_set else None,  # untouched: the model's own
                 add_noise=bool(add_noise),
                 kernel_path=kernel,
                 reference_path=reference,
@@ -382,6 +399,7 @@ def build_app(
             "and press **Restore**."
         )
         use_sample = gr.State(False)
+        sigma_set = gr.State(False)  # whether the user moved the σ slider
         with gr.Row():
             with gr.Column(scale=1):
                 image_file = gr.File(
@@ -401,7 +419,7 @@ def build_app(
                     elem_id="model",
                 )
                 sigma = gr.Slider(
-                    0,
+                    1,
                     75,
                     value=DEFAULT_SIGMA,
                     step=1,
@@ -448,17 +466,18 @@ def build_app(
                     label="Input | result (drag the slider)",
                     interactive=False,
                     format="png",
-                    height=VIEW_HEIGHT,
+                    max_height=VIEW_HEIGHT,  # the whole image (height= crops it to a band)
                     elem_id="compare",
                 )
                 result_file = gr.File(label="Download the result (PNG)", elem_id="download")
 
         task.change(on_task, task, [model, sigma, add_noise, kernel])
+        sigma.input(lambda: True, None, sigma_set)
         image_file.change(on_upload, image_file, [input_view, status, use_sample])
         sample.click(on_sample, None, [image_file, input_view, status, use_sample])
         run.click(
             on_run,
-            [image_file, use_sample, task, model, sigma, add_noise, kernel, reference],
+            [image_file, use_sample, task, model, sigma, sigma_set, add_noise, kernel, reference],
             [input_view, output_view, compare, result_file, status],
         )
     app.queue(default_concurrency_limit=1)  # one restoration at a time: they use every core

@@ -27,6 +27,7 @@ import pickle
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,8 +243,11 @@ def resolve_weights(
     if path is not None:
         candidate = Path(path).expanduser()
         if candidate.is_dir():
-            if weights is None:
-                raise ValueError(f"{candidate} is a folder; give the weight file itself")
+            if weights is None or not (candidate / weights.filename).is_file():
+                holding = f" (or a folder holding {weights.filename})" if weights else ""
+                raise ValueError(
+                    f"{candidate} is a folder, not a weights file: give the file itself{holding}"
+                )
             candidate = candidate / weights.filename
         if not candidate.is_file():
             raise FileNotFoundError(f"weight file {candidate} does not exist")
@@ -319,7 +323,9 @@ def load_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict[
                 f"{path}: not a readable safetensors file ({_first_line(exc)})"
             ) from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # about the pickle protocol of a file it reads or refuses
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # PyTorch's message suggests weights_only=False, i.e. running the file's code: never
         if "unsupported global" not in str(exc).lower():  # garbage, not an object of code

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conversenet.cli.demo import comparison_image, make_cases
+from conversenet.cli.demo import PANEL, comparison_image, make_cases, summary_table
 from conversenet.io import load_image
 from conversenet.metrics import psnr
 from conversenet.samples import demo_kernel, sample_image
@@ -57,6 +57,35 @@ def test_comparison_image_layout():
     small = np.zeros((48, 48), np.uint8)
     img = comparison_image([("a", [(panel, "x"), (small, "y")]), ("b", [(panel, "z")])])
     assert img.size[0] > 2 * 192 and img.size[1] > 2 * 192
+
+
+def test_captions_stay_within_their_panels():
+    """The compact models' long names: each caption wraps within its panel, none runs into
+    the next one (the gaps between panels stay white)."""
+    panel = np.full((192, 192, 3), 128, np.uint8)
+    labels = ["noisy, sigma 25: 20.25 dB", "converse_dncnn_compact_colour: 29.98 dB", "reference"]
+    image = np.asarray(comparison_image([("t", [(panel, label) for label in labels])]))
+    margin = 8
+    for i in range(1, len(labels)):
+        gap = image[:, i * (PANEL + margin) : i * (PANEL + margin) + margin]
+        assert (gap == 255).all(), f"a caption crosses the gap before panel {i}"
+    assert (image[:, -margin:] == 255).all()
+    two_lines = np.asarray(comparison_image([("t", [(panel, "reference")])])).shape[0]
+    assert image.shape[0] > two_lines  # the wrapped caption's extra lines have room
+
+
+def test_summary_table_columns_line_up():
+    rows = [
+        ("denoise", "converse_dncnn_compact_colour", 20.25, 29.98, 3.1),
+        ("sr", "converse_srresnet_compact", 27.73, 29.21, 1.0),
+        ("deblur", "conversenet_compact", 29.45, 30.81, 12.5),
+    ]
+    lines = summary_table(rows).splitlines()
+    ends = {len(line) for line in lines}
+    assert len(ends) == 1, lines  # every column right-aligned under its heading
+    degraded = lines[0].index("degraded") + len("degraded")
+    for line, row in zip(lines[1:], rows, strict=True):
+        assert line[:degraded].split()[-1] == f"{row[2]:.2f}"
 
 
 def test_demo_runs_offline_with_the_embedded_models(tmp_path):

@@ -1,45 +1,39 @@
-"""The ``conversenet`` command: one sub-module per command (``restore`` holds the three
-restoration commands ``denoise``, ``sr`` and ``deblur``).
+"""The ``conversenet`` command: :mod:`.parsers` holds every command's options; one module
+per command runs it (``restore`` holds the three restoration commands ``denoise``, ``sr``
+and ``deblur``), imported only then.
 
-Each sub-module exposes ``register(subparsers)``, which adds its parser(s) and sets
-``func`` (called with the parsed namespace, returning the exit code).
+Each command module exposes ``run(args)``, called with the parsed namespace and returning
+the exit code.
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from .._version import __version__
 from ..runtime import reuse_freed_memory
-from . import demo, export, models, reproduce, restore, serve, train
-from . import eval as evaluate
+from .parsers import build_parser
 
-#: The modules that register the sub-commands, in the order of ``conversenet --help``.
-COMMAND_MODULES = (restore, evaluate, reproduce, models, demo, train, export, serve)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="conversenet",
-        description="Image restoration with reverse convolution (Converse2D).",
-    )
-    parser.add_argument("-V", "--version", action="version", version=f"conversenet {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        module.register(sub)
-    return parser
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT).
+INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    reuse_freed_memory()
-    return int(args.func(args) or 0)
+    """Run ``conversenet`` with ``argv`` (default: the process's arguments); the exit code."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "module", None):
+            parser.print_help()
+            return 2
+        reuse_freed_memory()
+        # the command's module, and with it PyTorch and the models, loads only now
+        command = importlib.import_module(f"{__name__}.{args.module}")
+        return int(command.run(args) or 0)
+    except KeyboardInterrupt:  # commands that write files clean up and return 130 themselves
+        print("conversenet: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

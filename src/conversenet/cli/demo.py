@@ -21,10 +21,11 @@ default model of the task, and writes the degraded, restored and reference image
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -36,29 +37,10 @@ from ..inference import Restorer
 from ..io import load_image, save_image
 from ..metrics import psnr
 from ..samples import demo_kernel, sample_image
-from ..tasks import COMMAND_TASKS
 from ..weights import WeightsNotFoundError, weights_dir_candidates
-from ._common import add_command, add_common_options, fail, select_device, set_threads
+from ._common import fail, select_device, set_threads
 
-DEFAULT_OUT = Path("conversenet-demo")
 PANEL = 192
-
-
-def register(subparsers) -> None:
-    p = add_command(subparsers, "demo", __doc__)
-    p.add_argument(
-        "-o", "--output", type=Path, default=DEFAULT_OUT, metavar="DIR", help="output folder"
-    )
-    p.add_argument("--image", type=Path, help="use this image instead of the shipped sample")
-    p.add_argument(
-        "--tasks",
-        nargs="+",
-        choices=COMMAND_TASKS,
-        default=list(COMMAND_TASKS),
-        help="tasks to run",
-    )
-    add_common_options(p)
-    p.set_defaults(func=run)
 
 
 @dataclass
@@ -107,28 +89,68 @@ def _caption_font(size: int = 13):
         return ImageFont.load_default()
 
 
+def wrap_caption(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """``text`` in lines that ``fits`` (a panel's width), broken after a space or an
+    underscore, or inside a word that does not fit alone."""
+    lines, line = [], ""
+    for piece in re.findall(r"[^ _]+[ _]*|[ _]+", text):
+        if line and not fits((line + piece).rstrip()):
+            lines.append(line.rstrip())
+            line = ""
+        line += piece
+        while len(line) > 1 and not fits(line.rstrip()):  # a word wider than the panel
+            cut = 1
+            while cut + 1 < len(line) and fits(line[: cut + 1]):
+                cut += 1
+            lines.append(line[:cut])
+            line = line[cut:]
+    return [*lines, line.rstrip()] if line.strip() else lines
+
+
 def comparison_image(rows: list[tuple[str, list[tuple[np.ndarray, str]]]]):
-    """A grid: one row per task, one captioned panel per image."""
+    """A grid: one row per task, one panel per image, its caption wrapped to its width."""
     font, title_font = _caption_font(13), _caption_font(15)
-    margin, caption, title = 8, 20, 22
+    margin, line_height, title = 8, 16, 22
     cols = max(len(panels) for _, panels in rows)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def fits(line: str) -> bool:
+        return draw.textlength(line, font=font) <= PANEL
+
+    captions = [[wrap_caption(label, fits) for _, label in panels] for _, panels in rows]
+    heights = [4 + line_height * max(map(len, row)) for row in captions]
     width = margin + cols * (PANEL + margin)
-    height = margin + len(rows) * (title + PANEL + caption + margin)
+    height = margin + sum(title + PANEL + h + margin for h in heights)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     y = margin
-    for row_title, panels in rows:
+    for (row_title, panels), row_captions, caption in zip(rows, captions, heights, strict=True):
         draw.text((margin, y + 2), row_title, fill="black", font=title_font)
         y += title
-        for i, (img, label) in enumerate(panels):
+        for i, ((img, _), lines) in enumerate(zip(panels, row_captions, strict=True)):
             tile = Image.fromarray(img).convert("RGB")
             if tile.size != (PANEL, PANEL):
                 tile = tile.resize((PANEL, PANEL), Image.NEAREST)
             x = margin + i * (PANEL + margin)
             canvas.paste(tile, (x, y))
-            draw.text((x, y + PANEL + 3), label, fill="black", font=font)
+            for k, line in enumerate(lines):
+                draw.text((x, y + PANEL + 3 + k * line_height), line, fill="black", font=font)
         y += PANEL + caption + margin
     return canvas
+
+
+def summary_table(summary: list[tuple[str, str, float, float, float]]) -> str:
+    """The printed table: (task, model, degraded PSNR, restored PSNR, seconds) per row, the
+    model column as wide as the longest name."""
+    width = max(len("model"), *(len(row[1]) for row in summary))
+    head = f"{'task':<8} {'model':<{width}} {'degraded':>9} {'restored':>9} {'gain':>7}"
+    lines = [f"{head} {'time':>7}"]
+    for task, name, before, after, seconds in summary:
+        lines.append(
+            f"{task:<8} {name:<{width}} {before:9.2f} {after:9.2f} {after - before:+7.2f} "
+            f"{seconds:6.1f}s"
+        )
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -182,17 +204,12 @@ def run(args: argparse.Namespace) -> int:
                 ],
             )
         )
-        summary.append((case.task, name, case.degraded_label, before, after, seconds))
+        summary.append((case.task, name, before, after, seconds))
     bar.close()
 
     if rows:
         save_image(out / "comparison.png", np.asarray(comparison_image(rows)), overwrite=True)
-        print(f"{'task':<8} {'model':<18} {'degraded':>9} {'restored':>9} {'gain':>7} {'time':>7}")
-        for task, name, _label, before, after, seconds in summary:
-            print(
-                f"{task:<8} {name:<18} {before:8.2f}  {after:8.2f}  {after - before:+6.2f}  "
-                f"{seconds:6.1f}s"
-            )
+        print(summary_table(summary))
         print(f"PSNR in dB against the reference; images and comparison.png written to {out}/")
     for task, problem in missing:
         print(f"error: cannot run the {task} demo: {problem}", file=sys.stderr)

@@ -7,51 +7,16 @@ and the mean; writes OUT/results.json and the restored images.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
+from ..colour import gray_model_basis
 from ..data.kernels import load_kernel
 from ..evaluation import Protocol, evaluate, format_table
+from ..io import missing_folder
 from ..models import create_model, get_model_info
-from ._common import (
-    add_command,
-    add_common_options,
-    add_model_options,
-    add_tile_options,
-    fail,
-    select_device,
-    set_threads,
-)
-
-
-def register(subparsers) -> None:
-    p = add_command(subparsers, "eval", __doc__)
-    p.add_argument(
-        "--model", required=True, help="registered model name (see `conversenet models`)"
-    )
-    p.add_argument("--data", required=True, type=Path, metavar="DIR", help="folder of clean images")
-    p.add_argument("--sigma", type=float, default=25.0, help="noise level for denoising (0-255)")
-    p.add_argument("--scale", type=int, default=None, help="SR scale (default: the model's)")
-    p.add_argument("--kernel", type=Path, help="blur kernel file for deblurring (.npy/.png/.mat)")
-    p.add_argument(
-        "--kernel-index", type=int, metavar="N", help="which kernel of a multi-kernel .mat file"
-    )
-    p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
-    p.add_argument("--noise", type=float, default=2.55, help="noise level for deblurring (0-255)")
-    p.add_argument(
-        "--channels",
-        type=int,
-        choices=(1, 3),
-        default=None,
-        help="read the images gray (1) or RGB (3); default: the model's channels. A gray "
-        "model on RGB images restores each channel",
-    )
-    add_model_options(p)
-    p.add_argument("--out", type=Path, help="output folder (default: results/MODEL-DATASET)")
-    p.add_argument("--x8", action="store_true", help="self-ensemble over the 8 flips/rotations")
-    add_tile_options(p, 0, "default 0: whole images (the paper's protocol)")
-    add_common_options(p)
-    p.set_defaults(func=run)
+from ._common import fail, select_device, set_threads
 
 
 def build_protocol(task: str, channels: int, scale: int, args) -> Protocol:
@@ -91,17 +56,28 @@ def run(args: argparse.Namespace) -> int:
             **dict(args.model_option),
         ).to(device)
         out = args.out or Path("results") / f"{args.model}-{args.data.name}"
-        results = evaluate(
-            model,
-            args.data,
-            protocol,
-            out_dir=out,
-            model_name=args.model,
-            tile=args.tile or None,
-            tile_overlap=args.tile_overlap,
-            progress=not args.quiet,
-        )
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
+        new_folder = missing_folder(out)
+        try:
+            results = evaluate(
+                model,
+                args.data,
+                protocol,
+                out_dir=out,
+                model_name=args.model,
+                tile=args.tile or None,
+                tile_overlap=args.tile_overlap,
+                progress=not args.quiet,
+                colour_basis=(
+                    gray_model_basis(info.fixed_sigma)
+                    if args.colour_basis == "auto"
+                    else args.colour_basis
+                ),
+            )
+        except BaseException:  # failed or interrupted: no folder of partial results is left
+            if new_folder is not None:
+                shutil.rmtree(new_folder, ignore_errors=True)
+            raise
+    except (ValueError, TypeError, OSError, RuntimeError) as err:
         return fail(err, args)
     print(f"{args.model} on {results['dataset']} ({protocol.task})")
     print(format_table(results))

@@ -11,17 +11,9 @@ import argparse
 import json
 
 from ..models import get_model_info, list_models
-from ..tasks import TASK_REGISTRY, TASKS
+from ..tasks import TASK_REGISTRY
 from ..weights import WeightsChecksumError, resolve_weights, weights_dir_candidates
-from ._common import add_command, fail
-
-
-def register(subparsers) -> None:
-    p = add_command(subparsers, "models", __doc__)
-    p.add_argument("--task", choices=TASKS, help="only models for this task")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.set_defaults(func=run)
+from ._common import fail
 
 
 def model_rows(task: str | None = None) -> list[dict]:

@@ -16,7 +16,7 @@ from ..evaluation import Protocol, evaluate, list_images
 from ..models import create_model, get_model_info
 from ..paper import paper_psnr
 from ..weights import WeightsNotFoundError
-from ._common import add_command, fail, select_device
+from ._common import fail, select_device
 
 # (model, task, datasets, setting(s), metric)
 ROWS = (
@@ -37,30 +37,6 @@ ROWS = (
         "psnr",
     ),
 )
-
-
-def register(subparsers) -> None:
-    p = add_command(subparsers, "reproduce", __doc__)
-    p.add_argument(
-        "--data",
-        type=Path,
-        action="append",
-        required=True,
-        metavar="DIR",
-        help="folder holding test-set folders (repeatable)",
-    )
-    p.add_argument(
-        "--kernels",
-        type=Path,
-        metavar="DIR",
-        help="folder with kernel_1.npy ... kernel_5.npy (deblurring rows)",
-    )
-    p.add_argument("--models", nargs="+", metavar="NAME", help="only these models")
-    p.add_argument("--limit", type=int, help="at most this many images per dataset (quick check)")
-    p.add_argument("--out", type=Path, help="write all results as JSON here")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run)
 
 
 def find_datasets(roots: list[Path]) -> dict[str, Path]:

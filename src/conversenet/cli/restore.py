@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import math
 import os
 import signal
 import sys
@@ -36,150 +35,17 @@ from ..io import (
     check_savable,
     is_image_file,
     load_image_with_info,
+    missing_folder,
     peek_image,
+    remove_empty_folders,
     save_image,
 )
 from ..onnx_backend import restorer_from_cli
-from ..tasks import COMMAND_TASKS, command_task
-from ._common import (
-    add_common_options,
-    add_model_options,
-    add_tile_options,
-    select_device,
-    set_threads,
-)
+from ._common import select_device, set_threads
+from .parsers import DEFAULT_SUFFIX
 
-TASK_HELP = {
-    "denoise": "remove Gaussian noise",
-    "sr": "super-resolve (upscale)",
-    "deblur": "remove blur (blind, or non-blind with --kernel)",
-}
-DEFAULT_SUFFIX = {"denoise": "_denoised", "sr": "_x{scale}", "deblur": "_deblurred"}
 STDIO = "-"
 _GLOB_CHARS = set("*?[")
-
-
-def register(subparsers) -> None:
-    for task in COMMAND_TASKS:
-        _register_task(subparsers, task)
-
-
-def _sigma(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or not 0 < value <= 255:
-        raise argparse.ArgumentTypeError(
-            f"the noise level must satisfy 0 < sigma <= 255 (0..255 scale), got {text}"
-        )
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _register_task(subparsers, task: str) -> None:
-    default = command_task(task).default_model
-    description = f"{TASK_HELP[task].capitalize()} with a pretrained Converse model."
-    if task == "deblur":
-        description += (
-            f" Without --kernel the blind {default} is used; with --kernel the non-blind "
-            f"{command_task(task, with_kernel=True).default_model}."
-        )
-    p = subparsers.add_parser(
-        task,
-        help=TASK_HELP[task],
-        description=description,
-        epilog="INPUT may be files, folders or glob patterns (quote them: 'photos/*.jpg'), or "
-        "- for standard input. Without -o, results are written next to the inputs with a "
-        f"suffix ({DEFAULT_SUFFIX[task].format(scale=4)!r}); -o - writes to standard output.",
-    )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, globs or -")
-    p.add_argument(
-        "-o",
-        "--output",
-        metavar="OUT",
-        help="output folder (created if needed), a file name for a single input, or - "
-        "(standard output)",
-    )
-    if task == "denoise":
-        p.add_argument(
-            "--sigma",
-            type=_sigma,
-            default=None,
-            help="noise level on the 0..255 scale, for models trained at a level (the "
-            "official Converse-DnCNN: 25); blind models ignore it",
-        )
-    if task == "sr":
-        p.add_argument(
-            "--scale", type=int, default=None, help="upscaling factor (default: the model's)"
-        )
-    if task == "deblur":
-        p.add_argument(
-            "--kernel",
-            type=Path,
-            metavar="FILE",
-            help="blur kernel (.npy, .png/.bmp normalised to sum 1, or MATLAB .mat): "
-            "switches to non-blind deblurring",
-        )
-        p.add_argument(
-            "--kernel-index",
-            type=int,
-            metavar="N",
-            help="which kernel of a .mat file holding several (0-based)",
-        )
-        p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
-    p.add_argument("--model", metavar="NAME", help=f"model name (default {default})")
-    add_model_options(p)
-    p.add_argument(
-        "--backend",
-        choices=("torch", "onnxruntime"),
-        help="run the model in PyTorch (default) or onnxruntime (the onnx extra)",
-    )
-    p.add_argument(
-        "--onnx", type=Path, metavar="FILE", help="a file from `conversenet export` (onnxruntime)"
-    )
-    add_tile_options(p, "auto", "default auto; 0: no tiling")
-    p.add_argument(
-        "--x8", action="store_true", help="self-ensemble over the 8 flips/rotations (8x slower)"
-    )
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    group.add_argument(
-        "--skip-existing",
-        action="store_true",
-        help="leave inputs whose output exists alone (to finish an interrupted batch)",
-    )
-    p.add_argument(
-        "--suffix",
-        default=None,
-        help="appended to each output file name (default: none with -o, "
-        f"{DEFAULT_SUFFIX[task].format(scale=4)!r} without)",
-    )
-    p.add_argument(
-        "--format",
-        metavar="EXT",
-        help="output format by extension: png, jpg, bmp, tif, webp (default: the input's)",
-    )
-    p.add_argument("--recursive", "-r", action="store_true", help="descend into sub-folders")
-    p.add_argument(
-        "--max-pixels",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="largest image read, in pixels (default 16384x16384): a guard against "
-        "decompression bombs",
-    )
-    add_common_options(p)
-    p.set_defaults(func=run, task=task)
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,9 +74,14 @@ def collect_inputs(specs: list[str], recursive: bool) -> tuple[list[Job], list[s
 
     for spec in specs:
         path = Path(spec)
-        if path.is_file():
+        try:
+            kind = "file" if path.is_file() else "folder" if path.is_dir() else None
+        except OSError as err:  # e.g. a name longer than the file system allows
+            problems.append(f"{spec}: {err.strerror or err}")
+            continue
+        if kind == "file":
             add(path, Path(path.name))
-        elif path.is_dir():
+        elif kind == "folder":
             found = path.rglob("*") if recursive else path.iterdir()
             images = sorted(p for p in found if p.is_file() and is_image_file(p))
             if not images:
@@ -239,12 +110,7 @@ def plan_outputs(jobs: list[Job], args) -> None:
     """Set each job's target (None: standard output, also for ``-`` without ``-o``)."""
     to_stdout = args.output == STDIO or (args.output is None and args.inputs == [STDIO])
     out = Path(args.output) if args.output not in (None, STDIO) else None
-    single = (
-        out is not None
-        and len(jobs) == 1
-        and out.suffix.lower() in IMAGE_EXTENSIONS
-        and not out.is_dir()
-    )
+    single = out is not None and len(jobs) == 1 and _names_a_file(out)
     suffix = args.suffix
     if suffix is None:
         suffix = "" if args.output is not None else _default_suffix(args)
@@ -283,6 +149,24 @@ def _writable_folder(folder: Path) -> str | None:
     return None
 
 
+def _name_too_long(target: Path) -> str | None:
+    """Why the file system cannot hold ``target``'s file name, else None."""
+    folder = target.parent
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no such query here
+        return None
+    size = len(os.fsencode(target.name))
+    if size <= limit:
+        return None
+    return (
+        f"the output name {target.name[:16]}...{target.name[-16:]} is {size} bytes long, "
+        f"more than the {limit} the file system takes; choose a shorter --suffix, or -o FILE"
+    )
+
+
 def preflight(
     jobs: list[Job], args
 ) -> tuple[list[Job], list[str], list[tuple[str, BaseException]]]:
@@ -294,7 +178,7 @@ def preflight(
     input_problems: list[tuple[str, BaseException]] = []
     by_target: dict[Path, Job] = {}
     keep: list[Job] = []
-    checked_folders: dict[Path, str | None] = {}
+    folders: dict[Path, str | None] = {}  # output folder -> why it cannot be written
     for job in jobs:
         try:
             dtype, channels = peek_image(job.source, args.max_pixels)
@@ -304,44 +188,52 @@ def preflight(
         if job.target is None:  # standard output: the format is checked when writing
             keep.append(job)
             continue
-        target = job.target
-        resolved = target.resolve()
-        if resolved in inputs:
-            output_problems.append(
-                f"{job.label}: the output {target} would replace an input file; "
-                "choose another -o or --suffix"
-            )
-            continue
-        if resolved in by_target:
-            other = by_target[resolved]
-            output_problems.append(
-                f"{job.label}: its output {target} is also the output of {other.label}; "
-                "give the inputs different names or restore them into different folders"
-            )
-            continue
-        by_target[resolved] = job
-        if target.exists():
-            if args.skip_existing:
-                continue
-            if not args.overwrite:
-                output_problems.append(
-                    f"{job.label}: the output {target} already exists (--overwrite to "
-                    "replace it, --skip-existing to leave it)"
-                )
-                continue
         try:
-            check_savable(target, dtype, channels)
-        except ImageFileError as err:
-            output_problems.append(f"{job.label}: {err} (choose one with --format)")
+            problem = _output_problem(job, dtype, channels, args, inputs, by_target, folders)
+        except OSError as err:  # a name the file system refuses
+            problem = f"the output {job.target} cannot be written ({err.strerror or err})"
+        if problem == "skip":
             continue
-        folder = target.parent
-        if folder not in checked_folders:
-            checked_folders[folder] = _writable_folder(folder)
-        if checked_folders[folder] is not None:
-            output_problems.append(f"{job.label}: {checked_folders[folder]}")
+        if problem is not None:
+            output_problems.append(f"{job.label}: {problem}")
             continue
         keep.append(job)
     return keep, output_problems, input_problems
+
+
+def _output_problem(
+    job: Job, dtype, channels: int, args, inputs: set, by_target: dict, folders: dict
+) -> str | None:
+    """Why ``job``'s output cannot be written, ``"skip"`` (it exists, --skip-existing), or
+    None; records the target in ``by_target`` and checked folders in ``folders``."""
+    target = job.target
+    too_long = _name_too_long(target)
+    if too_long:
+        return too_long
+    resolved = target.resolve()
+    if resolved in inputs:
+        return f"the output {target} would replace an input file; choose another -o or --suffix"
+    if resolved in by_target:
+        return (
+            f"its output {target} is also the output of {by_target[resolved].label}; give "
+            "the inputs different names or restore them into different folders"
+        )
+    by_target[resolved] = job
+    if target.exists():
+        if args.skip_existing:
+            return "skip"
+        if not args.overwrite:
+            return (
+                f"the output {target} already exists (--overwrite to replace it, "
+                "--skip-existing to leave it)"
+            )
+    try:
+        check_savable(target, dtype, channels)
+    except ImageFileError as err:
+        return f"{err} (choose one with --format)"
+    if target.parent not in folders:
+        folders[target.parent] = _writable_folder(target.parent)
+    return folders[target.parent]
 
 
 def _with_name(label: str, err: BaseException | str) -> str:
@@ -399,13 +291,20 @@ def _make_restorer(args) -> Restorer:
     }
     if args.task == "denoise":
         options["sigma"] = args.sigma
+        if args.colour_route != "auto":
+            options["colour_route"] = args.colour_route
     if args.task == "sr":
         options["scale"] = args.scale
     if args.task == "deblur" and args.kernel is not None:
         options["kernel"] = _load_kernel(args)
-    if args.backend == "onnxruntime" or args.onnx is not None:
-        return restorer_from_cli(args, options)
-    return Restorer(args.task, args.model, **options)
+    try:
+        if args.backend == "onnxruntime" or args.onnx is not None:
+            return restorer_from_cli(args, options)
+        return Restorer(args.task, args.model, **options)
+    except ValueError as err:  # a kernel the model cannot take: name its file
+        if "kernel" in options and "kernel" in str(err) and str(args.kernel) not in str(err):
+            raise ValueError(f"{args.kernel}: {err}") from None
+        raise
 
 
 class _Terminated(BaseException):
@@ -469,8 +368,9 @@ def _run(args: argparse.Namespace, reporter: Reporter, scratch: Path) -> int:
         jobs, problems = [Job(path, Path(name), label="standard input")], []
     else:
         jobs, problems = collect_inputs(args.inputs, args.recursive)
-    if args.output == STDIO and len(jobs) > 1:
-        reporter.error(None, f"-o - (standard output) takes a single image, got {len(jobs)}")
+    problem = _check_output_option(args, len(jobs))
+    if problem is not None:
+        reporter.error(None, problem)
         return 2
     for problem in problems:
         reporter.error(None, problem)
@@ -498,7 +398,33 @@ def _run(args: argparse.Namespace, reporter: Reporter, scratch: Path) -> int:
             return 1
         reporter.note("every output exists already (--skip-existing): nothing to do")
         return 0
+    new_folders = {missing_folder(job.target.parent) for job in jobs if job.target is not None}
+    try:
+        return _restore_all(jobs, failed, args, reporter)
+    finally:  # a failed or interrupted run leaves no empty folder behind
+        for folder in new_folders - {None}:
+            remove_empty_folders(folder)
 
+
+def _check_output_option(args, count: int) -> str | None:
+    """Why ``-o`` cannot take ``count`` images, else None."""
+    if args.output == STDIO and count > 1:
+        return f"-o - (standard output) takes a single image, got {count}"
+    if args.output not in (None, STDIO) and count > 1 and _names_a_file(Path(args.output)):
+        return (
+            f"-o {args.output} names an image file, but there are {count} images to "
+            "restore; give a folder"
+        )
+    return None
+
+
+def _names_a_file(out: Path) -> bool:
+    """Whether ``-o out`` names an output file (an image extension, not a folder)."""
+    return out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir()
+
+
+def _restore_all(jobs: list[Job], failed: int, args, reporter: Reporter) -> int:
+    """Restore the jobs (``failed`` inputs were refused already); the exit code."""
     try:
         set_threads(args.threads)
         restorer = _make_restorer(args)
@@ -537,11 +463,29 @@ def _run(args: argparse.Namespace, reporter: Reporter, scratch: Path) -> int:
     return 1 if failed else 0
 
 
+def _check_overlap(job: Job, image, args, restorer: Restorer, reporter: Reporter) -> None:
+    """``--tile-overlap`` against the tile ``image`` gets: a note when it has no tiles."""
+    if args.tile_overlap is None:
+        return
+    tile, _ = restorer.tiling_for(*image.shape[:2])
+    if tile is None:
+        reporter.note(
+            f"{job.label}: --tile-overlap {args.tile_overlap} is not used: the image is "
+            "restored in one pass"
+        )
+    elif 2 * args.tile_overlap >= tile:
+        raise ValueError(
+            f"--tile-overlap {args.tile_overlap} must be below half the tile, {tile} pixels "
+            "for this image (--tile N sets it)"
+        )
+
+
 def _process(job: Job, args, restorer: Restorer, reporter: Reporter, show: bool) -> None:
     image, info = load_image_with_info(job.source, args.max_pixels)
     for note in info.notes:
         reporter.note(f"{job.label}: {note}")
-    passes = restorer.passes(image)
+    _check_overlap(job, image, args, restorer, reporter)
+    passes = restorer.passes(image, info.chroma_subsampling)
     bar = tqdm(
         total=passes,
         unit="tile",
@@ -551,7 +495,9 @@ def _process(job: Job, args, restorer: Restorer, reporter: Reporter, show: bool)
         disable=not show or passes < 2,
     )
     try:
-        result, notes = restorer(image, progress=bar.update)
+        result, notes = restorer(
+            image, progress=bar.update, chroma_subsampling=info.chroma_subsampling
+        )
     finally:
         bar.close()
     for note in notes:
@@ -560,7 +506,13 @@ def _process(job: Job, args, restorer: Restorer, reporter: Reporter, show: bool)
         _write_stdout(result, args, info, job)
         return
     job.target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(job.target, result, overwrite=args.overwrite, icc_profile=info.icc_profile)
+    try:
+        save_image(job.target, result, overwrite=args.overwrite, icc_profile=info.icc_profile)
+    except FileExistsError:  # written by another process since the checks
+        raise FileExistsError(
+            f"the output {job.target} appeared while this image was restored (another run?) "
+            "and was left as it is (--overwrite replaces it)"
+        ) from None
 
 
 def _write_stdout(result, args, info, job: Job) -> None:

@@ -22,43 +22,7 @@ import argparse
 from pathlib import Path
 
 from ..training import load_config, train
-from ._common import add_command, fail
-
-
-def register(subparsers) -> None:
-    p = add_command(subparsers, "train", __doc__)
-    p.add_argument("config", type=Path, help="YAML configuration file")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set optim.lr=2e-4 (repeatable; values are YAML)",
-    )
-    p.add_argument(
-        "--resume",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="PATH",
-        help="resume from PATH (a checkpoint or a run folder) or, without PATH, from the "
-        "newest valid checkpoint of the run folder (an error if there is none)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="run folder (default: train.out_dir of the config, else runs/<config name>)",
-    )
-    p.add_argument(
-        "--restart",
-        action="store_true",
-        help="start from step 0 in a run folder whose checkpoints are all damaged (they are "
-        "replaced as the new run saves); without it such a folder is refused",
-    )
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.set_defaults(func=run)
+from ._common import fail
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from ..checks import check_choice, check_int
 from ..operator import PADDING_MODES, Converse2D
 from ..operator.checks import tracks_grad
+from ..operator.fft import is_tracing
 
 __all__ = [
     "OPERATORS",
@@ -155,7 +156,7 @@ class LayerNorm2d(nn.Module):
         """(x − mean) / std over the channels, without the affine part (a new tensor)."""
         # Two plain means: torch.var_mean over a strided channel axis is several times slower.
         centred = x - x.mean(dim=1, keepdim=True)
-        if tracks_grad(centred):
+        if tracks_grad(centred) or is_tracing():  # a trace unrolls the loop below
             inv_std = torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
             return centred * inv_std
         # Outside autograd, in place, and the variance summed channel by channel into one

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from .checks import check_converse_tensors, check_options, regularizer
+from .fft import autocast_off
 from .literal import reverse_conv_literal
 from .solver import FilterMaker, solve
 from .spectral import spectral_filter
@@ -59,7 +60,7 @@ def converse_filter(
           sample); bias: :math:`(1, C, 1, ...)`.
         - output: complex :math:`(B, C, s n_1, ..., \lfloor s n_d/2 \rfloor + 1)`.
     """
-    with torch.autocast(weight.device.type, enabled=False):
+    with autocast_off(weight.device.type):
         return spectral_filter(weight, regularizer(bias, eps), scale, sizes)
 
 

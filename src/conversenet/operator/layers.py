@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from ..checks import check_int
 from .checks import check_hyperparameters, regularizer
 from .converse import converse_filter, converse_forward
-from .fft import is_export_friendly
+from .fft import is_tracing
 
 __all__ = ["Converse1d", "Converse2D", "Converse3d", "ConverseNd"]
 
@@ -87,7 +87,7 @@ class ConverseNd(nn.Module):
         self._filter_key_seen = None
 
     def _cacheable(self) -> bool:
-        if torch.compiler.is_compiling() or is_export_friendly():
+        if is_tracing():
             return False
         needs_graph = self.weight.requires_grad or self.bias.requires_grad
         return not (torch.is_grad_enabled() and needs_graph)

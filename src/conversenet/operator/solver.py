@@ -71,7 +71,7 @@ from .checks import (
     pad,
     tracks_grad,
 )
-from .fft import TORCH, is_export_friendly
+from .fft import TORCH, autocast_off, is_export_friendly
 from .forward_model import convolve_downsample, nearest_upsample
 from .spatial import cells_align, solve_blocks, solve_cells, spatial_path_applies
 from .spectral import apply_spectral_filter, block_mean, padded_otf, spectral_filter
@@ -204,7 +204,7 @@ def solve(
         lam = as_lambda(lam, dtype, x)
     if spatial and not isinstance(x0, Tensor) and cells_align(kernel_sizes):
         check_reflect(sizes, padding, padding_mode)  # padding is not needed, but checked
-        with torch.autocast(x.device.type, enabled=False):
+        with autocast_off(x.device.type):
             out = solve_cells(x.to(dtype), kernel, lam, scale, x0 is None)
         return out.to(x.dtype)
     chunk = c if spatial or isinstance(x0, Tensor) else channel_chunk(x, kernel, scale, padding)
@@ -218,7 +218,7 @@ def solve(
         return out.to(x.dtype)
     y = pad(x.to(dtype), padding, padding_mode)
     if spatial:
-        with torch.autocast(x.device.type, enabled=False):
+        with autocast_off(x.device.type):
             out = solve_blocks(y, kernel, lam, scale, x0)
     else:
         out = _solve_fft(y, kernel, lam, scale, x0, make_filter)
@@ -237,7 +237,7 @@ def _solve_fft(
         filt = spectral_filter(kernel, lam, scale, sizes, nearest_x0=x0 is None)
     if not isinstance(x0, Tensor):
         return apply_spectral_filter(y, filt, scale)
-    with torch.autocast(y.device.type, enabled=False):
+    with autocast_off(y.device.type):
         residual = y - convolve_downsample(x0, kernel, scale)
     return x0 + apply_spectral_filter(residual, filt, scale)
 
@@ -357,7 +357,7 @@ def discrepancy_lambda(
     sizes = y.shape[2:]
     check_fits(kernel.shape[2:], [scale * n for n in sizes], "output")
     dtype = compute_dtype(y.dtype)
-    with torch.no_grad(), torch.autocast(y.device.type, enabled=False):
+    with torch.no_grad(), autocast_off(y.device.type):
         y, kernel = y.detach().to(dtype), kernel.detach().to(dtype)
         dims = tuple(range(2, y.dim()))
         data = y

@@ -42,7 +42,7 @@ from torch import Tensor
 
 from . import dft
 from .checks import check_fits, tracks_grad
-from .fft import engine_for, is_export_friendly
+from .fft import autocast_off, engine_for, is_export_friendly
 
 __all__ = ["apply_spectral_filter", "reverse_conv_filter", "spectral_filter"]
 
@@ -212,7 +212,7 @@ def spectral_filter(
           (2-D) real, :math:`(\max(B, B'), C, 2, s n_1, \lfloor s n_2/2\rfloor + 1)`, the
           real and imaginary parts.
     """
-    with torch.autocast(kernel.device.type, enabled=False):
+    with autocast_off(kernel.device.type):
         ks = kernel.shape[2:]
         out = [scale * size for size in sizes]
         check_fits(ks, out, "padded output")

@@ -18,6 +18,7 @@ from torch.nn.utils import parametrize
 
 from ..checks import check_int
 from .checks import check_scale
+from .fft import autocast_off
 from .layers import Converse2D
 
 __all__ = ["ConverseUpsample", "SumToOne"]
@@ -111,7 +112,7 @@ class ConverseUpsample(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         features = self.proj_in(x)
-        with torch.autocast(features.device.type, enabled=False):
+        with autocast_off(features.device.type):
             wide = features if features.dtype == torch.float64 else features.float()
             up = self.converse(wide).to(features.dtype)
         return self.proj_out(up)
