@@ -131,14 +131,23 @@ def test_gray_images_use_the_official_model_when_its_weights_are_present():
     assert restorer.model_name_for(noisy) == get_task("denoise").colour_model
 
 
-@pytest.mark.parametrize("task", ["sr", "deblur"])
-def test_sr_and_deblur_fall_back_to_their_offline_models(monkeypatch, tmp_path, task):
+def test_sr_falls_back_to_its_offline_model(monkeypatch, tmp_path):
     _no_official_weights(monkeypatch, tmp_path)
-    restorer = conversenet.inference.Restorer(task=task, download=False)
-    assert restorer.model_name == get_task(task).offline_model
+    restorer = conversenet.inference.Restorer(task="sr", download=False)
+    assert restorer.model_name == get_task("sr").offline_model
     assert any("offline model" in note for note in restorer.notes)
     out, _ = restorer(sample_image()[:64, :64])
     assert out.shape == (64 * restorer.scale, 64 * restorer.scale, 3)
+
+
+def test_blind_deblurring_offline_refuses_and_suggests_the_kernel(monkeypatch, tmp_path):
+    """Before: the offline default (conversenet_compact) made most blurred photos worse
+    than the input, with no word (issue #24)."""
+    _no_official_weights(monkeypatch, tmp_path)
+    with pytest.raises(cw.WeightsNotFoundError, match=r"(?s)conversenet\.pth.*No offline model"):
+        conversenet.inference.Restorer(task="deblur", download=False)
+    with pytest.raises(cw.WeightsNotFoundError, match=r"worse than the blurred input.*--kernel"):
+        conversenet.inference.Restorer(task="deblur", download=False)
 
 
 def test_non_blind_deblurring_falls_back_to_wiener(monkeypatch, tmp_path):

@@ -23,9 +23,10 @@ from PIL import Image
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .data.kernels import load_kernel
+from .data.kernels import load_kernel, validate_kernel
 from .io import array_to_pil, pil_to_array
 from .models.registry import create_model, get_model_info
+from .models.wiener import check_kernel_explains
 from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import command_task
@@ -91,12 +92,7 @@ def _as_kernel(kernel) -> np.ndarray:
     array = np.squeeze(array) if array.ndim > 2 else array
     if array.ndim != 2:
         raise ValueError(f"a blur kernel must be 2-D, got shape {np.shape(kernel)}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("the blur kernel has NaN or infinite values")
-    total = array.sum()
-    if not abs(total) > 1e-12:
-        raise ValueError(f"the blur kernel sums to {total:g}; it must have a non-zero sum")
-    return array / total
+    return validate_kernel(array)
 
 
 # ---------------------------------------------------------------------------------------
@@ -276,8 +272,10 @@ class Restorer:
             )
         try:
             self.model = load_pretrained(name, weights, self.device, download, self.model_options)
-        except WeightsNotFoundError:
+        except WeightsNotFoundError as err:
             if offline_model is None:
+                if spec.offline_note and name == spec.default_model:
+                    raise WeightsNotFoundError(f"{err}\n{spec.offline_note}") from err
                 raise
             self.notes.append(
                 f"the weights of {name} ({info.pretrained.filename}) are not available here "
@@ -376,6 +374,9 @@ class Restorer:
         if planes.ndim == 2:
             planes = planes[..., None]
 
+        if self.kernel is not None:  # refuse a kernel that cannot fit, before the compute
+            image_tensor = torch.from_numpy(planes.transpose(2, 0, 1))[None]
+            check_kernel_explains(image_tensor, torch.from_numpy(self.kernel))
         if self.in_channels == colour_channels:
             out = self._run(planes, progress)
         elif self.in_channels == 1 and colour_channels == 3:

@@ -12,7 +12,8 @@ from conversenet.models.registry import UPSTREAM_URL
 from conftest import need_shared
 
 ALL = [
-    "conv_dncnn", "conv_srresnet", "conv_usrnet", "converse_dncnn", "converse_dncnn_compact",
+    "blind_deconv", "conv_dncnn", "conv_srresnet", "conv_usrnet", "converse_dncnn",
+    "converse_dncnn_compact",
     "converse_dncnn_compact_colour", "converse_srresnet", "converse_srresnet_compact",
     "converse_up_srresnet", "converse_usrnet", "conversenet", "conversenet_compact", "convnet",
     "convt_dncnn", "convt_srresnet", "dncnn", "msrresnet", "wiener",
@@ -36,7 +37,9 @@ def test_list_models_filters():
         "conv_dncnn", "converse_dncnn", "converse_dncnn_compact", "converse_dncnn_compact_colour",
         "convt_dncnn", "dncnn",
     ]  # fmt: skip
-    assert list_models(task="deblur") == ["conversenet", "conversenet_compact", "convnet"]
+    assert list_models(task="deblur") == [
+        "blind_deconv", "conversenet", "conversenet_compact", "convnet",
+    ]  # fmt: skip
     assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]
     assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}
     assert list_models(pretrained=True) == [
