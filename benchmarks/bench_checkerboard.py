@@ -35,16 +35,19 @@ Measured on Set5 converted to gray (mod-crop 2, LR by ``imresize`` by 1/2):
 * PSNR of the output against the HR image (gray, border 2).
 
 Writes the table (Markdown, on stdout and in ``--table``) and the side-by-side figure
-``--figure`` (crops of one image and centred log spectra, init and fitted).
+``--figure`` (crops of one image and centred log spectra, init and fitted; not written
+under ``--quick`` unless asked for). Where ``../shared`` is absent, the packaged sample
+photo stands in for both image sets.
 
-    python benchmarks/bench_checkerboard.py --steps 1000 --table docs/checkerboard.md
+    python -m benchmarks.bench_checkerboard --steps 1000 --table checkerboard_table.md
 """
 
 from __future__ import annotations
 
-import argparse
 import math
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +56,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import nn
 
-from conversenet import ConverseUpsample
+from benchmarks import harness
+from conversenet import ConverseUpsample, sample_image
 from conversenet.data.imresize import imresize
 from conversenet.evaluation import list_images, read_test_image
 
-from common import machine_load
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 LABELS = {"ConverseUpsample k=2": "Converse k=2"}
 METHODS = (
     "ConvTranspose2d",
@@ -99,10 +100,19 @@ class Net(nn.Module):
 # ---------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------
+def gray_images(folder: Path) -> list[tuple[str, np.ndarray]]:
+    """(name, float32 gray image in [0, 1]) of the images in ``folder``; the sample photo
+    where the folder is absent."""
+    if not folder.is_dir():
+        print(f"{folder} not found: the sample photo stands in", file=sys.stderr)
+        return [("sample", sample_image().astype(np.float32).mean(axis=2) / 255)]
+    return [(p.stem, read_test_image(p, 1).astype(np.float32) / 255) for p in list_images(folder)]
+
+
 def training_pairs(folder: Path, count: int, size: int, seed: int):
     """``count`` random HR crops of the gray training images and their ×1/2 bicubic LR."""
     rng = np.random.default_rng(seed)
-    images = [read_test_image(p, 1).astype(np.float32) / 255 for p in list_images(folder)]
+    images = [image for _, image in gray_images(folder)]
     hr = np.empty((count, size, size), np.float32)
     lr = np.empty((count, size // 2, size // 2), np.float32)
     for i in range(count):
@@ -115,11 +125,10 @@ def training_pairs(folder: Path, count: int, size: int, seed: int):
 
 def test_images(folder: Path):
     pairs = []
-    for path in list_images(folder):
-        hr = read_test_image(path, 1).astype(np.float32) / 255
+    for name, hr in gray_images(folder):
         hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
         lr = imresize(hr, 0.5).astype(np.float32)
-        pairs.append((path.stem, torch.from_numpy(lr)[None, None], torch.from_numpy(hr)))
+        pairs.append((name, torch.from_numpy(lr)[None, None], torch.from_numpy(hr)))
     return pairs
 
 
@@ -225,20 +234,21 @@ def figure(
 
 
 # ---------------------------------------------------------------------------------------
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=Path, default=SHARED / "data" / "Train400")
-    parser.add_argument("--test", type=Path, default=SHARED / "data" / "Set5")
-    parser.add_argument("--steps", type=int, default=1000)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = harness.Parser(__doc__, __spec__.name, repeats=None, warmup=None, threads=None)
+    parser.add_argument("--train", type=Path, default=harness.SHARED / "data" / "Train400")
+    parser.add_argument("--test", type=Path, default=harness.SHARED / "data" / "Set5")
+    parser.option("--steps", 1000, 2, type=int, help="Adam steps")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--channels", type=int, default=16)
-    parser.add_argument("--patches", type=int, default=2048, help="training crops (48×48)")
+    parser.option("--channels", 16, 4, type=int, help="C")
+    parser.option("--patches", 2048, 16, type=int, help="training crops (48×48)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--figure", type=Path, default=Path("docs/images/checkerboard.png"))
+    default_figure = Path("docs/images/checkerboard.png")
+    parser.option("--figure", default_figure, None, type=Path, help="the figure (PNG)")
     parser.add_argument("--table", type=Path, help="also write the Markdown table here")
     parser.add_argument("--figure-image", default="butterfly", help="Set5 image of the figure")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     lr, hr = training_pairs(args.train, args.patches, 48, args.seed)
     pairs = test_images(args.test)
@@ -247,23 +257,32 @@ def main() -> None:
     bicubic_energy = np.mean([decibels(periodic_share(b)) for b in bicubic])
     bicubic_psnr = np.mean([psnr(b, h) for b, (_, _, h) in zip(bicubic, pairs, strict=True)])
 
-    results, lines = {}, []
+    results, lines = harness.Results(args.benchmark), []
+    fits = {}
     for name in METHODS:
         net = Net(name, args.channels, args.seed)
         params = sum(p.numel() for p in net.up.parameters())
         init = evaluate(net, pairs)
         seconds = fit(net, lr, hr, args.steps, args.batch, args.lr, args.seed)
         fitted = evaluate(net, pairs)
-        results[name] = {"init": init, "fit": fitted}
+        fits[name] = {"init": init, "fit": fitted}
+        for state, found in (("init", init), ("fit", fitted)):
+            results.add(
+                name, state, parameters=params, checkerboard_db=found["energy"],
+                flat_db=found["flat"], psnr=found["psnr"], fit_seconds=seconds,
+                steps=args.steps if state == "fit" else 0,
+            )  # fmt: skip
         lines.append(
             f"| {name} | {params} | {init['energy']:.1f} / {fitted['energy']:.1f} "
             f"| {init['flat']:.1f} / {fitted['flat']:.1f} | {init['psnr']:.2f} / "
             f"{fitted['psnr']:.2f} | {seconds:.0f} |"
         )
         print(lines[-1], flush=True)
+    results.add("(HR ground truth)", "reference", checkerboard_db=hr_energy)
+    results.add("(bicubic)", "reference", checkerboard_db=bicubic_energy, psnr=bicubic_psnr)
     header = [
         f"{args.steps} Adam steps (lr {args.lr:g}, batch {args.batch}, L1) on 48×48 Train400 "
-        f"crops, ×2 bicubic LR, C = {args.channels}, 1 thread; {machine_load()}",
+        f"crops, ×2 bicubic LR, C = {args.channels}, 1 thread; {harness.machine_load()}",
         "",
         "| upsampler | parameters | checkerboard energy on Set5, dB (init / fit) "
         "| flat input, dB (init / fit) | PSNR Set5 gray ×2 (init / fit) | fit s |",
@@ -277,12 +296,14 @@ def main() -> None:
     print("\n" + table)
     if args.table:
         args.table.write_text(table + "\n")
-    name, _, truth = next(p for p in pairs if p[0] == args.figure_image)
-    side = min(96, *truth.shape)
-    crop = (truth.shape[0] // 2 - side // 2, truth.shape[1] // 2 - side // 2, side)
-    figure(results, truth, name, crop, args.figure)
-    print(f"figure: {args.figure} ({args.figure.stat().st_size // 1024} KiB)")
+    if args.figure:
+        name, _, truth = next((p for p in pairs if p[0] == args.figure_image), pairs[0])
+        side = min(96, *truth.shape)
+        crop = (truth.shape[0] // 2 - side // 2, truth.shape[1] // 2 - side // 2, side)
+        figure(fits, truth, name, crop, args.figure)
+        print(f"figure: {args.figure} ({args.figure.stat().st_size // 1024} KiB)")
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,85 +1,87 @@
 """Which FFT library the operator should use on the CPU: PyTorch's (MKL in the x86 wheels)
 or scipy's pocketfft, for the transforms alone and in a Converse-DnCNN forward.
 
-The operator (``conversenet.spectral``) runs its transforms outside autograd in pocketfft
-and those that autograd tracks in PyTorch; this script switches that choice
-(``spectral._pocketfft_applies``) to measure both ways in one process:
+The operator runs its transforms outside autograd in pocketfft and those that autograd
+tracks in PyTorch; this script switches that choice (``benchmarks/internals.py``) to
+measure both ways in one process, the two interleaved (``benchmarks/harness.py``):
 
-* ``rfft2`` / ``irfft2`` of a 128-channel float32 array at the padded sizes of a 256² and
-  a 512² image (268 = 4·67, 524 = 4·131);
-* Converse-DnCNN forward (random weights, inference mode) on a 256² and a 512² image,
-  after a warm-up at the same size.
+* ``rfft2`` / ``irfft2`` of a 128-channel float32 array at the padded sizes of each
+  ``--sizes`` image (padding 6 on each side: 268 = 4·67 for 256², 524 = 4·131 for 512²);
+* Converse-DnCNN forward (random weights, inference mode) on a ``--sizes`` image.
 
-    python benchmarks/bench_fft.py --threads 2
+    python -m benchmarks.bench_fft --threads 2
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 
 import scipy.fft
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import conversenet.spectral as spectral
+from benchmarks import harness
+from benchmarks.internals import pocketfft
 from conversenet import create_model, reuse_freed_memory
 
-from common import median_time
-
-POCKETFFT = spectral._pocketfft_applies
+PADDING = 6  # each side, in Converse-DnCNN's Converse2D layers
 
 
-def use_pocketfft(enabled: bool) -> None:
-    spectral._pocketfft_applies = POCKETFFT if enabled else (lambda *tensors: False)
+def in_dncnn(model: torch.nn.Module, x: torch.Tensor, use_pocketfft: bool):
+    def forward() -> torch.Tensor:
+        with pocketfft(use_pocketfft), torch.inference_mode():
+            return model(x)
+
+    return forward
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = harness.Parser(__doc__, __spec__.name, repeats=(5, 1), threads=(2, 1))
+    parser.option("--sizes", [256, 512], [16], type=int, nargs="+", help="image sides")
+    parser.option("--channels", 128, 8, type=int, help="channels of the transformed array")
+    args = parser.parse_args(argv)
     reuse_freed_memory()
     workers = args.threads
+    results = harness.Results(args.benchmark)
+    print(harness.run_header(f"median of {args.repeats}; times in ms") + "\n")
+    print(harness.markdown_table(("case", "PyTorch", "pocketfft"), []), end="")
 
-    print(f"{args.threads} thread(s), median of {args.repeats}; times in ms")
-    print("| case | PyTorch | pocketfft |\n|---|---|---|")
-    for n in (268, 524):
-        x = torch.rand(1, 128, n, n)
+    def report(case: str, size: int, calls: dict) -> None:
+        times = harness.interleave(calls, args.repeats, args.warmup)
+        for variant, timing in times.items():
+            results.add(case, variant, size=size, timing=timing)
+        cells = [f"{1e3 * t.seconds:.1f}" for t in times.values()]
+        print(harness.markdown_row((case, *cells)), flush=True)
+
+    for size in args.sizes:
+        n = size + 2 * PADDING
+        x = torch.rand(1, args.channels, n, n)
         x_hat = torch.fft.rfft2(x)
-        rows = (
-            (
-                f"rfft2 128x{n}²",
-                partial(torch.fft.rfft2, x),
-                partial(scipy.fft.rfft2, x.numpy(), workers=workers),
-            ),
-            (
-                f"irfft2 128x{n}²",
-                partial(torch.fft.irfft2, x_hat, s=(n, n)),
-                partial(scipy.fft.irfft2, x_hat.numpy(), s=(n, n), workers=workers),
-            ),
+        report(
+            f"rfft2 {args.channels}x{n}²",
+            size,
+            {
+                "PyTorch": partial(torch.fft.rfft2, x),
+                "pocketfft": partial(scipy.fft.rfft2, x.numpy(), workers=workers),
+            },
         )
-        for name, with_torch, with_pocketfft in rows:
-            print(
-                f"| {name} | {1e3 * median_time(with_torch, args.repeats):.1f} "
-                f"| {1e3 * median_time(with_pocketfft, args.repeats):.1f} |"
-            )
-
+        report(
+            f"irfft2 {args.channels}x{n}²",
+            size,
+            {
+                "PyTorch": partial(torch.fft.irfft2, x_hat, s=(n, n)),
+                "pocketfft": partial(scipy.fft.irfft2, x_hat.numpy(), s=(n, n), workers=workers),
+            },
+        )
     torch.manual_seed(0)
     model = create_model("converse_dncnn").eval()
-    for n, repeats in ((256, args.repeats), (512, max(1, args.repeats // 2))):
-        x = torch.rand(1, 1, n, n)
-        times = {}
-        for enabled in (False, True):
-            use_pocketfft(enabled)
-            with torch.inference_mode():
-                times[enabled] = 1e3 * median_time(partial(model, x), repeats)
-        print(f"| Converse-DnCNN forward {n}² | {times[False]:.0f} | {times[True]:.0f} |")
-    use_pocketfft(True)
+    for size in args.sizes:
+        x = torch.rand(1, 1, size, size)
+        calls = {"PyTorch": in_dncnn(model, x, False), "pocketfft": in_dncnn(model, x, True)}
+        report(f"Converse-DnCNN forward {size}²", size, calls)
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

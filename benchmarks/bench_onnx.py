@@ -9,142 +9,140 @@ For each size, in one run:
 * ``onnxruntime, 256 tiles`` (512² only): the 256² export run by the onnxruntime backend
   over 512² in 256² tiles with a 32-pixel overlap (3×3 tiles), i.e. the deployment route
   for images larger than the exported size, and ``pytorch, 256 tiles``, PyTorch on the
-  same tiles.
+  same tiles (``conversenet.runner.tiled_apply``).
 
-After one warm-up call each, the variants run in turn ``--repeats`` times (interleaved, so
-a change in the machine's load hits them alike); the table gives the median wall-clock
-and CPU time of this process. The last column is the largest absolute difference from the
-PyTorch output on the whole random [0, 1] image (for the tiled runs it includes the
-effect of tiling; the difference between the two runtimes on the same tiles is printed
-below the table). ``--threads`` (default
-1) applies to both PyTorch and onnxruntime. The load average of the machine is printed
-before and after.
+After one warm-up call each, the variants run interleaved (``benchmarks/harness.py``); the
+table gives the median wall-clock and CPU time of this process. The last column is the
+largest absolute difference from the PyTorch output on the whole random [0, 1] image (for
+the tiled runs it includes the effect of tiling; the difference between the two runtimes
+on the same tiles is printed below the table). ``--threads`` (default 1) applies to both
+PyTorch and onnxruntime. ``--quick`` exports a small Converse-DnCNN (1 block, 4
+features, random weights) instead.
 
-    CONVERSENET_WEIGHTS=../shared/weights/official python benchmarks/bench_onnx.py
+    CONVERSENET_WEIGHTS=../shared/weights/official python -m benchmarks.bench_onnx
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import statistics
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import torch
 
 import conversenet
+from benchmarks import harness
 from conversenet.export import export_model
-from conversenet.inference import tiled_apply
 from conversenet.onnx_backend import OnnxModule, create_session
+from conversenet.runner import tiled_apply
 
 MODEL = "converse_dncnn"
+SMALL = {"num_blocks": 1, "num_features": 4}  # --quick
 
 
-def timed(fn) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+def small_weights(folder: Path) -> Path:
+    """A small Converse-DnCNN with random weights (seed 0), saved in ``folder``."""
+    torch.manual_seed(0)
+    path = folder / f"{MODEL}_small_random.pth"  # not the official name (SHA-checked)
+    torch.save(conversenet.create_model(MODEL, **SMALL).state_dict(), path)
+    return path
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls per variant")
-    parser.add_argument("--threads", type=int, default=1, help="threads for both runtimes")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = harness.Parser(__doc__, __spec__.name, repeats=(3, 1))
+    parser.option("--sizes", [256, 512], [32, 48], type=int, nargs="+", help="image sides")
+    parser.option("--overlap", 32, 8, type=int, help="tile overlap of the tiled variants")
     parser.add_argument("--keep", type=Path, help="folder to keep the exported files in")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parser.parse_args(argv)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    results = harness.Results(args.benchmark)
     print(
-        f"torch {torch.__version__}, onnxruntime "
-        f"{__import__('onnxruntime').__version__}, {args.threads} thread(s), "
-        f"{args.repeats} repeats after 1 warm-up call, float32, batch 1, {MODEL}"
-    )
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_onnx_"))
-    folder.mkdir(parents=True, exist_ok=True)
-    model = conversenet.create_model(MODEL, pretrained=True).eval()
-    rows = []
-    notes = []
-    files = {}
-    for size in sorted(args.sizes):
-        path = folder / f"{MODEL}_{size}.onnx"
-        start = time.perf_counter()
-        export_model(MODEL, path, height=size, width=size, check=False)
-        export_s = time.perf_counter() - start
-        files[size] = path
-        start = time.perf_counter()
-        session = create_session(path, args.threads)
-        session_s = time.perf_counter() - start
-        print(
-            f"{size}²: exported in {export_s:.0f} s ({path.stat().st_size / 2**20:.1f} MiB), "
-            f"session created in {session_s:.2f} s",
-            file=sys.stderr,
+        harness.run_header(
+            f"onnxruntime {onnxruntime.__version__}, {args.repeats} repeats after "
+            f"{args.warmup} warm-up call(s), float32, batch 1, {MODEL}"
+            + (" (small, random weights)" if args.quick else "")
         )
-        gen = torch.Generator().manual_seed(size)
-        x = torch.rand(1, 1, size, size, generator=gen)
-        feed = {"image": x.numpy()}
-
-        def run_torch(x=x):
-            with torch.inference_mode():
-                return model(x)
-
-        variants = {
-            "pytorch": run_torch,
-            "onnxruntime": lambda session=session, feed=feed: session.run(None, feed)[0],
-        }
-        smaller = [s for s in files if s < size]
-        if smaller:
-            tile = max(smaller)
-            module = OnnxModule(files[tile], threads=args.threads)
-
-            def run_torch_tiles(x=x, t=tile):
-                with torch.inference_mode():
-                    return tiled_apply(model, x, t, 32)
-
-            variants[f"pytorch, {tile} tiles"] = run_torch_tiles
-            variants[f"onnxruntime, {tile} tiles"] = lambda x=x, m=module, t=tile: tiled_apply(
-                m, x, t, 32
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        weights = small_weights(Path(tmp)) if args.quick else None
+        overrides = SMALL if args.quick else None
+        model = conversenet.create_model(
+            MODEL, pretrained=True, weights=weights, **(overrides or {})
+        ).eval()
+        rows, notes, files = [], [], {}
+        for size in sorted(args.sizes):
+            path = folder / f"{MODEL}_{size}.onnx"
+            start = time.perf_counter()
+            export_model(
+                MODEL, path, weights=weights, height=size, width=size, check=False,
+                overrides=overrides,
+            )  # fmt: skip
+            export_s = time.perf_counter() - start
+            files[size] = path
+            start = time.perf_counter()
+            session = create_session(path, args.threads)
+            print(
+                f"{size}²: exported in {export_s:.0f} s ({path.stat().st_size / 2**20:.1f} "
+                f"MiB), session created in {time.perf_counter() - start:.2f} s",
+                file=sys.stderr,
             )
-        outputs = {name: fn() for name, fn in variants.items()}  # warm-up
-        reference = outputs["pytorch"].numpy()
-        errors = {
-            name: float(np.abs(np.asarray(out) - reference).max()) for name, out in outputs.items()
-        }
-        if smaller:  # the runtimes' difference on the same tiles
-            same = np.abs(
-                np.asarray(outputs[f"onnxruntime, {tile} tiles"])
-                - np.asarray(outputs[f"pytorch, {tile} tiles"])
-            ).max()
-            notes.append(
-                f"{size}², {tile} tiles: onnxruntime vs PyTorch on the same tiles {same:.1e}"
-            )
-        times = {name: [] for name in variants}
-        for _ in range(args.repeats):
-            for name, fn in variants.items():
-                times[name].append(timed(fn))
-        base = statistics.median(t[0] for t in times["pytorch"])
-        for name in variants:
-            wall = statistics.median(t[0] for t in times[name])
-            cpu = statistics.median(t[1] for t in times[name])
-            rows.append((f"{size}²", name, wall, cpu, base / wall, errors[name]))
-        del variants, outputs, session  # free this size's session before the next one
+            rows += time_size(args, model, session, size, files, notes, results)
+            del session  # free this size's session before the next one
     print()
-    print("| image | runtime | wall s | CPU s | speed vs PyTorch | max abs diff |")
-    print("|---|---|---|---|---|---|")
-    for image, name, wall, cpu, ratio, error in rows:
-        print(f"| {image} | {name} | {wall:.2f} | {cpu:.2f} | {ratio:.2f}x | {error:.1e} |")
+    headers = ("image", "runtime", "wall s", "CPU s", "speed vs PyTorch", "max abs diff")
+    print(harness.markdown_table(headers, rows), end="")
     for note in notes:
         print(f"\n{note}")
-    print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    return 0
+    return results.finish(args.json)
+
+
+def time_size(args, model, session, size, files, notes, results) -> list[tuple]:
+    """Time the variants at one size; returns the table rows."""
+    x = torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(size))
+    feed = {"image": x.numpy()}
+
+    def run_torch(fn=model):
+        with torch.inference_mode():
+            return fn(x)
+
+    variants = {"pytorch": run_torch, "onnxruntime": lambda: session.run(None, feed)[0]}
+    smaller = [s for s in files if s < size]
+    if smaller:
+        tile = max(smaller)
+        module = OnnxModule(files[tile], threads=args.threads)
+        variants[f"pytorch, {tile} tiles"] = lambda: run_torch(
+            lambda t: tiled_apply(model, t, tile, args.overlap)
+        )
+        variants[f"onnxruntime, {tile} tiles"] = lambda: tiled_apply(module, x, tile, args.overlap)
+    times = harness.interleave(variants, args.repeats, args.warmup)
+    outputs = {name: np.asarray(t.result) for name, t in times.items()}
+    if smaller:  # the runtimes' difference on the same tiles
+        same = np.abs(outputs[f"onnxruntime, {tile} tiles"] - outputs[f"pytorch, {tile} tiles"])
+        notes.append(
+            f"{size}², {tile} tiles: onnxruntime vs PyTorch on the same tiles {same.max():.1e}"
+        )
+    base = times["pytorch"].seconds
+    rows = []
+    for name, t in times.items():
+        error = float(np.abs(outputs[name] - outputs["pytorch"]).max())
+        results.add(
+            f"{MODEL} {size}²", name, size=size, timing=t, max_abs_diff=error,
+            speedup_vs_pytorch=base / t.seconds,
+        )  # fmt: skip
+        rows.append(
+            (f"{size}²", name, f"{t.seconds:.2f}", f"{t.cpu_seconds:.2f}",
+             f"{base / t.seconds:.2f}x", f"{error:.1e}")
+        )  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

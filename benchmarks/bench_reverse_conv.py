@@ -16,31 +16,41 @@ Variants: ``literal`` (:func:`conversenet.functional.reverse_conv_literal`, the 
 formula step by step), the layer in eval mode with its filter cache warm (``layer``),
 the functional form rebuilding everything each call (``functional``), and for the
 upsampler the layer with the spatial path switched off (``layer, FFT path``). Variants
-of a case run interleaved ``--repeats`` times; medians of wall and process CPU time;
+of a case run interleaved (``benchmarks/harness.py``); medians of wall and process CPU time;
 speed-ups are ratios of medians in the same run. The last column: the largest
 difference from the float64 result relative to its largest value.
 
-    python benchmarks/bench_reverse_conv.py --repeats 5
+    python -m benchmarks.bench_reverse_conv --repeats 5
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-from collections.abc import Callable
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-import conversenet.reverse_conv as RC
+from benchmarks import harness
+from benchmarks.cases import relative_error
+from benchmarks.internals import fft_path_only
 from conversenet import Converse1d, Converse2D, Converse3d
-from conversenet.functional import converse1d, converse2d, converse3d, reverse_conv
+from conversenet.functional import (
+    converse1d,
+    converse2d,
+    converse3d,
+    reverse_conv,
+    reverse_conv_literal,
+)
 
-from common import interleaved_times, machine_load
+THREE = ("literal", "layer", "functional")
 
 
 @dataclass(frozen=True)
 class Case:
+    """A reverse-convolution call; ``layer`` None: per-sample kernels (N=4), λ and X0=0."""
+
     name: str
     layer: type | None
     channels: int
@@ -49,107 +59,61 @@ class Case:
     padding: int
     padding_mode: str
     scale: int
-    variants: tuple[str, ...]
+    variants: tuple[str, ...] = THREE
+
+    def shrunk(self) -> Case:
+        """The --quick version: an eighth of each side (at least 8), at most 8 channels."""
+        size = tuple(max(8, n // 8) for n in self.size)
+        return dataclasses.replace(self, channels=min(self.channels, 8), size=size)
 
 
 CASES = (
+    Case("1-D s=1", Converse1d, 64, (32768,), 7, 6, "circular", 1),
+    Case("1-D s=2", Converse1d, 64, (16384,), 5, 4, "replicate", 2),
+    Case("3-D s=1", Converse3d, 16, (48, 48, 48), 3, 2, "circular", 1),
+    Case("3-D s=2", Converse3d, 16, (16, 64, 64), 3, 1, "replicate", 2),
     Case(
-        "1-D s=1", Converse1d, 64, (32768,), 7, 6, "circular", 1, ("literal", "layer", "functional")
-    ),
-    Case(
-        "1-D s=2",
-        Converse1d,
-        64,
-        (16384,),
-        5,
-        4,
-        "replicate",
-        2,
-        ("literal", "layer", "functional"),
-    ),
-    Case(
-        "3-D s=1",
-        Converse3d,
-        16,
-        (48, 48, 48),
-        3,
-        2,
-        "circular",
-        1,
-        ("literal", "layer", "functional"),
-    ),
-    Case(
-        "3-D s=2",
-        Converse3d,
-        16,
-        (16, 64, 64),
-        3,
-        1,
-        "replicate",
-        2,
-        ("literal", "layer", "functional"),
-    ),
-    Case(
-        "2-D k=2 s=2",
-        Converse2D,
-        64,
-        (128, 128),
-        2,
-        2,
-        "replicate",
-        2,
+        "2-D k=2 s=2", Converse2D, 64, (128, 128), 2, 2, "replicate", 2,
         ("literal", "layer, FFT path", "layer"),
     ),
     Case("2-D per-sample", None, 3, (256, 256), 7, 0, "circular", 1, ("literal", "functional")),
-)
+)  # fmt: skip
 FUNCTIONAL = {Converse1d: converse1d, Converse2D: converse2d, Converse3d: converse3d}
 
 
-@contextlib.contextmanager
-def fft_path_only():
-    """Switch the spatial path off (the operator as it was before it existed)."""
-    original = RC.spatial_path_applies
-    RC.spatial_path_applies = lambda *args: False
-    try:
-        yield
-    finally:
-        RC.spatial_path_applies = original
-
-
-def setup(case: Case, dtype=torch.float32):
+def setup(case: Case):
+    """(layer, input, None) or, per-sample, (None, input, (kernels, λ)); seed 0."""
     torch.manual_seed(0)
     if case.layer is None:  # per-sample kernels, per-sample λ, X0 = 0
         n = 4
-        y = torch.rand(n, case.channels, *case.size, dtype=dtype)
+        y = torch.rand(n, case.channels, *case.size)
         kernel = torch.softmax(torch.randn(n, case.channels, case.kernel_size**2), -1)
-        kernel = kernel.view(n, case.channels, case.kernel_size, case.kernel_size).to(dtype)
-        lam = (0.01 + 0.05 * torch.rand(n, case.channels, 1, 1)).to(dtype)
+        kernel = kernel.view(n, case.channels, case.kernel_size, case.kernel_size)
+        lam = 0.01 + 0.05 * torch.rand(n, case.channels, 1, 1)
         return None, y, (kernel, lam)
     c = case.channels
     layer = case.layer(c, c, case.kernel_size, case.scale, case.padding, case.padding_mode)
     with torch.no_grad():  # a trained-looking regulariser and kernels not summing to one
         layer.bias.uniform_(-2.0, 2.0)
         layer.weight.mul_(1 + 0.2 * torch.rand_like(layer.weight))
-    layer = layer.to(dtype).eval()
-    return layer, torch.rand(1, c, *case.size, dtype=dtype), None
+    return layer.eval(), torch.rand(1, c, *case.size), None
 
 
 def build(case: Case, variant: str) -> Callable[[], torch.Tensor]:
     layer, y, extra = setup(case)
+    options = (case.scale, case.padding, case.padding_mode)
     if layer is None:
         kernel, lam = extra
-        fn = RC.reverse_conv_literal if variant == "literal" else reverse_conv
-        return lambda: fn(y, kernel, lam, case.scale, case.padding, case.padding_mode, "zero")
-    args = (case.scale, case.padding, case.padding_mode)
+        fn = reverse_conv_literal if variant == "literal" else reverse_conv
+        return lambda: fn(y, kernel, lam, *options, "zero")
     lam = layer.regularizer().detach()
 
     def run() -> torch.Tensor:
         with torch.no_grad():
             if variant == "literal":
-                return RC.reverse_conv_literal(y, layer.weight, lam, *args)
+                return reverse_conv_literal(y, layer.weight, lam, *options)
             if variant == "functional":
-                fn = FUNCTIONAL[case.layer]
-                return fn(y, layer.weight, layer.bias, *args, layer.eps)
+                return FUNCTIONAL[case.layer](y, layer.weight, layer.bias, *options, layer.eps)
             if variant == "layer, FFT path":
                 with fft_path_only():
                     return layer(y)
@@ -160,65 +124,46 @@ def build(case: Case, variant: str) -> Callable[[], torch.Tensor]:
 
 def float64_reference(case: Case) -> torch.Tensor:
     layer, y, extra = setup(case)
+    options = (case.scale, case.padding, case.padding_mode)
     with torch.no_grad():
         if layer is None:
             kernel, lam = (t.double() for t in extra)
-            return reverse_conv(
-                y.double(), kernel, lam, case.scale, case.padding, case.padding_mode, "zero"
-            )
+            return reverse_conv(y.double(), kernel, lam, *options, "zero")
         layer = layer.double()
-        return reverse_conv(
-            y.double(),
-            layer.weight,
-            layer.regularizer(),
-            case.scale,
-            case.padding,
-            case.padding_mode,
-        )
+        return reverse_conv(y.double(), layer.weight, layer.regularizer(), *options)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant")
-    parser.add_argument(
-        "--warmup",
-        type=int,
-        default=2,
-        help="untimed rounds first (>= 1; layers keep filters from the 2nd)",
-    )
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = harness.Parser(__doc__, __spec__.name, repeats=(5, 1), warmup=(2, 1))
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-6)")
-    args = parser.parse_args()
-    if args.warmup < 1 or args.repeats < 1:
-        parser.error("--warmup and --repeats must be >= 1")
-    torch.set_num_threads(args.threads)
-    chosen = (
-        range(len(CASES)) if args.cases == "all" else [int(i) - 1 for i in args.cases.split(",")]
-    )
+    args = parser.parse_args(argv)
+    try:
+        chosen = harness.choose(CASES, args.cases)
+    except ValueError as exc:
+        parser.error(str(exc))
+    results = harness.Results(args.benchmark)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.repeats} "
-        f"repeats after {args.warmup} warm-up round(s), float32; {machine_load()}\n"
+        harness.run_header(f"{args.repeats} repeats after {args.warmup} warm-up round(s), float32")
+        + "\n"
     )
-    print("| case | variant | ms (wall / cpu) | speed-up vs literal (wall / cpu) | rel. error |")
-    print("|---|---|---|---|---|")
-    for i in chosen:
-        case = CASES[i]
+    headers = ("case", "variant", "ms (wall / cpu)", "speed-up vs literal (wall / cpu)")
+    print(harness.markdown_table((*headers, "rel. error"), []), end="")
+    for case in chosen:
+        case = case.shrunk() if args.quick else case
         calls = {v: build(case, v) for v in case.variants}
-        outputs = {v: fn() for v, fn in calls.items()}
         reference = float64_reference(case)
-        times = interleaved_times(calls, args.repeats, args.warmup)
+        times = harness.interleave(calls, args.repeats, args.warmup)
         lit = times["literal"]
-        for v in case.variants:
-            t = times[v]
-            error = (outputs[v].double() - reference).abs().max() / reference.abs().max()
-            print(
-                f"| {case.name} | {v} | {t['wall']:.1f} / {t['cpu']:.1f} "
-                f"| {lit['wall'] / t['wall']:.2f}x / {lit['cpu'] / t['cpu']:.2f}x "
-                f"| {error.item():.0e} |",
-                flush=True,
-            )
-    print(f"\n{machine_load()}")
+        for v, t in times.items():
+            error = relative_error(t.result, reference)
+            results.add(
+                case.name, v, size=harness.side(case.size), timing=t, baseline=lit,
+                rel_error=error, shape="x".join(map(str, case.size)),
+            )  # fmt: skip
+            row = (case.name, v, harness.ms_cell(t), harness.speedup_cell(lit, t), f"{error:.0e}")
+            print(harness.markdown_row(row), flush=True)
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

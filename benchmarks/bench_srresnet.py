@@ -6,30 +6,29 @@ least-squares problems do not overlap, so the operator solves them in the pixel 
 spectral filter. ``before`` switches that path off (every Converse2D takes the FFT path,
 as before it existed); ``after`` is the library as it is. Both run the same model (the
 official weights when ``CONVERSENET_WEIGHTS`` holds them, else the random
-initialisation), interleaved, ``--repeats`` times:
+initialisation), interleaved (``benchmarks/harness.py``):
 
 * inference: one 3×``--size``² image under ``torch.no_grad()``, filter caches warm;
-* training: forward and backward of a batch of 4 RGB 32×32 patches.
+* training: forward and backward of a batch of 4 RGB ``--patch``² patches (32²).
 
 The table gives medians of wall and process CPU time and their ratios, and the largest
 difference between the two outputs.
 
-    python benchmarks/bench_srresnet.py --repeats 5 --size 128
+    python -m benchmarks.bench_srresnet --repeats 5 --size 128
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
-from bench_reverse_conv import fft_path_only
-from conversenet import create_model
-from conversenet.runtime import reuse_freed_memory
-
-from common import interleaved_times, machine_load
+from benchmarks import harness
+from benchmarks.internals import fft_path_only
+from conversenet import create_model, reuse_freed_memory
 
 
 def load_model() -> tuple[torch.nn.Module, str]:
@@ -40,24 +39,26 @@ def load_model() -> tuple[torch.nn.Module, str]:
     return create_model("converse_srresnet"), "random initialisation"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant")
-    parser.add_argument(
-        "--warmup",
-        type=int,
-        default=2,
-        help="untimed rounds first (>= 1; layers keep filters from the 2nd)",
-    )
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--size", type=int, default=128, help="side of the LR test image")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def before(fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """``fn`` with the spatial path switched off."""
+
+    def run() -> torch.Tensor:
+        with fft_path_only():
+            return fn()
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = harness.Parser(__doc__, __spec__.name, repeats=(5, 1), warmup=(2, 1))
+    parser.option("--size", 128, 8, type=int, help="side of the LR test image")
+    parser.option("--patch", 32, 8, type=int, help="side of the training patches")
+    args = parser.parse_args(argv)
     reuse_freed_memory()
     model, source = load_model()
     torch.manual_seed(1)
     image = torch.rand(1, 3, args.size, args.size)
-    patches = torch.rand(4, 3, 32, 32)
+    patches = torch.rand(4, 3, args.patch, args.patch)
 
     def infer() -> torch.Tensor:
         with torch.no_grad():
@@ -69,34 +70,33 @@ def main() -> None:
         out.square().mean().backward()
         return out.detach()
 
-    def before(fn):
-        def run():
-            with fft_path_only():
-                return fn()
-
-        return run
-
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.repeats} "
-        f"repeats, Converse-SRResNet x4 ({source}); {machine_load()}\n"
+    results = harness.Results(args.benchmark)
+    print(harness.run_header(f"{args.repeats} repeats, Converse-SRResNet x4 ({source})") + "\n")
+    headers = ("case", "before ms (wall / cpu)", "after ms (wall / cpu)", "speed-up (wall / cpu)")
+    print(harness.markdown_table((*headers, "max abs. difference"), []), end="")
+    cases = (
+        (f"inference 1x3x{args.size}²", args.size, infer),
+        (f"training 4x3x{args.patch}²", args.patch, train),
     )
-    print(
-        "| case | before ms (wall / cpu) | after ms (wall / cpu) | speed-up (wall / cpu) "
-        "| max abs. difference |"
-    )
-    print("|---|---|---|---|---|")
-    for name, fn in ((f"inference 1x3x{args.size}²", infer), ("training 4x3x32²", train)):
+    for name, size, fn in cases:
         calls = {"before": before(fn), "after": fn}
-        difference = (calls["before"]() - calls["after"]()).abs().max().item()
-        t = interleaved_times(calls, args.repeats, args.warmup)
+        t = harness.interleave(calls, args.repeats, args.warmup)
         b, a = t["before"], t["after"]
-        print(
-            f"| {name} | {b['wall']:.0f} / {b['cpu']:.0f} | {a['wall']:.0f} / {a['cpu']:.0f} "
-            f"| {b['wall'] / a['wall']:.2f}x / {b['cpu'] / a['cpu']:.2f}x | {difference:.1e} |",
-            flush=True,
+        difference = (b.result - a.result).abs().max().item()
+        for variant, timing in t.items():
+            results.add(
+                name, variant, size=size, timing=timing, baseline=b, max_abs_difference=difference
+            )
+        row = (
+            name,
+            harness.ms_cell(b, 0),
+            harness.ms_cell(a, 0),
+            harness.speedup_cell(b, a),
+            f"{difference:.1e}",
         )
-    print(f"\n{machine_load()}")
+        print(harness.markdown_row(row), flush=True)
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,29 +4,27 @@ Builds Converse-DnCNN (by default the paper's size: 64 features, 20 blocks, kern
 with identical weights, once with the project's Converse2D and once with every Converse2D
 switched to the literal paper algorithm (``conversenet.functional.converse2d_literal``),
 and times one training step (forward, L1 loss, backward, Adam update) on the same batch of
-noisy patches (sigma 25), the variants in turn. Prints the median step time, images per
-second, the speed-up and how far the two networks' gradients differ in float64 (they
-compute the same function).
+noisy patches (sigma 25), the variants interleaved (``benchmarks/harness.py``). Prints the
+median step time, images per second, the speed-up, how far the two networks' gradients
+differ in float64 (they compute the same function) and the peak resident memory of the
+process.
 
-    python benchmarks/bench_training.py                      # batch 8 of 40x40, CPU
-    python benchmarks/bench_training.py --device cuda --batch 64 --amp
+    python -m benchmarks.bench_training --threads 2                # batch 8 of 40x40, CPU
+    python -m benchmarks.bench_training --device cuda --batch 64 --amp
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks import harness
+from benchmarks.internals import use_literal_operator
 from conversenet.models import create_model
-
-from common import interleaved_times, peak_rss_mb, use_literal_operator
 
 
 def make_step(model, optimizer, noisy, clean, amp: bool):
@@ -37,8 +35,6 @@ def make_step(model, optimizer, noisy, clean, amp: bool):
         loss = F.l1_loss(out.float(), clean)
         loss.backward()
         optimizer.step()
-        if noisy.device.type == "cuda":
-            torch.cuda.synchronize()
         return loss
 
     return step
@@ -50,27 +46,20 @@ def gradients(model, noisy, clean):
     return {n: p.grad.detach().clone() for n, p in model.named_parameters()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--patch", type=int, default=40)
-    parser.add_argument("--blocks", type=int, default=20)
-    parser.add_argument("--features", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = harness.Parser(__doc__, __spec__.name, repeats=(5, 1), threads=(None, 1))
+    parser.option("--batch", 8, 2, type=int, help="patches per step")
+    parser.option("--patch", 40, 16, type=int, help="patch side")
+    parser.option("--blocks", 20, 2, type=int, help="Converse blocks")
+    parser.option("--features", 64, 8, type=int, help="feature channels")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parser.parse_args(argv)
     device = torch.device(args.device)
 
     torch.manual_seed(0)
-    fast = create_model("converse_dncnn", num_blocks=args.blocks, num_features=args.features).to(
-        device
-    )
+    fast = create_model("converse_dncnn", num_blocks=args.blocks, num_features=args.features)
+    fast = fast.to(device)
     literal = use_literal_operator(copy.deepcopy(fast))
     clean = torch.rand(args.batch, 1, args.patch, args.patch, device=device)
     noisy = clean + 25 / 255 * torch.randn_like(clean)
@@ -88,34 +77,31 @@ def main() -> None:
     for name, model in (("ours", fast), ("literal", literal)):
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
         steps[name] = make_step(model, optimizer, noisy, clean, args.amp)
-    # in turn, so that a change in the machine's load hits every variant alike
-    times = interleaved_times(steps, args.repeats, warmup=args.warmup)
-    results = {}
-    for name, t in times.items():
-        seconds = t["wall"] / 1e3
-        results[name] = {"step_s": seconds, "images_per_s": args.batch / seconds}
-    speedup = results["literal"]["step_s"] / results["ours"]["step_s"]
+    times = harness.interleave(steps, args.repeats, args.warmup, device=device)
+    speedup = times["literal"].seconds / times["ours"].seconds
+    peak = harness.peak_rss_mib()
 
     params = sum(p.numel() for p in fast.parameters())
+    case = f"training step, batch {args.batch} of {args.patch}x{args.patch}"
     print(
         f"Converse-DnCNN training step ({params:,} parameters, {args.blocks} blocks, "
         f"{args.features} features), batch {args.batch} of {args.patch}x{args.patch}, "
-        f"{device}, {torch.get_num_threads()} threads, median of {args.repeats}"
+        f"{device}, {torch.get_num_threads()} threads, median of {args.repeats}; "
+        f"{harness.machine_load()}"
     )
     print(f"{'operator':<10} {'step (s)':>10} {'images/s':>10}")
-    for name, r in results.items():
-        print(f"{name:<10} {r['step_s']:>10.3f} {r['images_per_s']:>10.2f}")
+    results = harness.Results(args.benchmark)
+    for name, t in times.items():
+        print(f"{name:<10} {t.seconds:>10.3f} {args.batch / t.seconds:>10.2f}")
+        results.add(
+            case, name, size=args.patch, timing=t, images_per_s=args.batch / t.seconds,
+            speedup=times["literal"].seconds / t.seconds, grad_rel_diff=grad_rel,
+            process_peak_mib=peak, device=str(device), amp=args.amp, batch=args.batch,
+        )  # fmt: skip
     print(f"speed-up {speedup:.2f}x; max relative gradient difference {grad_rel:.2e}")
-    print(f"peak RSS {peak_rss_mb():.0f} MiB")
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {**results, "speedup": speedup, "grad_rel_diff": grad_rel, "args": vars(args)},
-                default=str,
-                indent=2,
-            )
-        )
+    print(f"peak RSS {peak:.0f} MiB")
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,14 +21,16 @@ memory, an unsupported dtype, ...) gets ``failed: <reason>`` in its cell and the
 goes on. The report is written atomically after every section (so a run cut short still
 leaves the finished sections) and at the end.
 
-Times are medians over ``--repeats`` calls after ``--warmup`` calls, with
-``torch.cuda.synchronize()`` around every call on CUDA; the peak memory is
-``torch.cuda.max_memory_allocated`` over one more call (CUDA only). The relative error is
-the largest difference from the same case computed in float64 on the same device, over
-the largest value (forward: the output; forward+backward: the input gradient).
+Times are medians over ``--repeats`` calls after ``--warmup`` calls, interleaved, with
+``torch.cuda.synchronize()`` around every call on CUDA (``benchmarks/harness.py``); the
+peak memory is ``torch.cuda.max_memory_allocated`` over one more call (CUDA only). The
+relative error is the largest difference from the same case computed in float64 on the
+same device, over the largest value (forward: the output; forward+backward: the input
+gradient). ``--json PATH`` also writes every timed row as records (one per
+implementation).
 
-    python benchmarks/gpu_report.py --device cuda --out gpu_report.md
-    python benchmarks/gpu_report.py --device cpu --quick --out /tmp/rehearsal.md
+    python -m benchmarks.gpu_report --device cuda --out gpu_report.md --json gpu_report.json
+    python -m benchmarks.gpu_report --device cpu --quick --out /tmp/rehearsal.md
 
 ``--quick`` shrinks every size (stated in the table) and the repeats; on the CPU it also
 skips ``torch.compile`` (the inductor C++ build takes minutes on a small machine).
@@ -37,35 +39,40 @@ skips ``torch.compile`` (the inductor C++ build takes minutes on a small machine
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
+import dataclasses
 import datetime
 import os
 import platform
 import re
 import shlex
 import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_converse2d
-from conversenet import functional as CF
-from conversenet.layers import Converse2D
+from benchmarks import harness
+from benchmarks.cases import (
+    CONVERSE2D_CASES,
+    OperatorCase,
+    converse2d_calls,
+    converse2d_inputs,
+    float64_reference,
+    relative_error,
+)
+from benchmarks.harness import Timing, autocast, markdown_table, release, sync, write_atomic
+from benchmarks.internals import use_literal_operator
+from conversenet import Converse2D
+from conversenet.export import gaussian_kernel
 from conversenet.models import create_model, get_model_info
 
-from common import use_literal_operator
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = harness.REPO_ROOT
 SECTIONS = ("tests", "operator", "models", "training")
 PRECISIONS = ("float32", "bfloat16", "float16")
 MODEL_NAMES = ("converse_dncnn", "converse_srresnet", "conversenet", "converse_usrnet")
@@ -134,25 +141,6 @@ def fmt_pair(a: str, b: str) -> str:
     return f"{a} / {b}"
 
 
-def _escape(cell: str) -> str:
-    return str(cell).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A GitHub Markdown table; ``|`` in cells is escaped, newlines become spaces.
-
-    Raises:
-        ValueError: a row with a number of cells other than ``len(headers)``.
-    """
-    lines = ["| " + " | ".join(_escape(h) for h in headers) + " |"]
-    lines.append("|" + "---|" * len(headers))
-    for i, row in enumerate(rows):
-        if len(row) != len(headers):
-            raise ValueError(f"row {i} has {len(row)} cells, expected {len(headers)}: {row!r}")
-        lines.append("| " + " | ".join(_escape(c) for c in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
 _SUMMARY_KEYS = ("passed", "failed", "errors", "skipped", "deselected", "xfailed", "xpassed")
 _SUMMARY_WORDS = {
     "passed": "passed",
@@ -197,56 +185,14 @@ def failure_lines(output: str, limit: int = 20) -> list[str]:
     return found
 
 
-@dataclass(frozen=True)
-class OpCase:
-    """One Converse2D size: ``batch×channels×size²``, kernel, padding and scale."""
-
-    label: str
-    batch: int
-    channels: int
-    size: int
-    kernel_size: int
-    padding: int
-    padding_mode: str
-    scale: int
-
-    def describe(self) -> str:
-        return (
-            f"{self.label}: {self.batch}×{self.channels}×{self.size}², s={self.scale}, "
-            f"k={self.kernel_size}, pad {self.padding} {self.padding_mode}"
-        )
-
-    def shrunk(self) -> OpCase:
-        """The --quick version: a quarter of the channels and of the side, batch <= 2."""
-        return OpCase(
-            self.label + " (quick)",
-            min(self.batch, 2),
-            max(4, self.channels // 4),
-            max(4 * self.padding + self.kernel_size, self.size // 4),
-            self.kernel_size,
-            self.padding,
-            self.padding_mode,
-            self.scale,
-        )
-
-
-def operator_cases(quick: bool) -> list[OpCase]:
+def operator_cases(quick: bool) -> list[OperatorCase]:
     """The sizes of bench_converse2d.py, then 1×64×128² at s=2 and 8×64×256² at s=1."""
     cases = [
-        OpCase(
-            f"bench_converse2d case {i} ({c.name})",
-            1,
-            c.channels,
-            c.size,
-            c.kernel_size,
-            c.padding,
-            c.padding_mode,
-            c.scale,
-        )
-        for i, c in enumerate(bench_converse2d.CASES, start=1)
+        dataclasses.replace(c, name=f"bench_converse2d case {i} ({c.name})")
+        for i, c in enumerate(CONVERSE2D_CASES, start=1)
     ]
-    cases.append(OpCase("fork's size", 1, 64, 128, 3, 2, "circular", 2))
-    cases.append(OpCase("batch 8", 8, 64, 256, 3, 2, "circular", 1))
+    cases.append(OperatorCase("fork's size", 64, 128, 3, 2, "circular", 2))
+    cases.append(OperatorCase("batch 8", 64, 256, 3, 2, "circular", 1, batch=8))
     return [c.shrunk() for c in cases] if quick else cases
 
 
@@ -309,12 +255,14 @@ class Row:
     section: str
     case: str
     precision: str
+    size: int | None = None
     ours: str = PENDING
     literal: str = PENDING
     speedup: str = PENDING
     peak: str = PENDING
     error: str = PENDING
     notes: str = ""
+    timings: dict[str, Timing] = field(default_factory=dict)  # for the JSON records
 
     def cells(self) -> list[str]:
         return [
@@ -387,21 +335,6 @@ def render_report(
     return "\n".join(out)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 # ---------------------------------------------------------------------------------------
 # device, header, timing
 # ---------------------------------------------------------------------------------------
@@ -457,87 +390,11 @@ def make_header(device: torch.device, args: argparse.Namespace, argv: Sequence[s
             f"cuDNN {torch.backends.cudnn.allow_tf32}"
         ),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": shlex.join(["python", "benchmarks/gpu_report.py", *argv]),
+        "command": shlex.join(["python", "-m", "benchmarks.gpu_report", *argv]),
         "commit": git_commit(),
         "repeats": f"median of {args.repeats} after {args.warmup} warm-up call(s)",
         "python": platform.python_version(),
     }
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def release(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-@dataclass
-class Timing:
-    """Median seconds of a callable, the CUDA memory its call needs at its peak (above
-    what was allocated before the call) and the result of its last warm-up call."""
-
-    seconds: float
-    peak_mib: float | None
-    result: object = None
-
-
-def time_variants(
-    calls: dict[str, Callable[[], object]], device: torch.device, warmup: int, repeats: int
-) -> dict[str, Timing | BaseException]:
-    """Time every callable, repeats interleaved; a callable that raises gets its exception.
-
-    After ``warmup`` calls each, the callables run in turn ``repeats`` times (so a change
-    of load hits them alike); on CUDA each then runs once more for its memory peak.
-    """
-    results: dict[str, Timing | BaseException] = {}
-    alive: dict[str, Callable[[], object]] = {}
-    last: dict[str, object] = {}
-    for name, fn in calls.items():
-        try:
-            for _ in range(warmup):
-                last[name] = fn()
-            sync(device)
-            alive[name] = fn
-        except Exception as exc:
-            results[name] = exc
-            release(device)
-    times: dict[str, list[float]] = {name: [] for name in alive}
-    for _ in range(repeats):
-        for name, fn in list(alive.items()):
-            try:
-                sync(device)
-                start = time.perf_counter()
-                fn()
-                sync(device)
-                times[name].append(time.perf_counter() - start)
-            except Exception as exc:
-                results[name] = exc
-                del alive[name]
-                release(device)
-    for name, fn in alive.items():
-        peak = None
-        if device.type == "cuda":
-            try:
-                sync(device)
-                before = torch.cuda.memory_allocated(device)
-                torch.cuda.reset_peak_memory_stats(device)
-                fn()
-                sync(device)
-                peak = (torch.cuda.max_memory_allocated(device) - before) / 2**20
-            except Exception as exc:
-                results[name] = exc
-                continue
-        results[name] = Timing(statistics.median(times[name]), peak, last.get(name))
-    return results
-
-
-def relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:
-    """max |value − reference| / max |reference|, computed in float64."""
-    diff = (value.detach().double() - reference.double()).abs().max()
-    return (diff / reference.double().abs().max().clamp_min(1e-300)).item()
 
 
 def fill_timing(
@@ -547,7 +404,8 @@ def fill_timing(
     device: torch.device,
     reference: torch.Tensor | None = None,
 ) -> None:
-    """Fill the ours/literal/speed-up/peak/error cells from two time_variants results."""
+    """Fill the ours/literal/speed-up/peak/error cells from two ``interleave`` results."""
+    row.timings = {k: r for k, r in (("ours", ours), ("literal", literal)) if isinstance(r, Timing)}
 
     def time_cell(r) -> str:
         return fmt_ms(r.seconds) if isinstance(r, Timing) else failed(r)
@@ -574,13 +432,6 @@ def fill_timing(
         row.error = not_available("no float64 reference")
     else:
         row.error = fmt_pair(error_cell(ours), error_cell(literal))
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` to ``precision`` on the device type (nothing for float32)."""
-    if precision == "float32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=getattr(torch, precision))
 
 
 # ---------------------------------------------------------------------------------------
@@ -646,78 +497,7 @@ def run_tests(
             run.problem = f"failed: no pytest summary ({tail[0][:100]})"
 
 
-def _op_inputs(case: OpCase, device: torch.device):
-    torch.manual_seed(0)
-    c = case.channels
-    layer = Converse2D(c, c, case.kernel_size, case.scale, case.padding, case.padding_mode)
-    with torch.no_grad():  # a trained-looking regulariser instead of the zero init
-        layer.bias.uniform_(-2.0, 2.0)
-    layer = layer.to(device)
-    x = torch.rand(case.batch, c, case.size, case.size, device=device)
-    return layer, x
-
-
-def _op_reference(case: OpCase, layer: Converse2D, x: torch.Tensor, backward: bool):
-    """Float64 output (forward) or input gradient (forward+backward) of ``case``."""
-    args = (case.scale, case.padding, case.padding_mode, layer.eps)
-    x64 = x.double().requires_grad_(backward)
-    with torch.set_grad_enabled(backward):
-        weight, bias = layer.weight.detach().double(), layer.bias.detach().double()
-        out = CF.converse2d(x64, weight, bias, *args)
-        if not backward:
-            return out
-        out.square().mean().backward()
-    return x64.grad
-
-
-def op_calls(
-    case: OpCase,
-    layer: Converse2D,
-    x: torch.Tensor,
-    device: torch.device,
-    precision: str,
-    backward: bool,
-) -> dict[str, Callable[[], torch.Tensor]]:
-    """The callables for ours, the literal algorithm and (forward) our functional form."""
-    args = (case.scale, case.padding, case.padding_mode, layer.eps)
-    xin = x if precision == "float32" else x.to(getattr(torch, precision))
-
-    if backward:
-        layer.train()
-        xg = xin.detach().requires_grad_()
-
-        def step(fn) -> Callable[[], torch.Tensor]:
-            def call() -> torch.Tensor:
-                xg.grad = layer.weight.grad = layer.bias.grad = None
-                with autocast(device, precision):
-                    out = fn(xg)
-                out.float().square().mean().backward()
-                return xg.grad
-
-            return call
-
-        return {
-            "ours": step(layer),
-            "literal": step(lambda t: CF.converse2d_literal(t, layer.weight, layer.bias, *args)),
-        }
-
-    layer.eval()
-
-    def infer(fn) -> Callable[[], torch.Tensor]:
-        def call() -> torch.Tensor:
-            with torch.no_grad(), autocast(device, precision):
-                return fn(xin)
-
-        return call
-
-    return {
-        "ours": infer(layer),  # the filter is cached after the first call
-        "literal": infer(lambda t: CF.converse2d_literal(t, layer.weight, layer.bias, *args)),
-        "functional": infer(lambda t: CF.converse2d(t, layer.weight, layer.bias, *args)),
-    }
-
-
-def plan_operator(quick: bool) -> list[tuple[OpCase, bool, str, Row]]:
+def plan_operator(quick: bool) -> list[tuple[OperatorCase, bool, str, Row]]:
     """Every operator case × (forward, forward+backward) × precision, with its row."""
     plan = []
     for case in operator_cases(quick):
@@ -725,7 +505,7 @@ def plan_operator(quick: bool) -> list[tuple[OpCase, bool, str, Row]]:
             mode = "forward+backward" if backward else "forward (filter cached)"
             for precision in PRECISIONS:
                 label = precision if precision == "float32" else f"autocast {precision}"
-                row = Row("operator", f"{case.describe()}, {mode}", label)
+                row = Row("operator", f"{case.describe()}, {mode}", label, case.size)
                 plan.append((case, backward, precision, row))
     return plan
 
@@ -742,10 +522,10 @@ def run_operator(
         after_case()
         log(f"operator: {row.case}, {precision}")
         try:
-            layer, x = _op_inputs(case, device)
-            reference = _op_reference(case, layer, x, backward)
-            calls = op_calls(case, layer, x, device, precision, backward)
-            res = time_variants(calls, device, warmup, repeats)
+            layer, x = converse2d_inputs(case, device)
+            reference = float64_reference(case, layer, x, backward)
+            calls = converse2d_calls(case, layer, x, backward, precision, device)
+            res = harness.interleave(calls, repeats, warmup, device, keep_going=True)
             fill_timing(row, res["ours"], res["literal"], device, reference)
             if "functional" in res:
                 r = res["functional"]
@@ -759,12 +539,6 @@ def run_operator(
             row.notes = failed(exc)
         finally:
             release(device)
-
-
-def _blur_kernel(device: torch.device, size: int = 7, sigma: float = 1.6) -> torch.Tensor:
-    r = torch.arange(size, dtype=torch.float32, device=device) - size // 2
-    g = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
-    return (g / g.sum())[None, None]
 
 
 def _official_weights(name: str) -> Path | None:
@@ -791,7 +565,7 @@ def plan_models(quick: bool) -> list[tuple[str, ModelSetting, str, Row]]:
             case += " (" + ", ".join(f"{k}={v}" for k, v in setting.overrides.items()) + ")"
         for precision in PRECISIONS:
             label = precision if precision == "float32" else f"autocast {precision}"
-            plan.append((name, setting, precision, Row("models", case, label)))
+            plan.append((name, setting, precision, Row("models", case, label, setting.size)))
     return plan
 
 
@@ -821,7 +595,7 @@ def _model_pair(name: str, setting: ModelSetting, device: torch.device):
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(1, info.in_channels, side, side, generator=gen).to(device)
     task = info.task == "deblur_nonblind"
-    inputs = (x, _blur_kernel(device), 1) if task else (x,)
+    inputs = (x, gaussian_kernel(7).to(device), 1) if task else (x,)
     model64 = copy.deepcopy(model).double()
     with torch.no_grad():
         reference = model64(*(t.double() if isinstance(t, torch.Tensor) else t for t in inputs))
@@ -860,7 +634,7 @@ def run_models(
                 return call
 
             calls = {"ours": forward(ours), "literal": forward(literal)}
-            res = time_variants(calls, device, warmup, repeats)
+            res = harness.interleave(calls, repeats, warmup, device, keep_going=True)
             fill_timing(row, res["ours"], res["literal"], device, reference)
             row.notes = notes
         except Exception as exc:
@@ -874,9 +648,10 @@ def run_models(
 
 def plan_training(quick: bool) -> list[tuple[str, bool, Row]]:
     """Every training variant (precision, compiled or not), with its row."""
-    case = train_setting(quick).describe() + ", Adam + L1"
+    setting = train_setting(quick)
+    case = setting.describe() + ", Adam + L1"
     return [
-        (precision, compiled, Row("training", case, label))
+        (precision, compiled, Row("training", case, label, setting.patch))
         for label, precision, compiled in TRAIN_VARIANTS
     ]
 
@@ -951,8 +726,9 @@ def run_training(
                     steps["ours"]()
                 sync(device)
                 notes.append(f"first 2 steps (compiling) {time.perf_counter() - start:.1f} s")
-            res = time_variants(steps, device, args.warmup, args.repeats)
+            res = harness.interleave(steps, args.repeats, args.warmup, device, keep_going=True)
             ours, literal = res["ours"], res.get("literal")
+            row.timings = {k: r for k, r in res.items() if isinstance(r, Timing)}
             row.ours = fmt_rate(1 / ours.seconds) if isinstance(ours, Timing) else failed(ours)
             if compiled:
                 row.literal = row.speedup = not_available("torch.compile timed for ours only")
@@ -999,9 +775,8 @@ def run_training(
 # command line
 # ---------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.Parser(__doc__, __spec__.name, repeats=None, warmup=None, threads=(None, 1))
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
-    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--out", type=Path, default=None, help="Markdown file (else stdout)")
     compile_ = parser.add_mutually_exclusive_group()
     compile_.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
@@ -1013,10 +788,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(SECTIONS),
         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
     )
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls per variant")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed calls first")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch intra-op threads (CPU --quick: 1)"
+        "--repeats", type=int, default=None, help="timed calls per variant (CPU 5, CUDA 10)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed calls first (CPU 1, CUDA 3)"
     )
     parser.add_argument(
         "--test-timeout", type=float, default=None, help="seconds per pytest run (600; quick 180)"
@@ -1035,16 +811,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         )
     on_cpu = args.device == "cpu"
     if args.repeats is None:
-        args.repeats = 3 if args.quick else (5 if on_cpu else 10)
+        args.repeats = 1 if args.quick else (5 if on_cpu else 10)
     if args.warmup is None:
-        args.warmup = 1 if args.quick else (1 if on_cpu else 3)
+        args.warmup = 1 if args.quick or on_cpu else 3
     if args.repeats < 1 or args.warmup < 1:
         parser.error(f"--repeats and --warmup must be >= 1, got {args.repeats}, {args.warmup}")
-    if args.threads is None and on_cpu and args.quick:
-        args.threads = 1
     if args.test_timeout is None:
         args.test_timeout = 180.0 if args.quick else 600.0
     return args
+
+
+def write_records(path: Path | None, rows: list[Row], device: torch.device) -> None:
+    """The timed rows as JSON records (``--json``): one per row and implementation."""
+    results = harness.Results("gpu_report")
+    for row in rows:
+        for impl, timing in row.timings.items():
+            results.add(
+                row.case, impl, size=row.size, timing=timing, section=row.section,
+                precision=row.precision, device=str(device),
+            )  # fmt: skip
+    results.write_json(path)
 
 
 def _on_sigterm(signum, frame) -> None:
@@ -1056,8 +842,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     header = make_header(device, args, argv)
     if args.quick:
         header["mode"] = "--quick: small sizes (stated per case), not the issue's sizes"
@@ -1104,6 +888,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         write_atomic(args.out, text)
         log(f"wrote {args.out} ({status})")
+    write_records(args.json, rows, device)
     return code
 
 

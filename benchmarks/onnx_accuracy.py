@@ -10,40 +10,46 @@ PyTorch on random [0, 1] images, for
 * the four paper models with their official weights (``--official``; needs
   ``CONVERSENET_WEIGHTS``), fixed size at two sizes and dynamic.
 
-    CONVERSENET_WEIGHTS=../shared/weights/official python benchmarks/onnx_accuracy.py --official
+``--quick``: the s = 2 circular operator case, fixed size, and a smaller Converse-DnCNN
+(1 block, 4 features) at one size.
+
+    CONVERSENET_WEIGHTS=../shared/weights/official python -m benchmarks.onnx_accuracy --official
 """
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import itertools
 import logging
 import sys
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 import conversenet
+from benchmarks import harness
 from conversenet import Converse2D
 from conversenet import functional as CF
 from conversenet.export import export_model, export_module
 
-
-def small_options(name: str) -> dict[str, int]:
-    """A narrow, shallow configuration of a registered model (the architecture, not the size)."""
-    params = inspect.signature(conversenet.get_model_info(name).builder).parameters
-    shrink = {"num_features": 8, "num_blocks": 2, "num_iterations": 2, "depth": 3}
-    return {key: value for key, value in shrink.items() if key in params}
-
-
 PAPER = ("converse_dncnn", "converse_srresnet", "conversenet", "converse_usrnet")
 
 
-def randomised_weights(name: str, folder: Path) -> Path:
-    model = conversenet.create_model(name, **small_options(name))
+def small_options(name: str, quick: bool = False) -> dict[str, int]:
+    """A narrow, shallow configuration of a registered model (the architecture, not the size);
+    ``quick``: narrower and shallower still."""
+    params = inspect.signature(conversenet.get_model_info(name).builder).parameters
+    shrink = {"num_features": 8, "num_blocks": 2, "num_iterations": 2, "depth": 3}
+    if quick:
+        shrink.update(num_features=4, num_blocks=1)
+    return {key: value for key, value in shrink.items() if key in params}
+
+
+def randomised_weights(name: str, folder: Path, quick: bool) -> Path:
+    model = conversenet.create_model(name, **small_options(name, quick))
     gen = torch.Generator().manual_seed(len(name))
     with torch.no_grad():
         for param in model.parameters():
@@ -56,88 +62,82 @@ def randomised_weights(name: str, folder: Path) -> Path:
     return path
 
 
-def sizes_text(sizes) -> str:
-    return ", ".join(f"{h}x{w}" for h, w in sizes)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--official", action="store_true", help="also the paper models")
-    parser.add_argument("--skip-small", action="store_true", help="skip the small models")
-    args = parser.parse_args()
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(1)
-    folder = Path(tempfile.mkdtemp(prefix="onnx_accuracy_"))
-    rows = []
-
-    for scale, mode in itertools.product((1, 2, 3), CF.PADDING_MODES):
+def operator_rows(folder: Path, quick: bool):
+    """(case, dynamic, sizes checked, max abs diff) of the Converse2D cases."""
+    cases = [(2, "circular", False)] if quick else (
+        (scale, mode, dynamic)
+        for scale, mode in itertools.product((1, 2, 3), CF.PADDING_MODES)
+        for dynamic in (False, True)
+    )  # fmt: skip
+    for scale, mode, dynamic in cases:
         torch.manual_seed(scale)
         layer = Converse2D(4, 4, 5, scale, 2, mode).eval()
         with torch.no_grad():
             layer.bias.uniform_(-3, 3)
-        for dynamic in (False, True):
-            report = export_module(
-                layer,
-                folder / "op.onnx",
-                (torch.rand(1, 4, 18, 21),),
-                dynamic=dynamic,
-                check_sizes=[(18, 21), (33, 27)] if dynamic else [(18, 21)],
-            )
-            rows.append(
-                (
-                    f"Converse2D s={scale} {mode}",
-                    dynamic,
-                    report.checked_sizes,
-                    report.max_abs_error,
-                )
-            )
-            print(rows[-1], file=sys.stderr, flush=True)
+        report = export_module(
+            layer,
+            folder / "op.onnx",
+            (torch.rand(1, 4, 18, 21),),
+            dynamic=dynamic,
+            check_sizes=[(18, 21), (33, 27)] if dynamic else [(18, 21)],
+        )
+        yield f"Converse2D s={scale} {mode}", dynamic, report.checked_sizes, report.max_abs_error
 
-    if not args.skip_small:
-        for name in conversenet.list_models():
-            if not conversenet.get_model_info(name).learned:
-                continue  # a classical method: nothing to export
-            weights = randomised_weights(name, folder)
-            for dynamic, sizes in ((False, [(24, 20), (32, 32)]), (True, [(24, 20)])):
-                checked, worst = [], 0.0
-                for h, w in sizes:
-                    report = export_model(
-                        name,
-                        folder / f"{name}.onnx",
-                        weights=weights,
-                        height=h,
-                        width=w,
-                        dynamic=dynamic,
-                        overrides=small_options(name),
-                    )
-                    checked += report.checked_sizes
-                    worst = max(worst, report.max_abs_error)
-                rows.append((f"{name} (small)", dynamic, checked, worst))
-                print(rows[-1], file=sys.stderr, flush=True)
 
-    if args.official:
-        for name in PAPER:
-            sr = conversenet.get_model_info(name).task == "sr"
-            for dynamic, sizes in ((False, [(32, 32), (48, 64)]), (True, [(32, 32)])):
-                if not sr:
-                    sizes = [(2 * h, 2 * w) for h, w in sizes]
-                checked, worst = [], 0.0
-                for h, w in sizes:
-                    report = export_model(
-                        name, folder / f"{name}.onnx", height=h, width=w, dynamic=dynamic
-                    )
-                    checked += report.checked_sizes
-                    worst = max(worst, report.max_abs_error)
-                rows.append((f"{name} (official weights)", dynamic, checked, worst))
-                print(rows[-1], file=sys.stderr, flush=True)
+def model_rows(folder: Path, names, plans, official: bool, quick: bool = False):
+    """The same for models: ``plans`` are (dynamic, input sizes) pairs."""
+    for name in names:
+        weights = None if official else randomised_weights(name, folder, quick)
+        scale = 1 if conversenet.get_model_info(name).task == "sr" or not official else 2
+        for dynamic, sizes in plans:
+            checked, worst = [], 0.0
+            for h, w in sizes:
+                report = export_model(
+                    name, folder / f"{name}.onnx", weights=weights, height=scale * h,
+                    width=scale * w, dynamic=dynamic,
+                    overrides=None if official else small_options(name, quick),
+                )  # fmt: skip
+                checked += report.checked_sizes
+                worst = max(worst, report.max_abs_error)
+            kind = "official weights" if official else "small"
+            yield f"{name} ({kind})", dynamic, checked, worst
 
-    print("| model / operator case | shape | input sizes checked | max abs diff |")
-    print("|---|---|---|---|")
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = harness.Parser(__doc__, __spec__.name, repeats=None, warmup=None)
+    parser.add_argument("--official", action="store_true", help="also the paper models")
+    parser.add_argument("--skip-small", action="store_true", help="skip the small models")
+    args = parser.parse_args(argv)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    learned = [n for n in conversenet.list_models() if conversenet.get_model_info(n).learned]
+    small = ["converse_dncnn"] if args.quick else learned  # (classical methods: no export)
+    small_plans = [(False, [(24, 20)])] if args.quick else [
+        (False, [(24, 20), (32, 32)]), (True, [(24, 20)])
+    ]  # fmt: skip
+    results = harness.Results(args.benchmark)
+    print(harness.run_header("onnxruntime against PyTorch, random [0, 1] inputs"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        found = [operator_rows(folder, args.quick)]
+        if not args.skip_small:
+            found.append(model_rows(folder, small, small_plans, official=False, quick=args.quick))
+        if args.official:
+            plans = [(False, [(32, 32), (48, 64)]), (True, [(32, 32)])]
+            found.append(model_rows(folder, PAPER, plans, official=True))
+        for row in itertools.chain(*found):
+            rows.append(row)
+            print(row, file=sys.stderr, flush=True)
+    table = []
     for case, dynamic, sizes, error in rows:
         shape = "dynamic" if dynamic else "fixed"
-        print(f"| {case} | {shape} | {sizes_text(sizes)} | {error:.1e} |")
-    return 0
+        checked = ", ".join(f"{h}x{w}" for h, w in sizes)
+        results.add(case, shape, max_abs_diff=error, sizes_checked=checked)
+        table.append((case, shape, checked, f"{error:.1e}"))
+    headers = ("model / operator case", "shape", "input sizes checked", "max abs diff")
+    print(harness.markdown_table(headers, table), end="")
+    return results.finish(args.json)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Starts ``conversenet serve`` on a free local port, opens it in the distribution's
 headless Chromium (Playwright), takes the sample photo, adds noise of σ 25, restores it
-with the default model and saves a screenshot. Uses the official weights when
-``CONVERSENET_WEIGHTS`` names their folder (else the packaged compact denoiser).
+with the default model and saves a screenshot (in 256 colours, to keep it small). Uses
+the official weights when ``CONVERSENET_WEIGHTS`` names their folder (else the packaged
+compact denoiser).
 
     CONVERSENET_WEIGHTS=../shared/weights/official python docs/make_serve_screenshot.py
 """
@@ -15,6 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
+from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from conversenet.web import serve
@@ -63,6 +65,12 @@ def main() -> int:
             browser.close()
     finally:
         app.close()
+    # a palette of 256 colours keeps the screenshot under 200 KB (the page is flat colours)
+    with Image.open(args.output) as shot:
+        palette = shot.convert("RGB").quantize(
+            256, Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+    palette.save(args.output, optimize=True)
     print(f"wrote {args.output}")
     return 0
 

@@ -25,7 +25,7 @@ from PIL import Image
 from torch import nn
 
 from conversenet.io import save_image
-from conversenet.layers import Converse2D
+from conversenet.operator import Converse2D
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -124,10 +124,45 @@ def make_layer(scale: int = 2, dtype=torch.float32, kernel_size: int = 3) -> Con
     return layer.to(dtype).eval()
 
 
+@pytest.fixture
+def seeded() -> None:
+    """Seed torch's global generator (for the draws a test does not seed itself)."""
+    torch.manual_seed(0)
+
+
+# ---------------------------------------------------------------------------------------
+# the operator
+# ---------------------------------------------------------------------------------------
 #: Small odd, non-square spatial sizes of 1-D, 2-D and 3-D test signals.
 SIZES = {1: (9,), 2: (6, 7), 3: (4, 5, 3)}
 #: The kinds of initial estimate of reverse_conv: the paper's (None), "zero", a tensor.
 X0S = ("nearest", "zero", "tensor")
+
+
+def normalized_kernels(gen, batch: int, channels: int, shape, dtype=torch.float64):
+    """Positive kernels (batch, channels, *shape) summing to one, from ``gen``."""
+    kernel = torch.rand(batch, channels, *shape, generator=gen, dtype=dtype)
+    return kernel / kernel.sum(dim=tuple(range(2, kernel.dim())), keepdim=True)
+
+
+def converse_params(channels: int, kernel_size, seed: int = 0, ndim: int = 2, batch: int = 1):
+    """Random float64 parameters of the paper's operator: kernels summing to one
+    (batch, C, *k) and a bias (1, C, 1, ...) of normal logits; ``kernel_size`` an int or a
+    shape."""
+    gen = torch.Generator().manual_seed(seed)
+    shape = (kernel_size,) * ndim if isinstance(kernel_size, int) else tuple(kernel_size)
+    weight = normalized_kernels(gen, batch, channels, shape)
+    bias = torch.randn(1, channels, *(1,) * len(shape), generator=gen, dtype=torch.float64)
+    return weight, bias
+
+
+def random_layer(cls, channels, kernel_size, scale, padding, mode, eps=1e-4, seed=0):
+    """A float64 Converse layer of ``cls`` with seeded kernels and a bias in [-3, 3]."""
+    torch.manual_seed(seed)
+    layer = cls(channels, channels, kernel_size, scale, padding, mode, eps=eps).double()
+    with torch.no_grad():
+        layer.bias.uniform_(-3, 3)
+    return layer
 
 
 def reverse_conv_problem(
@@ -147,14 +182,9 @@ def reverse_conv_problem(
     gen = torch.Generator().manual_seed(seed)
     sizes = sizes or SIZES[ndim]
     y = torch.randn(batch, channels, *sizes, generator=gen, dtype=torch.float64)
-    kernel = torch.rand(
-        batch if per_sample_kernel else 1,
-        channels,
-        *(kernel_size,) * ndim,
-        generator=gen,
-        dtype=torch.float64,
+    kernel = normalized_kernels(
+        gen, batch if per_sample_kernel else 1, channels, (kernel_size,) * ndim
     )
-    kernel = kernel / kernel.sum(dim=tuple(range(2, kernel.dim())), keepdim=True)
     lam = 0.01 + 0.5 * torch.rand(
         batch if per_sample_lam else 1, channels, *(1,) * ndim, generator=gen, dtype=torch.float64
     )
@@ -166,6 +196,55 @@ def reverse_conv_problem(
         out = [scale * (n + 2 * padding) for n in sizes]
         x0 = torch.randn(batch, channels, *out, generator=gen, dtype=torch.float64)
     return y, kernel, lam, x0
+
+
+def circular_convolution(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """(X ⊗ K)(p) = Σ_r K[r] X(p - r + c), c = k // 2 (2-D): the forward model's convolution
+    written independently of the library, as a sum of shifted copies (torch.roll)."""
+    kh, kw = weight.shape[-2:]
+    out = torch.zeros_like(x)
+    for i in range(kh):
+        for j in range(kw):
+            shifted = torch.roll(x, shifts=(i - kh // 2, j - kw // 2), dims=(-2, -1))
+            out = out + weight[..., i : i + 1, j : j + 1] * shifted
+    return out
+
+
+def invertible_kernel(channels: int, size: int, seed: int, ndim: int = 2) -> torch.Tensor:
+    """0.6·δ (at the centre tap) + 0.4·(positive kernel summing to 1), float64: its
+    transfer function has |K̂| >= 0.2 everywhere."""
+    gen = torch.Generator().manual_seed(seed)
+    taps = torch.rand(1, channels, *(size,) * ndim, generator=gen, dtype=torch.float64) + 0.1
+    kernel = 0.4 * taps / taps.sum(dim=tuple(range(2, 2 + ndim)), keepdim=True)
+    kernel[(..., *(size // 2,) * ndim)] += 0.6
+    return kernel
+
+
+#: The upstream operator's outputs (float64) on 11 cases, in ../shared (see its README).
+GOLDEN = ("reference", "converse2d_cases.npz")
+NUM_GOLDEN_CASES = 11
+_MODE_CODES = {0: "circular", 1: "replicate", 2: "reflect", 3: "constant"}
+
+
+def golden_case(index: int) -> dict:
+    """Golden case ``index``: x, weight, bias, y (float64 tensors) and the operator's
+    arguments; skips the test when the file is absent."""
+    data = np.load(need_shared(*GOLDEN))
+    key = f"case{index:02d}_"
+    if key + "meta" not in data.files:
+        pytest.skip(f"{GOLDEN[-1]} has no {key}meta")
+    channels, height, width, kernel_size, scale, padding, mode, eps = data[key + "meta"]
+    case = {name: torch.from_numpy(data[key + name]) for name in ("x", "weight", "bias", "y")}
+    case.update(
+        channels=int(channels),
+        size=(int(height), int(width)),
+        kernel_size=int(kernel_size),
+        scale=int(scale),
+        padding=int(padding),
+        padding_mode=_MODE_CODES[int(mode)],
+        eps=float(eps),
+    )
+    return case
 
 
 class TinyConverseNet(nn.Module):

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 # the hole they left.)
 PROBE = """
 import resource, sys, torch
-from conversenet.layers import ConverseBlock
+from conversenet.models.blocks import ConverseBlock
 from conversenet.runtime import reuse_freed_memory
 applied = reuse_freed_memory() if sys.argv[1] == "tune" else None
 block = ConverseBlock(32, kernel_size=5, padding=4, padding_mode="circular").eval()

@@ -9,12 +9,11 @@ from . import functional, models, tasks, weights
 from ._version import __version__
 from .inference import Restorer, restore
 from .io import load_image, save_image
-from .layers import Converse2D, ConverseBlock, ConverseBlockAlpha, LayerNorm2d
-from .layers_nd import Converse1d, Converse3d
 from .models import create_model, get_model_info, list_models
+from .models.blocks import ConverseBlock, ConverseBlockAlpha, LayerNorm2d
+from .operator import Converse1d, Converse2D, Converse3d, ConverseUpsample
 from .runtime import reuse_freed_memory
 from .samples import sample_image
-from .upsample import ConverseUpsample
 
 __all__ = [
     "Converse1d",

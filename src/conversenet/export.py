@@ -7,7 +7,7 @@
 
 ``torch.onnx.export(..., dynamo=True)`` traces the model; while it does, Converse2D runs in
 real arithmetic with matrix-product DFTs (see :mod:`conversenet.functional` and
-:mod:`conversenet.dft`), which every ONNX runtime supports and runs fast.
+:mod:`conversenet.operator.dft`), which every ONNX runtime supports and runs fast.
 
 Two shapes:
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conversenet.layers import Converse2D
 from conversenet.models import create_model, get_model_info, list_models
 from conversenet.models.blocks import make_block
 from conversenet.models.srresnet import NearestConvUpsample
 from conversenet.models.usrnet import ConvDataStep, converse_data_step
+from conversenet.operator import Converse2D
 
 # Small versions of every model (fewer blocks, narrower) to keep the tests fast.
 TINY = {

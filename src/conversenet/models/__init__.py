@@ -1,4 +1,4 @@
-"""The networks of the paper, built on :mod:`conversenet.layers`, and their registry.
+"""The networks of the paper, built on :mod:`conversenet.operator`, and their registry.
 
 Use :func:`create_model` / :func:`list_models` / :func:`get_model_info`. Each family class
 takes its spatial operator as an argument (``operator="converse"``, ``"conv"`` or

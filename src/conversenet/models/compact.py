@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int
-from ..layers import ConverseBlock
+from .blocks import ConverseBlock
 
 __all__ = ["CompactConverseDenoiser"]
 
@@ -27,7 +27,7 @@ class CompactConverseDenoiser(nn.Module):
     Args:
         in_channels: image channels (1 for gray, 3 for RGB).
         num_features: width of the feature stack.
-        num_blocks: number of :class:`~conversenet.layers.ConverseBlock`.
+        num_blocks: number of :class:`~conversenet.models.blocks.ConverseBlock`.
         kernel_size: kernel side of every Converse2D.
         padding: padding of every Converse2D.
         padding_mode: padding mode of every Converse2D.

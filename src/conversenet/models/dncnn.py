@@ -55,7 +55,7 @@ class ConverseDnCNN(nn.Module):
     spatial operator, 1×1 conv (64→C). The network maps the noisy image to the clean one
     directly (no global skip).
 
-    ``operator="converse"`` (Converse-DnCNN): :class:`~conversenet.layers.ConverseBlock`
+    ``operator="converse"`` (Converse-DnCNN): :class:`~conversenet.models.blocks.ConverseBlock`
     with kernel 7, padding 6, circular. The published gray σ=25 checkpoint
     (``converse_dncnn.pth``) uses these defaults and holds 796,353 values; the paper's
     734,913 is the same network with ``kernel_size=5``. ``operator="conv"`` (Conv-DnCNN)

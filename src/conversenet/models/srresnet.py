@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..checks import check_choice, check_int
-from ..layers import Converse2D
+from ..operator import Converse2D
 from .blocks import ResidualBlock, check_operator, make_block
 
 __all__ = [
