@@ -13,6 +13,7 @@ import pytest
 
 import conversenet
 import conversenet.weights as cw
+from conversenet.cli import main
 from conversenet.io import load_image, save_image
 from conversenet.metrics import psnr
 from conversenet.samples import demo_kernel, sample_image
@@ -140,7 +141,7 @@ def test_sr_falls_back_to_its_offline_model(monkeypatch, tmp_path):
     assert out.shape == (64 * restorer.scale, 64 * restorer.scale, 3)
 
 
-def test_blind_deblurring_offline_refuses_and_suggests_the_kernel(monkeypatch, tmp_path):
+def test_blind_deblurring_offline_refuses_and_suggests_the_kernel(monkeypatch, tmp_path, capsys):
     """Before: the offline default (conversenet_compact) made most blurred photos worse
     than the input, with no word (issue #24)."""
     _no_official_weights(monkeypatch, tmp_path)
@@ -148,6 +149,12 @@ def test_blind_deblurring_offline_refuses_and_suggests_the_kernel(monkeypatch, t
         conversenet.inference.Restorer(task="deblur", download=False)
     with pytest.raises(cw.WeightsNotFoundError, match=r"worse than the blurred input.*--kernel"):
         conversenet.inference.Restorer(task="deblur", download=False)
+    save_image(tmp_path / "blurry.png", sample_image()[:64, :64])
+    out = tmp_path / "out"
+    code = main(["deblur", str(tmp_path / "blurry.png"), "-o", str(out), "--no-download", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and "No offline model deblurs" in err and "--kernel FILE" in err
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_non_blind_deblurring_falls_back_to_wiener(monkeypatch, tmp_path):
