@@ -316,7 +316,8 @@ def _extend(image: Tensor, margin: int) -> tuple[Tensor, int]:
     return F.pad(image[None], (margin,) * 4, mode="reflect")[0], margin
 
 
-def _central_crop(image: Tensor, side: int) -> Tensor:
+def central_crop(image: Tensor, side: int) -> Tensor:
+    """The central at most side×side part of ``image`` (..., H, W)."""
     h, w = image.shape[-2:]
     top, left = max((h - side) // 2, 0), max((w - side) // 2, 0)
     return image[..., top : top + side, left : left + side]
@@ -377,7 +378,7 @@ class BlindDeconvolution(nn.Module):
         image is too small, has no structure or a blur that does not fit the box."""
         if min(image.shape[-2:]) < self.smallest_side:
             return None
-        crop = _central_crop(image.mean(0, keepdim=True), self.estimation_side)
+        crop = central_crop(image.mean(0, keepdim=True), self.estimation_side)
         gray = _extend(crop, 3 * self.kernel_size)[0][0]
         kernel = estimate_kernel(gray, self.kernel_size + SUPPORT_MARGIN)
         return None if kernel is None else place_kernel(kernel, self.kernel_size)

@@ -38,10 +38,11 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_real
 from ..functional import conv_downsample, discrepancy_lambda, reverse_conv
-from .blind_deconv import estimate_noise_level
+from .blind_deconv import central_crop, estimate_noise_level
 
 __all__ = [
     "FIT_LAMBDA",
+    "FIT_SIDE",
     "MISFIT_LIMIT",
     "WIENER_X0",
     "WienerDeconvolution",
@@ -57,6 +58,8 @@ FIT_LAMBDA = 1e-3
 #: USRNet's) leaves 0.02 to 0.92; a 25×25 box for those blurs 2.2 to 4.2. A milder
 #: mismatch (a 9×9 box for a 7×7 blur: 0.9 to 1.6) passes, and at σ 10 so does the box.
 MISFIT_LIMIT = 2.0
+#: The fit is judged on a central crop at most this large (time and memory stay bounded).
+FIT_SIDE = 1024
 #: The noise level assumed is at least this (on [0, 1]): a clean image is not held to zero.
 MIN_NOISE = 1 / 255
 
@@ -165,11 +168,11 @@ def kernel_misfit(y: Tensor, kernel: Tensor, noise_std: float | None = None) -> 
 
 def check_kernel_explains(y: Tensor, kernel: Tensor) -> None:
     """``ValueError`` when ``kernel`` cannot explain the image ``y`` :math:`(1, C, H, W)`
-    (:func:`kernel_misfit` above ``MISFIT_LIMIT``). Images not larger than three kernels
-    a side are not judged."""
+    (:func:`kernel_misfit` above ``MISFIT_LIMIT``, on a central crop of at most
+    ``FIT_SIDE`` a side). Images not larger than three kernels a side are not judged."""
     if min(y.shape[-2:]) <= 3 * max(kernel.shape[-2:]):
         return
-    ratio = float(kernel_misfit(y, kernel).max())
+    ratio = float(kernel_misfit(central_crop(y, FIT_SIDE), kernel).max())
     if ratio > MISFIT_LIMIT:
         raise ValueError(
             f"the {kernel.shape[-2]}x{kernel.shape[-1]} blur kernel does not explain this "
