@@ -95,6 +95,13 @@ def _as_kernel(kernel) -> np.ndarray:
     return validate_kernel(array)
 
 
+def _check_kernel_explains(planes: np.ndarray, kernel: np.ndarray) -> None:
+    """:func:`~conversenet.models.wiener.check_kernel_explains` on float planes (H, W, C)."""
+    check_kernel_explains(
+        torch.from_numpy(planes.transpose(2, 0, 1))[None], torch.from_numpy(kernel)
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # the restorer
 # ---------------------------------------------------------------------------------------
@@ -273,10 +280,8 @@ class Restorer:
         try:
             self.model = load_pretrained(name, weights, self.device, download, self.model_options)
         except WeightsNotFoundError as err:
-            if offline_model is None:
-                if spec.offline_note and name == spec.default_model:
-                    raise WeightsNotFoundError(f"{err}\n{spec.offline_note}") from err
-                raise
+            if offline_model is None:  # the task's note says what to do instead, if any
+                raise WeightsNotFoundError(f"{err}\n{spec.offline_note}".rstrip()) from err
             self.notes.append(
                 f"the weights of {name} ({info.pretrained.filename}) are not available here "
                 f"and cannot be downloaded: using the offline model {offline_model} instead "
@@ -373,10 +378,8 @@ class Restorer:
         planes = _to_float(image)
         if planes.ndim == 2:
             planes = planes[..., None]
-
-        if self.kernel is not None:  # refuse a kernel that cannot fit, before the compute
-            image_tensor = torch.from_numpy(planes.transpose(2, 0, 1))[None]
-            check_kernel_explains(image_tensor, torch.from_numpy(self.kernel))
+        if self.kernel is not None:  # a kernel that cannot explain the image: refused first
+            _check_kernel_explains(planes, self.kernel)
         if self.in_channels == colour_channels:
             out = self._run(planes, progress)
         elif self.in_channels == 1 and colour_channels == 3:
