@@ -343,8 +343,8 @@ class BlindDeconvolution(nn.Module):
         torch.Size([1, 3, 32, 32])
     """
 
-    #: the kernel is estimated once per image: :class:`~conversenet.runner.ModelRunner`
-    #: never cuts the image into tiles
+    #: The kernel is estimated once per image, so
+    #: :class:`~conversenet.runner.ModelRunner` never cuts the image into tiles.
     whole_image = True
 
     def __init__(

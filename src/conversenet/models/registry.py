@@ -290,7 +290,8 @@ _ENTRIES = (
         BlindDeconvolution,
         "deblur",
         "classical blind deblurring: coarse-to-fine L0 kernel estimation, then "
-        "hyper-Laplacian deconvolution (no parameters)",
+        "hyper-Laplacian deconvolution (no parameters; opt-in: worse than the input on "
+        "some photos)",
         learned=False,
     ),
     _entry(
