@@ -33,6 +33,7 @@ from ..weights import (
     resolve_weights,
     saved_model_options,
 )
+from .blind_deconv import BlindDeconvolution
 from .compact import CompactConverseDenoiser
 from .deblur import ConverseNet
 from .dncnn import ConverseDnCNN, DnCNN
@@ -316,6 +317,15 @@ _ENTRIES = (
         in_channels=3,
         num_features=64,
         num_blocks=8,
+    ),
+    _entry(
+        "blind_deconv",
+        BlindDeconvolution,
+        "deblur",
+        "classical blind deblurring: coarse-to-fine L0 kernel estimation, then "
+        "hyper-Laplacian deconvolution (no parameters; opt-in: worse than the input on "
+        "some photos)",
+        learned=False,
     ),
     _entry(
         "converse_usrnet",
