@@ -58,9 +58,9 @@ FFT_ENGINES = ("ducc0", "pocketfft", "torch")
 
 
 def fft_engine(name: str) -> contextlib.AbstractContextManager:
-    """Run the operator's CPU transforms in one engine: ``"ducc0"`` (the default where it
-    is installed; autograd included), ``"pocketfft"`` (as without ducc0: scipy outside
-    autograd, ``torch.fft`` inside) or ``"torch"`` (``torch.fft`` for all)."""
+    """Run the operator's CPU transforms outside autograd in one engine: ``"ducc0"`` (the
+    default where it is installed), ``"pocketfft"`` (as without ducc0) or ``"torch"``
+    (``torch.fft``, which runs those inside autograd in every case)."""
     if name == "torch":
         return _replaced(_fft, "_library_applies", lambda *t: False)
     if name == "pocketfft":

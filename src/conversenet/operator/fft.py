@@ -5,17 +5,17 @@ An engine computes real and complex DFTs over the trailing axes of a tensor, exa
 ``torch.fft`` defines them (unnormalised forward transforms, :math:`1/n` inverse):
 
 - :data:`DUCC0`: ducc0 (the maintained successor of pocketfft, by the same author), for
-  float32/float64 CPU tensors in eager mode, inside autograd too: its real transforms are
-  custom autograd functions whose backward is the exact adjoint, itself differentiable
-  (:class:`RealFFT`, :class:`InverseRealFFT`). It writes into the tensors' memory with
-  PyTorch's thread count; the operator lends it reused scratch buffers
+  float32/float64 CPU tensors outside autograd in eager mode. It writes into the tensors'
+  memory with PyTorch's thread count; the operator lends it reused scratch buffers
   (:func:`scratch`) so that a transform fills no fresh pages. At the padded sizes of an
   image (268 = 4·67, 524 = 4·131) its real transforms take about half the time of
   scipy's pocketfft (``benchmarks/bench_fft.py``).
-- :data:`POCKETFFT`: scipy's pocketfft, outside autograd on the CPU where ducc0 is not
-  installed.
-- :data:`TORCH`: ``torch.fft``, for everything else: other devices (CUDA keeps cuFFT),
-  compiled graphs, other dtypes, autograd where ducc0 is not installed.
+- :data:`POCKETFFT`: scipy's pocketfft, in ducc0's place where ducc0 is not installed.
+  On the CPU, PyTorch's FFTs (MKL) are slower than either at those sizes.
+- :data:`TORCH`: ``torch.fft``, for everything else: tensors that autograd tracks (a
+  custom autograd function around ducc0, with the exact adjoint as its backward, made
+  Converse-DnCNN's training step slower, as pocketfft's had; docs/performance.md),
+  other devices (CUDA keeps cuFFT), compiled graphs, other dtypes.
 
 :func:`engine_for` makes the choice for every transform of a signal. In the
 *export-friendly* formulation (:func:`export_friendly`, and always inside
@@ -32,7 +32,6 @@ of the right shape and dtype) and is chosen in :func:`engine_for`.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -239,98 +238,23 @@ def _half_spectrum_fits(x_hat: Tensor, sizes: Sequence[int]) -> bool:
     return x_hat.dim() >= len(sizes) and tuple(x_hat.shape[-len(sizes) :]) == expected
 
 
-def _twin_weights(grad: Tensor, width: int, twin: float, single: float) -> Tensor:
-    """Per-column factors of a half spectrum over its last axis: ``twin`` for the columns
-    that stand for two conjugate frequencies (1 .. width - half), ``single`` for the
-    others (the zero frequency and, for an even width, the Nyquist frequency)."""
-    half = grad.shape[-1]
-    weights = torch.full((half,), single, dtype=grad.real.dtype, device=grad.device)
-    weights[1 : 1 + width - half] = twin
-    return weights
-
-
-class RealFFT(torch.autograd.Function):
-    r"""``rfftn`` over the ``ndim`` trailing axes in ducc0, differentiable.
-
-    Backward: the adjoint of the half-spectrum transform (as PyTorch defines the gradient
-    of a real-to-complex map, :math:`\mathrm{Re}\,F^H g` with :math:`g` zero-filled to the
-    full spectrum) is one inverse real transform, :math:`n\,\mathrm{irfftn}(g\,w)` with
-    :math:`w = 1/2` on the columns that have a conjugate twin and 1 elsewhere; PyTorch's
-    own backward zero-fills the full spectrum and runs a complex transform. The backward
-    runs through :class:`InverseRealFFT`, so second derivatives are exact too.
-    """
-
-    @staticmethod
-    def forward(x: Tensor, ndim: int) -> Tensor:
-        return _r2c(x, ndim, None)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        x, ndim = inputs
-        ctx.sizes = tuple(x.shape[-ndim:])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
-        n = math.prod(ctx.sizes)
-        weights = _twin_weights(grad, ctx.sizes[-1], n / 2, n)
-        if tracks_grad(grad):  # a double backward: a graph of differentiable steps
-            return DUCC0.irfftn(grad * weights, ctx.sizes), None
-        with scratch(grad.shape, grad.dtype, like=grad) as buffer:
-            return _c2r(torch.mul(grad, weights, out=buffer), ctx.sizes, None), None
-
-
-class InverseRealFFT(torch.autograd.Function):
-    r"""``irfftn`` to the trailing ``sizes`` in ducc0, differentiable; the input is left
-    as it was.
-
-    Backward (PyTorch's definition): :math:`\mathrm{rfftn}(g)\,w/n` with :math:`w = 2`
-    on the columns that have a conjugate twin and 1 elsewhere, through :class:`RealFFT`.
-    """
-
-    @staticmethod
-    def forward(x_hat: Tensor, sizes: tuple[int, ...]) -> Tensor:
-        with scratch(x_hat.shape, x_hat.dtype, like=x_hat) as buffer:
-            return _c2r(buffer.copy_(x_hat), sizes, None)  # (c2r overwrites its input)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.sizes = tuple(inputs[1])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
-        n = math.prod(ctx.sizes)
-        spectrum = DUCC0.rfftn(grad, len(ctx.sizes))
-        weights = _twin_weights(spectrum, ctx.sizes[-1], 2 / n, 1 / n)
-        if tracks_grad(grad):
-            return spectrum * weights, None
-        return spectrum.mul_(weights), None
-
-
 class Ducc0FFT:
     """ducc0 on the tensors' memory, with PyTorch's thread count: float32/float64 CPU
-    tensors (real or complex), inside autograd too (:class:`RealFFT`,
-    :class:`InverseRealFFT`; ``fftn`` of a tracked tensor runs in ``torch.fft``).
-    ``out=`` is for tensors that autograd does not track."""
+    tensors (real or complex) outside autograd."""
 
     name = "ducc0"
     fills_out = True
 
     def rfftn(self, x: Tensor, ndim: int, *, out: Tensor | None = None) -> Tensor:
-        if tracks_grad(x):
-            return RealFFT.apply(x, ndim)
         return _r2c(x, ndim, out)
 
     def fftn(self, x: Tensor, ndim: int, *, out: Tensor | None = None) -> Tensor:
-        if tracks_grad(x):
-            return TORCH.fftn(x, ndim, out=out)
         return _c2c(x, ndim, out)
 
     def irfftn(self, x_hat: Tensor, sizes: Sequence[int], *, out: Tensor | None = None) -> Tensor:
         sizes = tuple(sizes)
         if not _half_spectrum_fits(x_hat, sizes):
             return TORCH.irfftn(x_hat, sizes, out=out)
-        if tracks_grad(x_hat):
-            return InverseRealFFT.apply(x_hat, sizes)
         return _c2r(x_hat, sizes, out)
 
 
@@ -342,30 +266,22 @@ _LIBRARY_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex1
 
 
 def _library_applies(*tensors: Tensor) -> bool:
-    """Whether transforms of ``tensors`` may run in a CPU library (ducc0 or pocketfft):
-    float32/float64 (real or complex) CPU tensors, in eager mode, outside the
-    export-friendly formulation."""
+    """Whether transforms of ``tensors`` run in a CPU library (ducc0 or pocketfft):
+    float32/float64 (real or complex) CPU tensors that autograd does not track, in eager
+    mode, outside the export-friendly formulation."""
     return (
         all(t.device.type == "cpu" and t.dtype in _LIBRARY_DTYPES for t in tensors)
+        and not tracks_grad(*tensors)
         and not torch.compiler.is_compiling()
         and not is_export_friendly()
     )
 
 
-def _cpu_engine(tracked: bool) -> Engine:
-    """The engine of CPU tensors where a library applies: ducc0 when it is installed, else
-    pocketfft outside autograd (whose transforms autograd cannot see) and ``torch.fft``
-    inside it."""
-    if _ducc0 is not None:
-        return DUCC0
-    return TORCH if tracked else POCKETFFT
-
-
 def engine_for(*tensors: Tensor) -> Engine:
     """The engine that transforms ``tensors`` (see the module docstring)."""
-    if _library_applies(*tensors):
-        return _cpu_engine(tracks_grad(*tensors))
-    return TORCH
+    if not _library_applies(*tensors):
+        return TORCH
+    return POCKETFFT if _ducc0 is None else DUCC0
 
 
 # ---------------------------------------------------------------------------------------
