@@ -13,7 +13,7 @@ import threading
 import pytest
 import torch
 
-from conversenet.operator import converse2d, fft
+from conversenet.operator import converse2d, fft, spectral
 
 from conftest import REPO_ROOT
 
@@ -257,6 +257,25 @@ def test_workspace_keeps_the_layout_apart():
         assert a.data_ptr() != b.data_ptr()
 
 
+def test_workspace_buffers_serve_inside_and_outside_inference_mode():
+    """A buffer first lent inside ``torch.inference_mode`` is updated in place outside it
+    (an inference tensor could not be); the operator runs in both modes in turn."""
+    space = fft.Workspace()
+    like = torch.empty(1)
+    with torch.inference_mode(), space.borrow((4,), torch.float32, like) as buffer:
+        buffer.fill_(1.0)
+    with torch.no_grad(), space.borrow((4,), torch.float32, like) as again:
+        assert again.data_ptr() == buffer.data_ptr()
+        again.mul_(2.0)
+    x = torch.rand(1, 2, 12, 12)
+    weight, bias = torch.full((1, 2, 3, 3), 1 / 9), torch.zeros(1, 2, 1, 1)
+    with torch.inference_mode():
+        first = converse2d(x, weight, bias)
+    with torch.no_grad():
+        second = converse2d(x, weight, bias)
+    assert torch.equal(first, second)
+
+
 def test_each_thread_has_its_own_workspace():
     spaces = []
     thread = threading.Thread(target=lambda: spaces.append(fft.workspace()))
@@ -279,6 +298,32 @@ def test_operator_results_are_not_scratch_buffers():
     for result, copy in zip(first, kept, strict=True):
         assert torch.equal(result, copy)
     assert 0 < fft.workspace().nbytes <= fft.WORKSPACE_BYTES  # the spectrum's buffer is kept
+
+
+def test_only_ducc0_gets_scratch_buffers(monkeypatch):
+    """torch.fft (other devices, compiled graphs) and pocketfft get no CPU scratch buffer;
+    ducc0 does, outside autograd only (autograd would keep the spectrum for the backward)."""
+    borrowed = []
+    original = spectral.scratch
+
+    def counting(*args, **kwargs):
+        borrowed.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(spectral, "scratch", counting)
+    x = torch.rand(1, 2, 8, 8)
+    weight, bias = torch.full((1, 2, 3, 3), 1 / 9), torch.zeros(1, 2, 1, 1)
+    with torch.no_grad():
+        converse2d(x, weight, bias)
+        assert len(borrowed) == 1
+        monkeypatch.setattr(fft, "_ducc0", None)  # pocketfft
+        converse2d(x, weight, bias)
+        monkeypatch.setattr(fft, "_library_applies", lambda *tensors: False)  # torch.fft
+        converse2d(x, weight, bias)
+    monkeypatch.undo()
+    monkeypatch.setattr(spectral, "scratch", counting)
+    converse2d(x, weight.requires_grad_(), bias)
+    assert len(borrowed) == 1
 
 
 def test_operator_engines_agree(monkeypatch):

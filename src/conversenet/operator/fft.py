@@ -95,11 +95,13 @@ class Engine(Protocol):
 
     ``ndim`` counts the trailing axes transformed; ``sizes`` are the output sizes of the
     trailing axes of an inverse real transform. ``irfftn`` may overwrite its input.
-    ``fills_out``: whether ``out=`` saves an allocation (else the result is copied there).
+    ``takes_scratch``: whether the operator lends it CPU scratch buffers as ``out=`` (an
+    engine that writes into them; not ``torch.fft``, which serves every device and
+    compiled graphs, nor pocketfft, which would copy its result there).
     """
 
     name: str
-    fills_out: bool
+    takes_scratch: bool
 
     def rfftn(self, x: Tensor, ndim: int, *, out: Tensor | None = None) -> Tensor: ...
 
@@ -122,7 +124,7 @@ class TorchFFT:
     """``torch.fft``: any device, autograd, compiled graphs."""
 
     name = "torch"
-    fills_out = True
+    takes_scratch = False
 
     def rfftn(self, x: Tensor, ndim: int, *, out: Tensor | None = None) -> Tensor:
         return torch.fft.rfftn(x, dim=_axes(ndim), out=out)
@@ -139,7 +141,7 @@ class PocketFFT:
     outside autograd only."""
 
     name = "pocketfft"
-    fills_out = False
+    takes_scratch = False
 
     @staticmethod
     def _result(array, out: Tensor | None) -> Tensor:
@@ -243,7 +245,7 @@ class Ducc0FFT:
     tensors (real or complex) outside autograd."""
 
     name = "ducc0"
-    fills_out = True
+    takes_scratch = True
 
     def rfftn(self, x: Tensor, ndim: int, *, out: Tensor | None = None) -> Tensor:
         return _r2c(x, ndim, out)
@@ -318,7 +320,8 @@ class Workspace:
         key = (tuple(shape), dtype, _layout(like))
         buffer = self._free.pop(key, None)
         if buffer is None:
-            buffer = _empty(shape, dtype, like)
+            with torch.inference_mode(False):  # an inference tensor would be read-only after
+                buffer = _empty(shape, dtype, like)
         try:
             yield buffer
         finally:

@@ -307,7 +307,7 @@ def apply_spectral_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
     engine = engine_for(y)
     sizes = list(y.shape[2:])
     if scale == 1:
-        if engine.fills_out and not tracks_grad(y, filt):
+        if engine.takes_scratch and not tracks_grad(y, filt):
             # the spectrum is a temporary: into a reused scratch buffer (no fresh pages)
             shape = (*y.shape[:-1], sizes[-1] // 2 + 1)
             dtype = torch.promote_types(y.dtype, torch.complex64)
