@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 from torch import Tensor, nn
 
-import conversenet.operator.fft as _spectral  # engine_for calls _pocketfft_applies
+import conversenet.operator.fft as _fft  # engine_for calls _library_applies, reads _ducc0
 import conversenet.operator.solver as _reverse_conv  # calls spatial_path_applies
 import conversenet.runner as _runner  # ModelRunner.restore_tile
 from conversenet import Converse2D
@@ -54,11 +54,20 @@ def fft_path_only() -> contextlib.AbstractContextManager:
     return _replaced(_reverse_conv, "spatial_path_applies", lambda *args: False)
 
 
-def pocketfft(enabled: bool) -> contextlib.AbstractContextManager:
-    """Let the operator run its transforms outside autograd in scipy's pocketfft (its
-    default on the CPU) or, with ``enabled=False``, all of them in PyTorch's FFT."""
-    original = _spectral._pocketfft_applies
-    return _replaced(_spectral, "_pocketfft_applies", original if enabled else lambda *t: False)
+FFT_ENGINES = ("ducc0", "pocketfft", "torch")
+
+
+def fft_engine(name: str) -> contextlib.AbstractContextManager:
+    """Run the operator's CPU transforms outside autograd in one engine: ``"ducc0"`` (the
+    default where it is installed), ``"pocketfft"`` (as without ducc0) or ``"torch"``
+    (``torch.fft``, which runs those inside autograd in every case)."""
+    if name == "torch":
+        return _replaced(_fft, "_library_applies", lambda *t: False)
+    if name == "pocketfft":
+        return _replaced(_fft, "_ducc0", None)
+    if name == "ducc0" and _fft._ducc0 is not None:
+        return contextlib.nullcontext()
+    raise ValueError(f"fft engine: expected one of {FFT_ENGINES} (ducc0 installed), got {name!r}")
 
 
 def route_model_tiles(

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+import ducc0.fft
 import numpy as np
 import pytest
 import scipy.fft
@@ -28,8 +29,8 @@ import torch
 import benchmarks
 import conversenet.functional as CF
 import conversenet.operator.layers as operator_layers
+from benchmarks import bench_fft, harness, internals
 from benchmarks import gpu_report as gr
-from benchmarks import harness, internals
 from benchmarks.cases import CONVERSE2D_CASES, converse2d_inputs
 from conversenet import Converse2D, create_model
 from conversenet.runner import ModelRunner
@@ -90,10 +91,10 @@ def _check_reverse_conv(records, out, folder):
 
 
 def _check_fft(records, out, folder):
-    cases = ["rfft2 8x28²", "irfft2 8x28²", "Converse-DnCNN forward 16²"]
-    assert [(r["case"], r["variant"]) for r in records] == [
-        (c, v) for c in cases for v in ("PyTorch", "pocketfft")
-    ]
+    variants = bench_fft.VARIANTS
+    transforms = [(c, v) for c in ("rfft2 8x28²", "irfft2 8x28²") for v in variants]
+    forward = [("Converse-DnCNN forward 16²", v) for v in ("PyTorch", "pocketfft", "ducc0")]
+    assert [(r["case"], r["variant"]) for r in records] == transforms + forward
 
 
 def _check_srresnet(records, out, folder):
@@ -388,19 +389,29 @@ def test_fft_path_only_switches_the_spatial_path_off_and_back(monkeypatch):
     torch.testing.assert_close(fft, spatial, rtol=0, atol=1e-6)
 
 
-def test_pocketfft_switch(monkeypatch):
-    calls = []
-    original = scipy.fft.rfftn
-    monkeypatch.setattr(scipy.fft, "rfftn", lambda *a, **k: calls.append(1) or original(*a, **k))
+def test_fft_engine_switch(monkeypatch):
+    """Each engine of the switch runs the operator's transforms (counted per library)."""
+    calls = {"pocketfft": [], "ducc0": []}
+    for module, name in ((scipy.fft, "pocketfft"), (ducc0.fft, "ducc0")):
+        original = module.rfftn if module is scipy.fft else module.r2c
+        counting = lambda *a, name=name, original=original, **k: (  # noqa: E731
+            calls[name].append(1) or original(*a, **k)
+        )
+        monkeypatch.setattr(module, "rfftn" if module is scipy.fft else "r2c", counting)
     layer, x = converse2d_inputs(CONVERSE2D_CASES[0].shrunk())
+    results = {}
     with torch.no_grad():
-        with internals.pocketfft(False):
-            in_torch = CF.converse2d(x, layer.weight, layer.bias, 1, 6, "circular")
-        assert calls == []
-        with internals.pocketfft(True):
-            in_scipy = CF.converse2d(x, layer.weight, layer.bias, 1, 6, "circular")
-    assert calls
-    torch.testing.assert_close(in_torch, in_scipy, rtol=0, atol=1e-5)
+        for engine in internals.FFT_ENGINES:
+            with internals.fft_engine(engine):
+                results[engine] = CF.converse2d(x, layer.weight, layer.bias, 1, 6, "circular")
+            ran = [name for name, seen in calls.items() if seen]
+            assert ran == ([] if engine == "torch" else [engine]), (engine, ran)
+            for seen in calls.values():
+                seen.clear()
+    for result in results.values():
+        torch.testing.assert_close(result, results["torch"], rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="fft engine"):
+        internals.fft_engine("mkl")
 
 
 def test_use_literal_operator_switches_every_converse2d(monkeypatch):

@@ -4,13 +4,18 @@ transforms.
 An engine computes real and complex DFTs over the trailing axes of a tensor, exactly as
 ``torch.fft`` defines them (unnormalised forward transforms, :math:`1/n` inverse):
 
-- :data:`POCKETFFT`: scipy's pocketfft, for CPU tensors outside autograd in eager mode. On
-  the CPU, PyTorch's FFTs (MKL) are slower than pocketfft at the odd sizes a padded image
-  has (268 = 4·67, 524 = 4·131; ``benchmarks/bench_fft.py``); pocketfft works on the same
-  memory with PyTorch's thread count.
+- :data:`DUCC0`: ducc0 (the maintained successor of pocketfft, by the same author), for
+  float32/float64 CPU tensors outside autograd in eager mode. It writes into the tensors'
+  memory with PyTorch's thread count; the operator lends it reused scratch buffers
+  (:func:`scratch`) so that a transform fills no fresh pages. At the padded sizes of an
+  image (268 = 4·67, 524 = 4·131) its real transforms take about half the time of
+  scipy's pocketfft (``benchmarks/bench_fft.py``).
+- :data:`POCKETFFT`: scipy's pocketfft, in ducc0's place where ducc0 is not installed.
+  On the CPU, PyTorch's FFTs (MKL) are slower than either at those sizes.
 - :data:`TORCH`: ``torch.fft``, for everything else: tensors that autograd tracks (a
-  Converse-DnCNN training step took 1.4 s through pocketfft, 1.0-1.1 s without;
-  ``benchmarks/bench_training.py``), other devices, compiled graphs.
+  custom autograd function around ducc0, with the exact adjoint as its backward, made
+  Converse-DnCNN's training step slower, as pocketfft's had; docs/performance.md),
+  other devices (CUDA keeps cuFFT), compiled graphs, other dtypes.
 
 :func:`engine_for` makes the choice for every transform of a signal. In the
 *export-friendly* formulation (:func:`export_friendly`, and always inside
@@ -27,6 +32,8 @@ of the right shape and dtype) and is chosen in :func:`engine_for`.
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -36,15 +43,24 @@ from torch import Tensor
 
 from .checks import tracks_grad
 
+try:  # a dependency wherever it has wheels; pocketfft and torch.fft stand in without it
+    import ducc0.fft as _ducc0
+except ImportError:  # pragma: no cover - exercised by patching _ducc0 in the tests
+    _ducc0 = None
+
 __all__ = [
+    "DUCC0",
     "POCKETFFT",
     "TORCH",
+    "WORKSPACE_BYTES",
     "Engine",
+    "Workspace",
     "autocast_off",
     "engine_for",
     "export_friendly",
     "is_export_friendly",
     "is_tracing",
+    "scratch",
 ]
 
 _force_export_friendly = False
@@ -95,9 +111,13 @@ class Engine(Protocol):
 
     ``ndim`` counts the trailing axes transformed; ``sizes`` are the output sizes of the
     trailing axes of an inverse real transform. ``irfftn`` may overwrite its input.
+    ``takes_scratch``: whether the operator lends it CPU scratch buffers as ``out=`` (an
+    engine that writes into them; not ``torch.fft``, which serves every device and
+    compiled graphs, nor pocketfft, which would copy its result there).
     """
 
     name: str
+    takes_scratch: bool
 
     def rfftn(self, x: Tensor, ndim: int, *, out: Tensor | None = None) -> Tensor: ...
 
@@ -112,10 +132,15 @@ def _axes(ndim: int) -> tuple[int, ...]:
     return tuple(range(-ndim, 0))
 
 
+def _workers() -> int:
+    return torch.get_num_threads()
+
+
 class TorchFFT:
     """The transforms of ``torch.fft``, for any device, autograd and compiled graphs."""
 
     name = "torch"
+    takes_scratch = False
 
     def rfftn(self, x: Tensor, ndim: int, *, out: Tensor | None = None) -> Tensor:
         return torch.fft.rfftn(x, dim=_axes(ndim), out=out)
@@ -132,6 +157,7 @@ class PocketFFT:
     count, for CPU tensors outside autograd only."""
 
     name = "pocketfft"
+    takes_scratch = False
 
     @staticmethod
     def _result(array, out: Tensor | None) -> Tensor:
@@ -157,19 +183,112 @@ class PocketFFT:
         return self._result(array, out)
 
 
+# ---------------------------------------------------------------------------------------
+# ducc0
+# ---------------------------------------------------------------------------------------
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+_REAL = {complex_: real for real, complex_ in _COMPLEX.items()}
+
+
+def _layout(x: Tensor) -> torch.memory_format:
+    """The memory format of a result computed from ``x``: channels-last where ``x`` is (and
+    is not also contiguous), else contiguous."""
+    if x.is_contiguous():
+        return torch.contiguous_format
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    if x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d):
+        return torch.channels_last_3d
+    return torch.contiguous_format
+
+
+def _empty(shape: Sequence[int], dtype: torch.dtype, like: Tensor) -> Tensor:
+    return torch.empty(tuple(shape), dtype=dtype, memory_format=_layout(like))
+
+
+def _array(t: Tensor):
+    """The NumPy view of a CPU tensor's memory (a conjugate or negative view resolved
+    first: into a copy)."""
+    return t.detach().resolve_conj().resolve_neg().numpy()
+
+
+def _positive_axes(t: Tensor, ndim: int) -> tuple[int, ...]:
+    return tuple(range(t.dim() - ndim, t.dim()))
+
+
+def _r2c(x: Tensor, ndim: int, out: Tensor | None) -> Tensor:
+    if out is None:
+        out = _empty((*x.shape[:-1], x.shape[-1] // 2 + 1), _COMPLEX[x.dtype], x)
+    axes = _positive_axes(x, ndim)
+    _ducc0.r2c(_array(x), axes=axes, out=out.detach().numpy(), nthreads=_workers())
+    return out
+
+
+def _c2c(x: Tensor, ndim: int, out: Tensor | None) -> Tensor:
+    if out is None:
+        out = _empty(x.shape, _COMPLEX.get(x.dtype, x.dtype), x)
+    axes = _positive_axes(x, ndim)
+    _ducc0.c2c(_array(x), axes=axes, out=out.detach().numpy(), nthreads=_workers())
+    return out
+
+
+def _c2r(x_hat: Tensor, sizes: Sequence[int], out: Tensor | None) -> Tensor:
+    """The inverse real transform; overwrites ``x_hat``."""
+    if out is None:
+        out = _empty((*x_hat.shape[: -len(sizes)], *sizes), _REAL[x_hat.dtype], x_hat)
+    _ducc0.c2r(
+        _array(x_hat),
+        axes=_positive_axes(x_hat, len(sizes)),
+        lastsize=sizes[-1],
+        forward=False,
+        inorm=2,  # 1/n, as torch.fft.irfftn
+        out=out.detach().numpy(),
+        nthreads=_workers(),
+        allow_overwriting_input=True,
+    )
+    return out
+
+
+def _half_spectrum_fits(x_hat: Tensor, sizes: Sequence[int]) -> bool:
+    """Whether ``x_hat`` is exactly the half spectrum of a signal of ``sizes`` (else
+    ``torch.fft.irfftn`` would crop or zero-pad it first)."""
+    expected = (*sizes[:-1], sizes[-1] // 2 + 1)
+    return x_hat.dim() >= len(sizes) and tuple(x_hat.shape[-len(sizes) :]) == expected
+
+
+class Ducc0FFT:
+    """ducc0 on the tensors' memory, with PyTorch's thread count: float32/float64 CPU
+    tensors (real or complex) outside autograd."""
+
+    name = "ducc0"
+    takes_scratch = True
+
+    def rfftn(self, x: Tensor, ndim: int, *, out: Tensor | None = None) -> Tensor:
+        return _r2c(x, ndim, out)
+
+    def fftn(self, x: Tensor, ndim: int, *, out: Tensor | None = None) -> Tensor:
+        return _c2c(x, ndim, out)
+
+    def irfftn(self, x_hat: Tensor, sizes: Sequence[int], *, out: Tensor | None = None) -> Tensor:
+        sizes = tuple(sizes)
+        if not _half_spectrum_fits(x_hat, sizes):
+            return TORCH.irfftn(x_hat, sizes, out=out)
+        return _c2r(x_hat, sizes, out)
+
+
 TORCH = TorchFFT()
 POCKETFFT = PocketFFT()
+DUCC0 = Ducc0FFT()
+
+_LIBRARY_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
 
-def _workers() -> int:
-    return torch.get_num_threads()
-
-
-def _pocketfft_applies(*tensors: Tensor) -> bool:
-    """Whether transforms of ``tensors`` run in pocketfft: CPU tensors that autograd does not
-    track, in eager mode, outside the export-friendly formulation."""
+def _library_applies(*tensors: Tensor) -> bool:
+    """Whether transforms of ``tensors`` run in a CPU library (ducc0 or pocketfft):
+    float32/float64 (real or complex) CPU tensors that autograd does not track, in eager
+    mode, outside the export-friendly formulation."""
     return (
-        all(t.device.type == "cpu" for t in tensors)
+        all(t.device.type == "cpu" and t.dtype in _LIBRARY_DTYPES for t in tensors)
         and not tracks_grad(*tensors)
         and not torch.compiler.is_compiling()
         and not is_export_friendly()
@@ -178,4 +297,75 @@ def _pocketfft_applies(*tensors: Tensor) -> bool:
 
 def engine_for(*tensors: Tensor) -> Engine:
     """The engine that transforms ``tensors`` (see the module docstring)."""
-    return POCKETFFT if _pocketfft_applies(*tensors) else TORCH
+    if not _library_applies(*tensors):
+        return TORCH
+    return POCKETFFT if _ducc0 is None else DUCC0
+
+
+# ---------------------------------------------------------------------------------------
+# scratch buffers
+# ---------------------------------------------------------------------------------------
+#: The most memory one thread's :class:`Workspace` keeps between calls: room for the
+#: spectra of two channel chunks of the solver (64 MiB each).
+WORKSPACE_BYTES = 128 * 2**20
+
+
+class Workspace:
+    """Scratch tensors of one thread, lent for the span of a ``with`` block and kept for
+    the next request of the same shape, dtype and layout.
+
+    A borrowed buffer is out of the pool until its block ends, so it is never lent twice
+    at once; a second request of the same kind meanwhile gets a new tensor. Between calls
+    the pool keeps at most ``max_bytes`` (the least recently returned buffers go first);
+    a larger buffer is never kept.
+    """
+
+    def __init__(self, max_bytes: int = WORKSPACE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._free: OrderedDict[tuple, Tensor] = OrderedDict()
+
+    @property
+    def nbytes(self) -> int:
+        """The memory the pool holds now."""
+        return sum(t.numel() * t.element_size() for t in self._free.values())
+
+    @contextlib.contextmanager
+    def borrow(self, shape: Sequence[int], dtype: torch.dtype, like: Tensor) -> Iterator[Tensor]:
+        """A CPU tensor of ``shape`` and ``dtype`` in the layout of ``like`` (uninitialised),
+        for the span of the block."""
+        key = (tuple(shape), dtype, _layout(like))
+        buffer = self._free.pop(key, None)
+        if buffer is None:
+            with torch.inference_mode(False):  # an inference tensor would be read-only after
+                buffer = _empty(shape, dtype, like)
+        try:
+            yield buffer
+        finally:
+            self._keep(key, buffer)
+
+    def _keep(self, key: tuple, buffer: Tensor) -> None:
+        if key in self._free or buffer.numel() * buffer.element_size() > self.max_bytes:
+            return
+        self._free[key] = buffer
+        while self.nbytes > self.max_bytes:
+            self._free.popitem(last=False)
+
+    def clear(self) -> None:
+        """Free every kept buffer."""
+        self._free.clear()
+
+
+_local = threading.local()
+
+
+def workspace() -> Workspace:
+    """The calling thread's :class:`Workspace` (freed with the thread)."""
+    if not hasattr(_local, "workspace"):
+        _local.workspace = Workspace()
+    return _local.workspace
+
+
+def scratch(shape: Sequence[int], dtype: torch.dtype, like: Tensor):
+    """A scratch tensor from the calling thread's :class:`Workspace` for the span of a
+    ``with`` block: what the operator's transforms write their temporaries into."""
+    return workspace().borrow(shape, dtype, like)

@@ -42,7 +42,7 @@ from torch import Tensor
 
 from . import dft
 from .checks import check_fits, tracks_grad
-from .fft import autocast_off, engine_for, is_export_friendly
+from .fft import autocast_off, engine_for, is_export_friendly, scratch
 
 __all__ = ["apply_spectral_filter", "reverse_conv_filter", "spectral_filter"]
 
@@ -305,17 +305,17 @@ def apply_spectral_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
     if _real_parts(ndim):
         return _apply_in_real_parts(y, filt, scale)
     engine = engine_for(y)
-    y_hat = engine.rfftn(y, ndim) if scale == 1 else engine.fftn(y, ndim)
     sizes = list(y.shape[2:])
-    c = y_hat.shape[1]
     if scale == 1:
-        in_place = (
-            not tracks_grad(y_hat, filt)
-            and y_hat.shape[0] >= filt.shape[0]
-            and y_hat.dtype == filt.dtype
-        )
-        product = y_hat.mul_(filt) if in_place else y_hat * filt
-        return engine_for(product).irfftn(product, sizes)
+        if engine.takes_scratch and not tracks_grad(y, filt):
+            # the spectrum is a temporary: into a reused scratch buffer (no fresh pages)
+            shape = (*y.shape[:-1], sizes[-1] // 2 + 1)
+            dtype = torch.promote_types(y.dtype, torch.complex64)
+            with scratch(shape, dtype, like=y) as spectrum:
+                return _filter_half_spectrum(engine.rfftn(y, ndim, out=spectrum), filt, sizes)
+        return _filter_half_spectrum(engine.rfftn(y, ndim), filt, sizes)
+    y_hat = engine.fftn(y, ndim)
+    c = y_hat.shape[1]
     out = [scale * size for size in sizes]
     half = out[-1] // 2 + 1
     # the spectrum of the s-fold zero-upsampled signal is the input spectrum tiled s^d times
@@ -324,6 +324,18 @@ def apply_spectral_filter(y: Tensor, filt: Tensor, scale: int) -> Tensor:
     x_hat = filt.view(filt.shape[0], c, *_blocks(sizes, scale), half) * tiled
     x_hat = x_hat.reshape(-1, c, *out[:-1], half)
     return engine_for(x_hat).irfftn(x_hat, out)
+
+
+def _filter_half_spectrum(y_hat: Tensor, filt: Tensor, sizes: list[int]) -> Tensor:
+    """``irfftn(y_hat * filt)`` to ``sizes`` (s = 1), the product in place into ``y_hat``
+    where it can be."""
+    in_place = (
+        not tracks_grad(y_hat, filt)
+        and y_hat.shape[0] >= filt.shape[0]
+        and y_hat.dtype == filt.dtype
+    )
+    product = y_hat.mul_(filt) if in_place else y_hat * filt
+    return engine_for(product).irfftn(product, sizes)
 
 
 def _apply_in_real_parts(y: Tensor, filt: Tensor, scale: int) -> Tensor:
