@@ -257,8 +257,8 @@ def _half_spectrum_fits(x_hat: Tensor, sizes: Sequence[int]) -> bool:
 
 
 class Ducc0FFT:
-    """ducc0 on the tensors' memory, with PyTorch's thread count: float32/float64 CPU
-    tensors (real or complex) outside autograd."""
+    """The transforms of ducc0 on the tensors' memory, with PyTorch's thread count, for
+    float32/float64 CPU tensors (real or complex) outside autograd."""
 
     name = "ducc0"
     takes_scratch = True
