@@ -263,7 +263,7 @@ def test_nonblind_deblurring_with_a_smaller_kernel(tmp_path):
     path = tmp_path / "usr.onnx"
     export_model("converse_usrnet", path, weights=weights, height=24, width=24, overrides=overrides)
     module = OnnxModule(path)
-    assert module.blur_kernel_size == 7
+    assert module.spec.kernel_size == 7
     kernel = torch.rand(1, 1, 5, 5)
     kernel /= kernel.sum()
     x = torch.rand(1, 3, 24, 24)
