@@ -29,6 +29,7 @@ from .metrics import psnr
 from .models import list_models
 from .onnx_backend import make_onnx_restorer, read_onnx_metadata
 from .samples import sample_image
+from .tasks import COMMAND_TASKS, command_task
 
 __all__ = [
     "AUTO_MODEL",
@@ -49,8 +50,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 MAX_UPLOAD_MB = 25  # per file; Gradio refuses larger uploads before they reach the app
 MAX_PIXELS = 24_000_000  # larger images are refused with a message
-TASKS = {"denoise": "Denoise", "sr": "Super-resolve", "deblur": "Deblur"}
-_DONE = {"denoise": "Denoised", "sr": "Super-resolved", "deblur": "Deblurred"}
+TASKS = {name: command_task(name).label for name in COMMAND_TASKS}
 DEFAULT_SIGMA = 25.0
 SAMPLE_NAME = "sample photo"
 #: The model choice that lets :class:`~conversenet.inference.Restorer` pick, as the command
@@ -254,7 +254,7 @@ def restore_upload(
     value = _psnr_against(reference, output)
     file = _save_result(output, name, task, out_dir)
     lines = [
-        f"**{_DONE[task]}** {name} with **{restorer.model_name_for(image, chroma)}**: "
+        f"**{command_task(task).done}** {name} with **{restorer.model_name_for(image, chroma)}**: "
         f"{image.shape[1]}x{image.shape[0]} → {output.shape[1]}x{output.shape[0]} in "
         f"{seconds:.1f} s ({total} pass{'es' if total != 1 else ''})"
     ]

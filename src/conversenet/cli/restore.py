@@ -41,8 +41,8 @@ from ..io import (
     save_image,
 )
 from ..onnx_backend import make_onnx_restorer
+from ..tasks import command_task
 from ._common import select_device, set_threads
-from .parsers import DEFAULT_SUFFIX
 
 STDIO = "-"
 _GLOB_CHARS = set("*?[")
@@ -103,7 +103,7 @@ def collect_inputs(specs: list[str], recursive: bool) -> tuple[list[Job], list[s
 
 
 def _default_suffix(args) -> str:
-    return DEFAULT_SUFFIX[args.task].format(scale=getattr(args, "scale", None) or 4)
+    return command_task(args.task).suffix(scale=getattr(args, "scale", None) or 4)
 
 
 def plan_outputs(jobs: list[Job], args) -> None:
