@@ -66,13 +66,15 @@ class Task:
         return self.output_suffix.format(scale=scale)
 
 
+def _words(summary: str, label: str, done: str, output_suffix: str) -> dict[str, str]:
+    """The words of a command task (see :class:`Task`)."""
+    return {"summary": summary, "label": label, "done": done, "output_suffix": output_suffix}
+
+
 #: ``deblur`` runs both deblurring tasks (non-blind with a kernel): the same words.
-_DEBLUR_WORDS = {
-    "summary": "remove blur (blind, or non-blind with --kernel)",
-    "label": "Deblur",
-    "done": "Deblurred",
-    "output_suffix": "_deblurred",
-}
+_DEBLUR_WORDS = _words(
+    "remove blur (blind, or non-blind with --kernel)", "Deblur", "Deblurred", "_deblurred"
+)
 _TASKS = (
     Task(
         "denoise",
@@ -81,10 +83,7 @@ _TASKS = (
         offline_model="converse_dncnn_compact",
         colour_model="converse_dncnn_compact_colour",
         command="denoise",
-        summary="remove Gaussian noise",
-        label="Denoise",
-        done="Denoised",
-        output_suffix="_denoised",
+        **_words("remove Gaussian noise", "Denoise", "Denoised", "_denoised"),
     ),
     Task(
         "sr",
@@ -92,10 +91,7 @@ _TASKS = (
         default_model="converse_srresnet",
         offline_model="converse_srresnet_compact",
         command="sr",
-        summary="super-resolve (upscale)",
-        label="Super-resolve",
-        done="Super-resolved",
-        output_suffix="_x{scale}",
+        **_words("super-resolve (upscale)", "Super-resolve", "Super-resolved", "_x{scale}"),
     ),
     Task(
         "deblur",

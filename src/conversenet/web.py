@@ -415,19 +415,9 @@ def _views(gr) -> dict:
     """The right column: the status line, the images, the slider, the download."""
     status = gr.Markdown(elem_id="status")
     with gr.Row():
-        input_view = gr.Image(
-            label="Input",
-            interactive=False,
-            format="png",
-            height=VIEW_HEIGHT,
-            elem_id="input-view",
-        )
-        output_view = gr.Image(
-            label="Result",
-            interactive=False,
-            format="png",
-            height=VIEW_HEIGHT,
-            elem_id="result-view",
+        input_view, output_view = (
+            gr.Image(label=label, interactive=False, format="png", height=VIEW_HEIGHT, elem_id=key)
+            for label, key in (("Input", "input-view"), ("Result", "result-view"))
         )
     compare = gr.ImageSlider(
         label="Input | result (drag the slider)",

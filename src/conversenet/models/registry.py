@@ -98,16 +98,8 @@ class ModelInfo:
 
     def spec(self) -> ModelSpec:
         """The descriptor of the registered configuration."""
-        return ModelSpec(
-            self.name,
-            self.task,
-            scale=self.scale,
-            in_channels=self.in_channels,
-            min_size=self.min_size,
-            size_multiple=self.size_multiple,
-            kernel_size=self.kernel_size,
-            fixed_sigma=self.fixed_sigma,
-        )
+        facts = ("scale", "in_channels", "min_size", "size_multiple", "kernel_size", "fixed_sigma")
+        return ModelSpec(self.name, self.task, **{key: getattr(self, key) for key in facts})
 
 
 def _upstream(filename: str, sha256: str, **facts: Any) -> PretrainedWeights:
