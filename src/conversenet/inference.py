@@ -177,8 +177,15 @@ def _load_named(
         )
         return module, spec, [note]
     if weights is not None or model_options:  # not necessarily the registered configuration
-        spec = replace(spec, min_size=minimum_input_size(module, spec.in_channels))
+        spec = replace(spec, min_size=_probed_min_size(module, spec))
     return module, spec, []
+
+
+def _probed_min_size(model: nn.Module, spec: ModelSpec) -> int:
+    """The smallest side ``model`` runs on, found by trying it (with a 1×1 kernel for a
+    non-blind model; :class:`Restorer` also pads an image to its kernel's side)."""
+    kernel = torch.ones(1, 1, 1, 1) if spec.takes_kernel else None
+    return minimum_input_size(model, spec.in_channels, kernel)
 
 
 def _probed_spec(
@@ -187,18 +194,16 @@ def _probed_spec(
     """The spec of a module the registry does not know, found by trying it."""
     if task.name == "sr" and not scale:
         raise ValueError("pass scale= with an nn.Module super-resolution model")
-    channels = in_channels or model_channels(model) or 3
-    kernel = torch.ones(1, 1, 1, 1) if task.takes_kernel else None
     kernel_size = getattr(model, "blur_kernel_size", None)
-    return ModelSpec(
+    spec = ModelSpec(
         type(model).__name__,
         task.name,
         scale=int(scale) if task.name == "sr" else 1,
-        in_channels=channels,
-        min_size=minimum_input_size(model, channels, kernel),
+        in_channels=in_channels or model_channels(model) or 3,
         kernel_size=kernel_size if isinstance(kernel_size, int) else None,
         fixed_sigma=getattr(model, "fixed_sigma", None),  # trained at one level
     )
+    return replace(spec, min_size=_probed_min_size(model, spec))
 
 
 def _check_kernel_size(kernel: np.ndarray, spec: ModelSpec) -> None:

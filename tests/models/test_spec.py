@@ -92,3 +92,18 @@ def test_a_nonblind_model_pads_an_image_to_its_kernel():
     out, _ = restorer(np.full((6, 7, 3), 0.5, dtype=np.float32))
     assert out.shape == (6, 7, 3)
     torch.testing.assert_close(torch.from_numpy(out), torch.full((6, 7, 3), 0.5), atol=1e-5, rtol=0)
+
+
+def test_a_nonblind_model_with_its_own_weights_is_probed_with_a_kernel(tmp_path):
+    """Probing a non-blind model passes it a kernel: Converse-USRNet's minimum stays 7
+    (without a kernel every size would fail)."""
+    options = {"num_features": 8, "num_blocks": 1, "num_iterations": 1}
+    torch.save(create_model("converse_usrnet", **options).state_dict(), tmp_path / "w.pth")
+    _, spec, _ = load_model(
+        "converse_usrnet",
+        "deblur",
+        with_kernel=True,
+        weights=tmp_path / "w.pth",
+        model_options=options,
+    )
+    assert spec.min_size == get_model_info("converse_usrnet").min_size == 7
