@@ -131,7 +131,7 @@ def load_model(
     in_channels: int | None = None,
 ) -> tuple[nn.Module, ModelSpec, list[str]]:
     """The module that restores images for the front-end ``task`` and its
-    :class:`~conversenet.models.spec.ModelSpec`, with notes for the user.
+    :class:`~conversenet.models.ModelSpec`, with notes for the user.
 
     ``model``: a registered name (its spec is the registry's; with ``weights`` or
     ``model_options`` the configuration may differ, so its minimum size is probed), or an
@@ -313,7 +313,7 @@ class Restorer:
             ``None`` for the task's default model (:mod:`conversenet.tasks`),
             which falls back to the task's offline model, with a note, when its weights
             are absent. :func:`load_model` loads it and reads its
-            :class:`~conversenet.models.spec.ModelSpec` (``restorer.spec``).
+            :class:`~conversenet.models.ModelSpec` (``restorer.spec``).
         weights: weights file for a named model (default: the published weights, found
             by :func:`conversenet.weights.resolve_weights`).
         device: where to run (``"cpu"``, ``"cuda"``, ...; default CPU).

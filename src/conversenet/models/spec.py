@@ -3,9 +3,8 @@
 A :class:`ModelSpec` is read from the registry (:meth:`ModelInfo.spec
 <conversenet.models.registry.ModelInfo.spec>`), from the metadata of an exported ONNX
 file (:meth:`OnnxModelInfo.spec <conversenet.onnx_backend.OnnxModelInfo.spec>`) or, for
-a module of unknown origin, from the module itself
-(:func:`~conversenet.runner.probe_spec`). :class:`~conversenet.inference.Restorer` runs
-any model through it.
+a module of unknown origin, by trying the module (:func:`~conversenet.inference.load_model`).
+:class:`~conversenet.inference.Restorer` runs any model through it.
 
 >>> spec = ModelSpec("converse_usrnet", "deblur_nonblind", in_channels=3, kernel_size=7)
 >>> spec.check_command("deblur", with_kernel=True).name
