@@ -824,7 +824,7 @@ def restore(
             :class:`Restorer`, or ``None`` for the task's default model.
         progress: show a progress bar over tiles on stderr.
         chroma_subsampling: for an array decoded from a JPEG, its chroma subsampling
-            (``(2, 2)`` for 4:2:0; see :meth:`Restorer.__call__`); read from the file for
+            (``(2, 2)`` for 4:2:0; see calling a :class:`Restorer`); read from the file for
             a PIL image opened from a JPEG.
         **options: ``weights``, ``device``, ``sigma``, ``scale``, ``kernel`` (array or file;
             deblurring with a kernel uses the non-blind model), ``tile``,

@@ -59,7 +59,7 @@ class ModelSpec:
 
     @property
     def takes_kernel(self) -> bool:
-        """Whether the model is non-blind: called with the blur kernel."""
+        """``True`` for a non-blind model, which is called with the blur kernel."""
         return get_task(self.task).takes_kernel
 
     def check_command(self, command: str, with_kernel: bool) -> Task:

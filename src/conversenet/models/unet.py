@@ -87,7 +87,7 @@ class ConverseUNet(nn.Module):
         self.operator = check_operator(operator)
         self.in_channels = in_channels
         self.levels = len(widths)
-        #: the deepest level's downscaling: sizes are padded to a multiple of it
+        #: how much the deepest level is downscaled (sizes are padded to a multiple of it)
         self.downscale = 2 ** (self.levels - 1)
 
         def stage(width: int, count: int) -> nn.Sequential:
