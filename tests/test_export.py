@@ -67,7 +67,7 @@ def quiet_exporter():
 
 def test_registry_is_covered():
     classical = {n for n in conversenet.list_models() if not conversenet.get_model_info(n).learned}
-    assert classical == {"wiener"}
+    assert classical == {"blind_deconv", "wiener"}
     assert set(SMALL) == set(conversenet.list_models()) - classical
 
 
@@ -75,6 +75,9 @@ def test_a_classical_model_is_refused_clearly(tmp_path):
     with pytest.raises(ValueError, match="classical method, not a network"):
         export_model("wiener", tmp_path / "wiener.onnx", pretrained=False)
     assert not (tmp_path / "wiener.onnx").exists()
+    with pytest.raises(ValueError, match="classical method, not a network"):
+        export_model("blind_deconv", tmp_path / "blind.onnx", pretrained=False)
+    assert not (tmp_path / "blind.onnx").exists()
 
 
 def perturbed_weights(name: str, tmp_path) -> tuple:

@@ -139,6 +139,7 @@ def test_restorer_tiling_matches_explicit_tiled_apply():
         ({"task": "denoise", "kernel": np.ones((3, 3))}, ValueError, "only applies"),
         ({"task": "deblur", "kernel": np.zeros((3, 3))}, ValueError, "sums to"),
         ({"task": "deblur", "kernel": np.ones((2, 3, 3))}, ValueError, "2-D"),
+        ({"task": "deblur", "kernel": np.eye(3) - 0.1}, ValueError, "6 negative tap"),
         ({"task": "sr"}, ValueError, "scale="),
         ({"task": "denoise", "tile": -4}, ValueError, "tile"),
         ({"task": "denoise", "model": 3}, TypeError, "model must be"),

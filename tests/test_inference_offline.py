@@ -13,6 +13,7 @@ import pytest
 
 import conversenet
 import conversenet.weights as cw
+from conversenet.cli import main
 from conversenet.io import load_image, save_image
 from conversenet.metrics import psnr
 from conversenet.samples import demo_kernel, sample_image
@@ -131,14 +132,29 @@ def test_gray_images_use_the_official_model_when_its_weights_are_present():
     assert restorer.model_name_for(noisy) == get_task("denoise").colour_model
 
 
-@pytest.mark.parametrize("task", ["sr", "deblur"])
-def test_sr_and_deblur_fall_back_to_their_offline_models(monkeypatch, tmp_path, task):
+def test_sr_falls_back_to_its_offline_model(monkeypatch, tmp_path):
     _no_official_weights(monkeypatch, tmp_path)
-    restorer = conversenet.inference.Restorer(task=task, download=False)
-    assert restorer.model_name == get_task(task).offline_model
+    restorer = conversenet.inference.Restorer(task="sr", download=False)
+    assert restorer.model_name == get_task("sr").offline_model
     assert any("offline model" in note for note in restorer.notes)
     out, _ = restorer(sample_image()[:64, :64])
     assert out.shape == (64 * restorer.scale, 64 * restorer.scale, 3)
+
+
+def test_blind_deblurring_offline_refuses_and_suggests_the_kernel(monkeypatch, tmp_path, capsys):
+    """Before: the offline default (conversenet_compact) made most blurred photos worse
+    than the input, with no word (issue #24)."""
+    _no_official_weights(monkeypatch, tmp_path)
+    with pytest.raises(cw.WeightsNotFoundError, match=r"(?s)conversenet\.pth.*No offline model"):
+        conversenet.inference.Restorer(task="deblur", download=False)
+    with pytest.raises(cw.WeightsNotFoundError, match=r"worse than the blurred input.*--kernel"):
+        conversenet.inference.Restorer(task="deblur", download=False)
+    save_image(tmp_path / "blurry.png", sample_image()[:64, :64])
+    out = tmp_path / "out"
+    code = main(["deblur", str(tmp_path / "blurry.png"), "-o", str(out), "--no-download", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and "No offline model deblurs" in err and "--kernel FILE" in err
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_non_blind_deblurring_falls_back_to_wiener(monkeypatch, tmp_path):

@@ -32,10 +32,11 @@ from .colour import (
     rgb_to_jpeg_ycbcr,
     rgb_to_opponent,
 )
-from .data.kernels import load_kernel
+from .data.kernels import load_kernel, validate_kernel
 from .io import array_to_pil, jpeg_chroma_subsampling, pil_to_array
 from .models.registry import create_model, get_model_info
 from .models.spec import ModelSpec
+from .models.wiener import check_kernel_explains
 from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import Task, command_task
@@ -106,12 +107,14 @@ def _as_kernel(kernel) -> np.ndarray:
     array = np.squeeze(array) if array.ndim > 2 else array
     if array.ndim != 2:
         raise ValueError(f"a blur kernel must be 2-D, got shape {np.shape(kernel)}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("the blur kernel has NaN or infinite values")
-    total = array.sum()
-    if not abs(total) > 1e-12:
-        raise ValueError(f"the blur kernel sums to {total:g}; it must have a non-zero sum")
-    return array / total
+    return validate_kernel(array)
+
+
+def _check_kernel_explains(planes: np.ndarray, kernel: np.ndarray) -> None:
+    """:func:`~conversenet.models.wiener.check_kernel_explains` on float planes (H, W, C)."""
+    check_kernel_explains(
+        torch.from_numpy(planes.transpose(2, 0, 1))[None], torch.from_numpy(kernel)
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -164,9 +167,10 @@ def _load_named(
     spec.check_command(task, with_kernel)
     try:
         module = load_pretrained(name, weights, device, download, model_options)
-    except WeightsNotFoundError:
-        if offline_model is None:
-            raise
+    except WeightsNotFoundError as err:
+        if offline_model is None:  # the task's note says what to do instead, if any
+            note = command_task(task, with_kernel).offline_note
+            raise WeightsNotFoundError(f"{err}\n{note}".rstrip()) from err
         note = (
             f"the weights of {name} ({get_model_info(name).pretrained.filename}) are not "
             f"available here and cannot be downloaded: using the offline model {offline_model} "
@@ -528,6 +532,8 @@ class Restorer:
         notes = [*route_notes, *self.notes]
         notes += _size_notes(self.runner, self.model_name, *image.shape[:2])
         planes, alpha, colour_channels = _split_alpha(image)
+        if self.kernel is not None:  # a kernel that cannot explain the image: refused first
+            _check_kernel_explains(planes, self.kernel)
         if self.in_channels == colour_channels:
             out = self._run(planes, progress)
         elif self.in_channels == 1 and colour_channels == 3:

@@ -249,6 +249,8 @@ class ModelRunner:
         tile_overlap: overlap between tiles in input pixels (default: from
             :func:`auto_tile`, at most a quarter of the tile); must be below half the tile.
         x8: average each tile over the 8 flips/rotations (the kernel is transformed too).
+            A model with a true ``whole_image`` attribute (one that estimates something
+            from the whole image, such as a blind blur kernel) is never tiled.
         min_size: the smallest input side the model accepts (:func:`minimum_input_size`);
             smaller inputs are padded (edge values repeated) and the result cropped back.
 
@@ -279,7 +281,7 @@ class ModelRunner:
                     f"the tile overlap must be below half the tile, got overlap {tile_overlap} "
                     f"for tiles of {tile}"
                 )
-        self.tile = tile
+        self.tile = None if getattr(model, "whole_image", False) else tile
         self.tile_overlap = tile_overlap
         self.x8 = bool(x8)
         self.min_size = check_int("min_size", min_size, minimum=1)

@@ -39,6 +39,9 @@ class Task:
         default_model: the registered model the front ends use when none is named.
         offline_model: used instead of ``default_model`` when its weights are absent
             (not on disk and not downloadable); its weights ship inside the package.
+            ``None`` where no packaged model does the task well enough.
+        offline_note: without an offline model, what the error for absent weights adds
+            (why there is none, and what to do instead).
         colour_model: when ``default_model`` is a gray model, the model used for colour
             images (its weights ship inside the package).
         takes_kernel: models of the task are non-blind: called as ``model(x, kernel, 1)``.
@@ -53,6 +56,7 @@ class Task:
     description: str
     default_model: str
     offline_model: str | None = None
+    offline_note: str = ""
     colour_model: str | None = None
     takes_kernel: bool = False
     command: str = ""
@@ -97,7 +101,14 @@ _TASKS = (
         "deblur",
         "blind deblurring",
         default_model="conversenet",
-        offline_model="conversenet_compact",
+        offline_note=(
+            "No offline model deblurs photos without a known kernel reliably: on the "
+            "paper's kernels (sigma 2.55) both conversenet_compact and blind_deconv make "
+            "some photos worse than the blurred input (tools/eval_blind_deblur.py). Give "
+            "the blur kernel (--kernel FILE, or kernel=...) for non-blind deblurring, which "
+            "works offline (wiener); or install the official weights; or name a blind "
+            "model (--model blind_deconv) to try one anyway"
+        ),
         command="deblur",
         **_DEBLUR_WORDS,
     ),

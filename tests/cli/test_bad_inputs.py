@@ -687,6 +687,13 @@ CASES = [
         "zero.npy",
     ),
     Case(
+        "kernel: negative taps",
+        lambda t, w: deblur(t, w, kernel_file(t, "neg.npy", np.array([[-0.2, 1.2, 0.0]] * 3))),
+        1,
+        "3 negative tap.*non-negative.*clip",
+        "neg.npy",
+    ),
+    Case(
         "kernel: 3-D",
         lambda t, w: deblur(t, w, kernel_file(t, "cube.npy", np.ones((3, 3, 3)))),
         1,

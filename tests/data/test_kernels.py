@@ -139,6 +139,19 @@ def test_sum_zero_and_negative(tmp_path):
         load_kernel(tmp_path / "neg.mat")
 
 
+def test_negative_taps_are_refused_and_rounding_is_clipped(tmp_path):
+    k = np.full((3, 3), 0.1)
+    k[0, 0] = -0.05
+    np.save(tmp_path / "neg.npy", k)
+    with pytest.raises(ValueError, match=r"neg\.npy.*1 negative tap\(s\), down to -0\.0667"):
+        load_kernel(tmp_path / "neg.npy")
+    k[0, 0] = -1e-9  # rounding: set to zero, not refused
+    np.save(tmp_path / "round.npy", k)
+    loaded = load_kernel(tmp_path / "round.npy")
+    assert loaded[0, 0] == 0 and loaded.min() == 0
+    np.testing.assert_allclose(loaded[1:], 0.1 / (0.8 - 1e-9), rtol=1e-12)
+
+
 def test_nan(tmp_path):
     k = np.ones((3, 3))
     k[1, 1] = np.nan

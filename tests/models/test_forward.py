@@ -30,6 +30,7 @@ for _name in ("conversenet", "convnet", "converse_usrnet", "conv_usrnet"):
 for _name in ("converse_unet", "converse_unet_colour", "conv_unet_colour", "convt_unet_colour"):
     TINY[_name] = {"widths": [4, 8, 8], "num_blocks": [0, 1, 1]}
 TINY["wiener"] = {}  # no parameters: nothing to shrink
+TINY["blind_deconv"] = {}  # no parameters (16×16 is too small to estimate: returned as is)
 
 
 def gaussian_kernel(size: int = 7, sigma: float = 1.2) -> torch.Tensor:

@@ -13,9 +13,9 @@ from conversenet.runner import minimum_input_size
 from conftest import need_shared
 
 ALL = [
-    "conv_dncnn", "conv_srresnet", "conv_unet_colour", "conv_usrnet", "converse_dncnn",
-    "converse_dncnn_compact", "converse_dncnn_compact_colour", "converse_srresnet",
-    "converse_srresnet_compact", "converse_unet", "converse_unet_colour",
+    "blind_deconv", "conv_dncnn", "conv_srresnet", "conv_unet_colour", "conv_usrnet",
+    "converse_dncnn", "converse_dncnn_compact", "converse_dncnn_compact_colour",
+    "converse_srresnet", "converse_srresnet_compact", "converse_unet", "converse_unet_colour",
     "converse_up_srresnet", "converse_usrnet", "conversenet", "conversenet_compact", "convnet",
     "convt_dncnn", "convt_srresnet", "convt_unet_colour", "dncnn", "msrresnet", "wiener",
 ]  # fmt: skip
@@ -39,7 +39,9 @@ def test_list_models_filters():
         "converse_dncnn_compact_colour", "converse_unet", "converse_unet_colour", "convt_dncnn",
         "convt_unet_colour", "dncnn",
     ]  # fmt: skip
-    assert list_models(task="deblur") == ["conversenet", "conversenet_compact", "convnet"]
+    assert list_models(task="deblur") == [
+        "blind_deconv", "conversenet", "conversenet_compact", "convnet",
+    ]  # fmt: skip
     assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]
     assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}
     assert list_models(pretrained=True) == [

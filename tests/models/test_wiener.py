@@ -10,9 +10,14 @@ from test_forward import gaussian_kernel
 
 from conversenet import create_model, get_model_info
 from conversenet.cli import main
+from conversenet.data.protocol import add_gaussian_noise, blur
 from conversenet.evaluation import Protocol, evaluate
 from conversenet.functional import conv_downsample, discrepancy_lambda, reverse_conv
+from conversenet.inference import Restorer
+from conversenet.io import save_image
 from conversenet.models import WienerDeconvolution
+from conversenet.models.wiener import MISFIT_LIMIT, kernel_misfit
+from conversenet.samples import demo_kernel, sample_image
 
 from conftest import psnr, write_smooth_images
 
@@ -146,3 +151,44 @@ def test_evaluate_and_the_command_line(tmp_path, capsys):
         ]
     )
     assert code == 0 and (tmp_path / "out.png").is_file()
+
+
+# ---------------------------------------------------------------------------------------
+# a kernel that cannot explain the image (issue #20)
+# ---------------------------------------------------------------------------------------
+def blurred_photo() -> tuple[np.ndarray, np.ndarray]:
+    """The packaged photo under the deblurring protocol with the packaged 7×7 demo kernel:
+    (clean uint8, blurred noisy float32 H×W×3)."""
+    clean = sample_image()
+    blurred = blur(clean, demo_kernel()).astype(np.float32) / 255
+    return clean, add_gaussian_noise(blurred, 2.55, seed=0)
+
+
+BOX25 = np.full((25, 25), 1 / 625)
+
+
+def test_kernel_misfit_tells_the_blur_from_a_wrong_kernel():
+    _, noisy = blurred_photo()
+    y = torch.from_numpy(noisy).permute(2, 0, 1)[None]
+    right = kernel_misfit(y, torch.from_numpy(demo_kernel()))
+    wrong = kernel_misfit(y, torch.from_numpy(BOX25))
+    assert right.shape == (1,) and float(right) < 1  # measured 0.60
+    assert float(wrong) > MISFIT_LIMIT + 1  # measured 3.33
+
+
+def test_a_kernel_that_cannot_explain_the_image_is_refused(tmp_path, capsys):
+    """Before: ``conversenet deblur blurry.png --kernel big25.npy`` with wiener wrote pure
+    noise (about 5 dB) and exited 0."""
+    clean, noisy = blurred_photo()
+    blurry = np.uint8(np.clip(noisy * 255, 0, 255).round())
+    restorer = Restorer("deblur", "wiener", kernel=BOX25)
+    with pytest.raises(ValueError, match=r"25x25 blur kernel does not explain this image"):
+        restorer(blurry)
+    restored, notes = Restorer("deblur", "wiener", kernel=demo_kernel())(blurry)
+    assert notes == [] and psnr(restored, clean) > psnr(blurry, clean) + 0.5  # measured +1.0
+    save_image(tmp_path / "blurry.png", blurry)
+    np.save(tmp_path / "big25.npy", BOX25)
+    args = ["deblur", str(tmp_path / "blurry.png"), "-o", str(tmp_path / "out.png")]
+    code = main([*args, "--kernel", str(tmp_path / "big25.npy"), "--model", "wiener", "-q"])
+    assert code == 1 and "does not explain this image" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()

@@ -4,6 +4,13 @@ Every loader returns a 2-D float64 array normalised to sum 1 (``k / k.sum()``, w
 leaves a kernel that already sums to exactly 1 — such as the paper's ``kernel_*.npy``
 — bit-for-bit unchanged, and matches the reference code's ``k /= np.sum(k)`` for the
 USRNet ``.mat`` kernels). Problems are reported as ``ValueError`` naming the file.
+
+A blur kernel (a point-spread function) spreads light and never removes it, so negative
+taps are refused (:func:`validate_kernel`), with the way to clip them if they are
+measurement noise: deblurring with a kernel that is not a blur (a sharpening or
+difference filter) inverts something the camera never did, and the learned non-blind
+models never saw one. Values within ``NEGATIVE_TOLERANCE`` of the largest tap below zero
+(rounding) count as zero.
 """
 
 from __future__ import annotations
@@ -17,18 +24,26 @@ import numpy as np
 __all__ = [
     "IMAGE_SUFFIXES",
     "KERNEL_SUFFIXES",
+    "NEGATIVE_TOLERANCE",
     "PAPER_KERNEL_COUNT",
     "load_kernel",
     "paper_kernels",
+    "validate_kernel",
 ]
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
 KERNEL_SUFFIXES = (".npy", ".mat", *IMAGE_SUFFIXES)
 PAPER_KERNEL_COUNT = 5
+#: Negative taps down to this fraction of the largest tap are rounding, set to zero.
+NEGATIVE_TOLERANCE = 1e-6
 
 
-def _validate(kernel: np.ndarray, source: str) -> np.ndarray:
-    """Check a candidate kernel and return it as float64 normalised to sum 1."""
+def validate_kernel(kernel: np.ndarray, source: str = "the blur kernel") -> np.ndarray:
+    """Check a candidate blur kernel and return it as float64 normalised to sum 1.
+
+    ``ValueError`` (starting with ``source``) for a kernel that is not numeric and real,
+    not 2-D, empty, not finite, without a positive sum, or with negative taps.
+    """
     kernel = np.asarray(kernel)
     if kernel.dtype == object or not (
         np.issubdtype(kernel.dtype, np.number) and kernel.dtype != np.bool_
@@ -48,7 +63,14 @@ def _validate(kernel: np.ndarray, source: str) -> np.ndarray:
         raise ValueError(
             f"{source}: the kernel sums to {total:g}; a blur kernel must have a positive sum"
         )
-    return kernel / total
+    negative = kernel < -NEGATIVE_TOLERANCE * np.abs(kernel).max()
+    if negative.any():
+        raise ValueError(
+            f"{source}: the kernel has {int(negative.sum())} negative tap(s), down to "
+            f"{kernel.min() / total:.3g} of its sum; a blur kernel is non-negative. If they "
+            "are measurement noise, clip them first (numpy.clip(kernel, 0, None))"
+        )
+    return np.clip(kernel, 0, None) / total
 
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -188,7 +210,7 @@ def load_kernel(
         )
     if suffix != ".mat" and index not in (None, 0):
         raise ValueError(f"{path}: holds a single kernel, got index={index}")
-    return _validate(raw, source)
+    return validate_kernel(raw, source)
 
 
 def paper_kernels(directory: str | os.PathLike) -> list[np.ndarray]:

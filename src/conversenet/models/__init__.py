@@ -6,6 +6,7 @@ takes its spatial operator as an argument (``operator="converse"``, ``"conv"`` o
 """
 
 from ..tasks import TASKS
+from .blind_deconv import BlindDeconvolution
 from .blocks import OPERATORS, ResidualBlock
 from .compact import CompactConverseDenoiser
 from .deblur import ConverseNet
@@ -20,6 +21,7 @@ from .wiener import WienerDeconvolution
 __all__ = [
     "OPERATORS",
     "TASKS",
+    "BlindDeconvolution",
     "CompactConverseDenoiser",
     "ConvDataStep",
     "ConverseDataStep",

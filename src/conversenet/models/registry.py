@@ -33,6 +33,7 @@ from ..weights import (
     resolve_weights,
     saved_model_options,
 )
+from .blind_deconv import BlindDeconvolution
 from .compact import CompactConverseDenoiser
 from .deblur import ConverseNet
 from .dncnn import ConverseDnCNN, DnCNN
@@ -357,6 +358,15 @@ _ENTRIES = (
         num_blocks=8,
         min_size=7,
         size_multiple=2,
+    ),
+    _entry(
+        "blind_deconv",
+        BlindDeconvolution,
+        "deblur",
+        "classical blind deblurring: coarse-to-fine L0 kernel estimation, then "
+        "hyper-Laplacian deconvolution (no parameters; opt-in: worse than the input on "
+        "some photos)",
+        learned=False,
     ),
     _entry(
         "converse_usrnet",
