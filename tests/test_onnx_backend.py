@@ -22,6 +22,7 @@ from conversenet.export import export_model
 from conversenet.inference import Restorer
 from conversenet.io import load_image, save_image
 from conversenet.metrics import psnr
+from conversenet.models import get_model_info
 from conversenet.onnx_backend import OnnxModule, make_onnx_restorer, read_onnx_metadata
 from conversenet.samples import sample_image
 
@@ -69,6 +70,24 @@ def test_cli_export_reports_the_check(compact_onnx):
     assert error < 1e-4
     meta = read_onnx_metadata(path)
     assert (meta.model, meta.task, meta.input_size) == (COMPACT, "denoise", (SIZE, SIZE))
+
+
+def test_the_file_and_the_registry_describe_the_model_alike(compact_onnx):
+    """The descriptor read from the file's metadata agrees with the registry's, except
+    where an export differs: its name, its fixed size and tile, the minimum size
+    (:class:`OnnxModule` pads smaller inputs itself)."""
+    spec = read_onnx_metadata(compact_onnx[0]).spec()
+    registered = get_model_info(COMPACT).spec()
+    same = ("task", "scale", "in_channels", "out_channels", "kernel_size", "fixed_sigma")
+    assert {k: getattr(spec, k) for k in same} == {k: getattr(registered, k) for k in same}
+    assert spec.size_multiple == registered.size_multiple == 2
+    assert (spec.name, spec.input_size, spec.preferred_tile) == (
+        f"{COMPACT} (ONNX)",
+        (SIZE, SIZE),
+        SIZE,
+    )
+    restorer = make_onnx_restorer(compact_onnx[0], "denoise")
+    assert restorer.spec == spec and restorer.model_name == f"{COMPACT} (ONNX)"
 
 
 @pytest.mark.parametrize(
@@ -263,7 +282,7 @@ def test_nonblind_deblurring_with_a_smaller_kernel(tmp_path):
     path = tmp_path / "usr.onnx"
     export_model("converse_usrnet", path, weights=weights, height=24, width=24, overrides=overrides)
     module = OnnxModule(path)
-    assert module.blur_kernel_size == 7
+    assert module.spec.kernel_size == 7
     kernel = torch.rand(1, 1, 5, 5)
     kernel /= kernel.sum()
     x = torch.rand(1, 3, 24, 24)

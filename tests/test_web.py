@@ -148,7 +148,7 @@ def test_nonblind_deblurring_needs_a_kernel(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVERSENET_WEIGHTS", str(need_shared("weights", "official")))
     _, image = clean_and_noisy(24, 24)
     save_image(tmp_path / "blurry.png", image)
-    with pytest.raises(ValueError, match="upload the blur kernel"):
+    with pytest.raises(ValueError, match="give it the blur kernel"):
         restore_upload(tmp_path / "blurry.png", "deblur", "converse_usrnet", download=False)
     kernel = np.ones((5, 5)) / 25
     np.save(tmp_path / "k.npy", kernel)
@@ -254,7 +254,13 @@ def test_page_tells_sigma_only_when_set_and_compares_whole_images(page, tmp_path
         "document.querySelector('#status').innerText.includes('Denoised')", timeout=180_000
     )
     assert "sigma" not in status_text(page)  # σ untouched: a blind model needs none
-    # the comparison slider shows each image whole, not a band of it
+    # the comparison slider shows each image whole, not a band of it (once both are loaded:
+    # the status line can arrive before the images do)
+    page.wait_for_function(
+        "() => { const s = [...document.querySelectorAll('#compare img')];"
+        " return s.length >= 2 && s.every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=30_000,
+    )
     boxes = page.evaluate(
         "() => { const c = document.querySelector('#compare').getBoundingClientRect();"
         " return [c.height, ...[...document.querySelectorAll('#compare img')]"

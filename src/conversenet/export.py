@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from . import functional as CF
 from ._version import __version__
 from .io import missing_folder, remove_empty_folders
-from .models import create_model, get_model_info
+from .models import ModelInfo, create_model, get_model_info
 from .onnx_backend import create_session
 
 __all__ = [
@@ -207,6 +207,32 @@ def export_module(
     """
     module = module.eval()
     path = Path(path)
+    image = _check_example_inputs(example_inputs, input_names)
+    dynamic_shapes = (
+        _dynamic_shapes(image, len(example_inputs), size_multiple, min_size) if dynamic else None
+    )
+    start = time.perf_counter()
+    program = _trace(module, example_inputs, input_names, opset, dynamic_shapes)
+    model = program.model
+    _optimize(model)
+    props = _metadata_props(metadata, image, dynamic)
+    model.metadata_props.update(props)
+    model.producer_name = "conversenet"
+    model.producer_version = __version__
+    if check and not check_sizes:
+        check_sizes = _default_check_sizes(image, dynamic, size_multiple)
+
+    def check_file(written: Path) -> tuple[float | None, float | None]:
+        return _compare(written, module, example_inputs, check_sizes) if check else (None, None)
+
+    (error, peak), seconds = _save_checked(program, path, check_file, start)
+    sizes = tuple((int(h), int(w)) for h, w in check_sizes) if check else ()
+    opset_used = int(model.opset_imports.get("", 0))
+    return ExportReport(path, props, error, sizes, seconds, opset_used, peak)
+
+
+def _check_example_inputs(example_inputs: Sequence[Tensor], input_names: Sequence[str]) -> Tensor:
+    """The image of ``example_inputs`` (the first), checked against the names."""
     if len(input_names) != len(example_inputs):
         raise ValueError(
             f"expected {len(example_inputs)} input names, got {len(input_names)}: {input_names}"
@@ -217,24 +243,30 @@ def export_module(
             "the first example input must be an image tensor of shape (1, C, H, W), got "
             f"{tuple(getattr(image, 'shape', ()))}"
         )
-    dynamic_shapes = None
-    if dynamic:
-        multiple = _check_size("size_multiple", size_multiple)
-        low = math.ceil(min_size / multiple)
-        high = MAX_DYNAMIC_SIZE // multiple
-        dims = {}
-        for axis, name in ((2, "height"), (3, "width")):
-            if image.shape[axis] % multiple:
-                raise ValueError(
-                    f"the example {name} {image.shape[axis]} is not a multiple of {multiple}"
-                )
-            dim = torch.export.Dim(f"{name}_blocks" if multiple > 1 else name, min=low, max=high)
-            dims[axis] = multiple * dim if multiple > 1 else dim
-        dynamic_shapes = (dims, *([None] * (len(example_inputs) - 1)))
+    return image
 
-    start = time.perf_counter()
+
+def _dynamic_shapes(image: Tensor, count: int, size_multiple: int, min_size: int) -> tuple:
+    """``torch.onnx.export``'s ``dynamic_shapes``: the image's height and width free (in
+    multiples of ``size_multiple``, at least ``min_size``), the other inputs fixed."""
+    multiple = _check_size("size_multiple", size_multiple)
+    low = math.ceil(min_size / multiple)
+    high = MAX_DYNAMIC_SIZE // multiple
+    dims = {}
+    for axis, name in ((2, "height"), (3, "width")):
+        if image.shape[axis] % multiple:
+            raise ValueError(
+                f"the example {name} {image.shape[axis]} is not a multiple of {multiple}"
+            )
+        dim = torch.export.Dim(f"{name}_blocks" if multiple > 1 else name, min=low, max=high)
+        dims[axis] = multiple * dim if multiple > 1 else dim
+    return (dims, *([None] * (count - 1)))
+
+
+def _trace(module, example_inputs, input_names, opset, dynamic_shapes):
+    """The ONNX program of ``module`` (dynamo exporter, export-friendly operators)."""
     with torch.no_grad(), CF.export_friendly():
-        program = torch.onnx.export(
+        return torch.onnx.export(
             module,
             tuple(example_inputs),
             dynamo=True,
@@ -245,33 +277,27 @@ def export_module(
             optimize=False,  # its pattern rewriter takes minutes on a full-depth model
             verbose=False,
         )
-    model = program.model
-    _optimize(model)
+
+
+def _metadata_props(
+    metadata: Mapping[str, object] | None, image: Tensor, dynamic: bool
+) -> dict[str, str]:
+    """The ``metadata_props`` to store: ``metadata`` as strings, with the version and the
+    input size (``dynamic`` or the example's)."""
     props = {str(k): str(v) for k, v in (metadata or {}).items()}
     props.setdefault("conversenet_version", __version__)
+    props.setdefault("input_height", "dynamic" if dynamic else str(image.shape[2]))
+    props.setdefault("input_width", "dynamic" if dynamic else str(image.shape[3]))
+    return props
+
+
+def _default_check_sizes(image: Tensor, dynamic: bool, m: int) -> list[tuple[int, int]]:
+    """The example size and, for a dynamic export, a second, different size."""
+    h, w = image.shape[-2:]
+    sizes = [(h, w)]
     if dynamic:
-        props.setdefault("input_height", "dynamic")
-        props.setdefault("input_width", "dynamic")
-    else:
-        props.setdefault("input_height", str(image.shape[2]))
-        props.setdefault("input_width", str(image.shape[3]))
-    model.metadata_props.update(props)
-    model.producer_name = "conversenet"
-    model.producer_version = __version__
-    if check and not check_sizes:
-        h, w = image.shape[-2:]
-        check_sizes = [(h, w)]
-        if dynamic:
-            m = size_multiple
-            check_sizes.append((h + 2 * m + m * (h % 3 == 0), w + m))
-
-    def check_file(written: Path) -> tuple[float | None, float | None]:
-        return _compare(written, module, example_inputs, check_sizes) if check else (None, None)
-
-    (error, peak), seconds = _save_checked(program, path, check_file, start)
-    sizes = tuple((int(h), int(w)) for h, w in check_sizes) if check else ()
-    opset_used = int(model.opset_imports.get("", 0))
-    return ExportReport(path, props, error, sizes, seconds, opset_used, peak)
+        sizes.append((h + 2 * m + m * (h % 3 == 0), w + m))
+    return sizes
 
 
 def _save_checked(
@@ -408,71 +434,34 @@ def export_model(
             published weights with ``pretrained=True``, or a bad size.
     """
     info = get_model_info(name)
-    if not info.learned:
-        raise ValueError(
-            f"{name} is a classical method, not a network: it sets its regularisation per "
-            "image (a bisection on the image's spectrum), which has no ONNX graph; run it "
-            "with conversenet itself"
-        )
+    _check_exportable(info, weights, pretrained)
     if height is None and width is None:
         height = width = DYNAMIC_TRACE_SIZE if dynamic else DEFAULT_SIZE
     height = _check_size("height", height if height is not None else width)
     width = _check_size("width", width if width is not None else height)
-    if pretrained is None:
-        pretrained = weights is None
-    if pretrained and weights is None and info.pretrained is None:
-        raise ValueError(
-            f"{name} has no published weights; pass weights=FILE (--weights FILE), or "
-            "pretrained=False (--untrained) to export untrained weights"
-        )
+    pretrained = weights is None if pretrained is None else pretrained
     model = create_model(name, pretrained=pretrained, weights=weights, **dict(overrides or {}))
     model = model.eval()
-
-    if weights is not None:
-        source, digest = Path(weights).name, _sha256(weights)
-    elif pretrained:
-        source, digest = info.pretrained.filename, info.pretrained.sha256
-    else:
-        source, digest = "untrained", ""
-    licence = info.pretrained.license if (info.pretrained and pretrained) else ""
-    if weights is not None:
-        licence = "see the weights file's origin"
-
     nonblind = info.task == "deblur_nonblind"
     kernel_size = int(getattr(model, "blur_kernel_size", 0)) if nonblind else None
     channels = int(dict(overrides or {}).get("in_channels", info.in_channels))
     multiple = _size_multiple(model)
-    if dynamic:
-        # trace at a size the dynamic range holds
-        height, width = (max(v, MIN_DYNAMIC_SIZE) for v in (height, width))
-        height, width = (math.ceil(v / multiple) * multiple for v in (height, width))
-    elif height % multiple or width % multiple:
-        raise ValueError(
-            f"{name} needs a height and width that are multiples of {multiple}, "
-            f"got {height}x{width}"
-        )
-
+    height, width = _trace_size(name, height, width, dynamic, multiple)
     module = NonBlindWrapper(model) if nonblind else model
     inputs = _example_inputs(channels, height, width, kernel_size, seed=0)
-    names = (INPUT_NAME, KERNEL_NAME) if nonblind else (INPUT_NAME,)
     with torch.no_grad():
         out_shape = module(*inputs).shape  # the output channels and the scale, as traced
-    scale = out_shape[-2] // height
-    description = info.pretrained.description if (info.pretrained and pretrained) else ""
     metadata = {
         "model": name,
         "task": info.task,
-        "scale": scale,
+        "scale": out_shape[-2] // height,
         "in_channels": channels,
         "out_channels": out_shape[1],
         "size_multiple": multiple,
         "min_tile": MIN_DYNAMIC_SIZE if dynamic else 1,
         "preferred_tile": DYNAMIC_PREFERRED_TILE if dynamic else max(height, width),
         "kernel_size": kernel_size or "",
-        "license": licence,
-        "weights": source,
-        "weights_sha256": digest,
-        "description": description or info.description,
+        **_provenance(info, weights, pretrained),
     }
     return export_module(
         module,
@@ -480,8 +469,63 @@ def export_model(
         inputs,
         dynamic=dynamic,
         size_multiple=multiple,
-        input_names=names,
+        input_names=(INPUT_NAME, KERNEL_NAME) if nonblind else (INPUT_NAME,),
         opset=opset,
         metadata=metadata,
         check=check,
     )
+
+
+def _check_exportable(info: ModelInfo, weights, pretrained: bool | None) -> None:
+    """Refuse a classical method, and published weights that do not exist."""
+    if not info.learned:
+        raise ValueError(
+            f"{info.name} is a classical method, not a network: it sets its regularisation "
+            "per image (a bisection on the image's spectrum), which has no ONNX graph; run "
+            "it with conversenet itself"
+        )
+    if pretrained is None:
+        pretrained = weights is None
+    if pretrained and weights is None and info.pretrained is None:
+        raise ValueError(
+            f"{info.name} has no published weights; pass weights=FILE (--weights FILE), or "
+            "pretrained=False (--untrained) to export untrained weights"
+        )
+
+
+def _trace_size(
+    name: str, height: int, width: int, dynamic: bool, multiple: int
+) -> tuple[int, int]:
+    """The size to trace at: for a dynamic export, one its range holds; a fixed size
+    must be a multiple of ``multiple``."""
+    if dynamic:
+        height, width = (max(v, MIN_DYNAMIC_SIZE) for v in (height, width))
+        return tuple(math.ceil(v / multiple) * multiple for v in (height, width))
+    if height % multiple or width % multiple:
+        raise ValueError(
+            f"{name} needs a height and width that are multiples of {multiple}, "
+            f"got {height}x{width}"
+        )
+    return height, width
+
+
+def _provenance(info: ModelInfo, weights, pretrained: bool) -> dict[str, str]:
+    """Where the exported weights come from: the metadata's ``license``, ``weights``,
+    ``weights_sha256`` and ``description``."""
+    published = info.pretrained if pretrained else None
+    if weights is not None:
+        source, digest = Path(weights).name, _sha256(weights)
+    elif published is not None:
+        source, digest = published.filename, published.sha256
+    else:
+        source, digest = "untrained", ""
+    licence = published.license if published else ""
+    if weights is not None:
+        licence = "see the weights file's origin"
+    description = published.description if published else ""
+    return {
+        "license": licence,
+        "weights": source,
+        "weights_sha256": digest,
+        "description": description or info.description,
+    }

@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,14 @@ from .colour import (
 from .data.kernels import load_kernel, validate_kernel
 from .io import array_to_pil, jpeg_chroma_subsampling, pil_to_array
 from .models.registry import create_model, get_model_info
+from .models.spec import ModelSpec
 from .models.wiener import check_kernel_explains
 from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size, model_channels
 from .runtime import reuse_freed_memory
-from .tasks import command_task
+from .tasks import Task, command_task
 from .weights import WeightsNotFoundError, find_weights
 
-__all__ = ["COLOUR_ROUTES", "Restorer", "check_image", "check_sigma", "restore"]
+__all__ = ["COLOUR_ROUTES", "Restorer", "check_image", "check_sigma", "load_model", "restore"]
 
 #: A note is added when an image is restored in more tiles than this.
 MANY_TILES = 64
@@ -116,6 +118,188 @@ def _check_kernel_explains(planes: np.ndarray, kernel: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# the model behind a restorer: one factory for every front end
+# ---------------------------------------------------------------------------------------
+def load_model(
+    model: str | nn.Module,
+    task: str = "denoise",
+    *,
+    with_kernel: bool = False,
+    weights: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    download: bool = True,
+    model_options: dict[str, Any] | None = None,
+    offline_model: str | None = None,
+    scale: int | None = None,
+    in_channels: int | None = None,
+) -> tuple[nn.Module, ModelSpec, list[str]]:
+    """The module that restores images for the front-end ``task`` and its
+    :class:`~conversenet.models.ModelSpec`, with notes for the user.
+
+    ``model``: a registered name (its spec is the registry's; with ``weights`` or
+    ``model_options`` the configuration may differ, so its minimum size is probed), or an
+    ``nn.Module`` (its ``spec`` attribute if it has one, as an exported file's
+    :class:`~conversenet.onnx_backend.OnnxModule`, else probed: ``in_channels`` from
+    its first convolution, ``scale`` as given). ``offline_model``: loaded instead, with a
+    note, when the weights of ``model`` are absent.
+    """
+    if isinstance(model, str):
+        return _load_named(
+            model, task, with_kernel, weights, device, download, model_options, offline_model
+        )
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a model name, an nn.Module or None, got {type(model).__name__}"
+        )
+    if weights is not None or model_options:
+        raise ValueError("weights= and model_options= apply to a model name, not to an nn.Module")
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, ModelSpec):
+        spec = _probed_spec(model, command_task(task, with_kernel), scale, in_channels)
+    spec.check_command(task, with_kernel)
+    return model.to(device).eval(), spec, []
+
+
+def _load_named(
+    name, task, with_kernel, weights, device, download, model_options, offline_model
+) -> tuple[nn.Module, ModelSpec, list[str]]:
+    spec = get_model_info(name).spec()
+    spec.check_command(task, with_kernel)
+    try:
+        module = load_pretrained(name, weights, device, download, model_options)
+    except WeightsNotFoundError as err:
+        if offline_model is None:  # the task's note says what to do instead, if any
+            note = command_task(task, with_kernel).offline_note
+            raise WeightsNotFoundError(f"{err}\n{note}".rstrip()) from err
+        note = (
+            f"the weights of {name} ({get_model_info(name).pretrained.filename}) are not "
+            f"available here and cannot be downloaded: using the offline model {offline_model} "
+            "instead (`conversenet models` says where to put the file)"
+        )
+        module, spec, _ = _load_named(
+            offline_model, task, with_kernel, None, device, download, None, None
+        )
+        return module, spec, [note]
+    if weights is not None or model_options:  # not necessarily the registered configuration
+        spec = replace(spec, min_size=_probed_min_size(module, spec))
+    return module, spec, []
+
+
+def _probed_min_size(model: nn.Module, spec: ModelSpec) -> int:
+    """The smallest side ``model`` runs on, found by trying it (with a 1×1 kernel for a
+    non-blind model; :class:`Restorer` also pads an image to its kernel's side)."""
+    kernel = torch.ones(1, 1, 1, 1) if spec.takes_kernel else None
+    return minimum_input_size(model, spec.in_channels, kernel)
+
+
+def _probed_spec(
+    model: nn.Module, task: Task, scale: int | None, in_channels: int | None
+) -> ModelSpec:
+    """The spec of a module the registry does not know, found by trying it."""
+    if task.name == "sr" and not scale:
+        raise ValueError("pass scale= with an nn.Module super-resolution model")
+    kernel_size = getattr(model, "blur_kernel_size", None)
+    spec = ModelSpec(
+        type(model).__name__,
+        task.name,
+        scale=int(scale) if task.name == "sr" else 1,
+        in_channels=in_channels or model_channels(model) or 3,
+        kernel_size=kernel_size if isinstance(kernel_size, int) else None,
+        fixed_sigma=getattr(model, "fixed_sigma", None),  # trained at one level
+    )
+    return replace(spec, min_size=_probed_min_size(model, spec))
+
+
+def _check_kernel_size(kernel: np.ndarray, spec: ModelSpec) -> None:
+    k = kernel.shape
+    if k[0] != k[1] or k[0] % 2 == 0:
+        raise ValueError(f"the blur kernel must be square with an odd side, got {k[0]}x{k[1]}")
+    if spec.kernel_size is not None and k[0] > spec.kernel_size:
+        size = spec.kernel_size
+        raise ValueError(
+            f"{spec.name} takes blur kernels of at most {size}x{size}, got {k[0]}x{k[1]}"
+        )
+
+
+def _sigma_note(spec: ModelSpec, sigma: float) -> str | None:
+    """What a registered denoiser does with the noise level it is told."""
+    if spec.fixed_sigma is None:
+        return (
+            f"{spec.name} is a blind denoiser: it estimates the noise itself and does not use "
+            f"sigma {sigma:g}"
+        )
+    if sigma != spec.fixed_sigma:
+        return (
+            f"{spec.name} is a non-blind denoiser trained for sigma {spec.fixed_sigma:g} "
+            f"only; with sigma {sigma:g} noise it will under- or over-smooth"
+        )
+    return None
+
+
+def _check_tile(
+    tile: int | str | None, spec: ModelSpec, min_size: int, notes: list[str]
+) -> int | str | None:
+    """The tile to run with (``"auto"``: the spec's preferred tile, if any); a tile
+    below the smallest useful one (``min_size``, at least :data:`MIN_TILE`) is raised to
+    it, with a note."""
+    fixed = spec.input_size
+    if tile == "auto":
+        return spec.preferred_tile or tile
+    if fixed is not None and not tile:
+        raise ValueError(
+            f"{spec.name} is a fixed-size export ({fixed[0]}x{fixed[1]}): it runs in tiles, "
+            "so --tile 0 does not apply"
+        )
+    if tile is None or tile == 0:
+        return None
+    if isinstance(tile, bool) or not isinstance(tile, int):
+        raise TypeError(f"tile must be an int, 'auto' or None, got {tile!r}")
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1 (or 0/None for no tiling), got {tile}")
+    if fixed is not None and tile > min(fixed):
+        raise ValueError(
+            f"{spec.name} is a fixed-size export ({fixed[0]}x{fixed[1]}): the tile must be "
+            f"at most {min(fixed)}, got {tile}"
+        )
+    smallest = max(MIN_TILE, min_size)
+    if tile < smallest:
+        notes.append(
+            f"tile {tile} is below the smallest useful tile for {spec.name} "
+            f"({smallest} pixels): using {smallest}"
+        )
+        return smallest
+    return tile
+
+
+def _make_runner(
+    model: nn.Module,
+    spec: ModelSpec,
+    kernel: np.ndarray | None,
+    tile: int | str | None,
+    tile_overlap: int | None,
+    x8: bool,
+) -> tuple[ModelRunner, list[str]]:
+    """The :class:`~conversenet.runner.ModelRunner` of ``model`` (images smaller than the
+    spec's minimum, or than the blur kernel, are padded to it), and notes on the tile."""
+    kernel_tensor = None
+    min_size = spec.min_size
+    if kernel is not None:
+        kernel_tensor = torch.from_numpy(kernel.astype(np.float32))[None, None]
+        min_size = max(min_size, kernel.shape[0])  # the image holds the kernel
+    notes: list[str] = []
+    runner = ModelRunner(
+        model,
+        kernel=kernel_tensor,
+        scale=spec.scale,
+        tile=_check_tile(tile, spec, min_size, notes),
+        tile_overlap=tile_overlap,
+        x8=x8,
+        min_size=min_size,
+    )
+    return runner, notes
+
+
+# ---------------------------------------------------------------------------------------
 # the restorer
 # ---------------------------------------------------------------------------------------
 class Restorer:
@@ -129,9 +313,11 @@ class Restorer:
     Args:
         task: ``"denoise"``, ``"sr"`` or ``"deblur"`` (with a ``kernel``: non-blind).
         model: a registered model name, an ``nn.Module`` (images in [0, 1], ``(N, C, H,
-            W)``), or ``None`` for the task's default model (:mod:`conversenet.tasks`),
+            W)``; an exported file's :class:`~conversenet.onnx_backend.OnnxModule`), or
+            ``None`` for the task's default model (:mod:`conversenet.tasks`),
             which falls back to the task's offline model, with a note, when its weights
-            are absent.
+            are absent. :func:`load_model` loads it and reads its
+            :class:`~conversenet.models.ModelSpec` (``restorer.spec``).
         weights: weights file for a named model (default: the published weights, found
             by :func:`conversenet.weights.resolve_weights`).
         device: where to run (``"cpu"``, ``"cuda"``, ...; default CPU).
@@ -185,157 +371,88 @@ class Restorer:
         self.colour_route = check_choice("colour_route", colour_route, COLOUR_ROUTES)
         sigma = check_sigma(sigma) if sigma is not None else None
         self.kernel = _as_kernel(kernel) if kernel is not None else None
-        spec = command_task(task, with_kernel=self.kernel is not None)
         self.task = task
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.notes: list[str] = []
-
         self.model_options = dict(model_options or {})
         # the models colour images are routed to (the colour model, the blind gray model),
         # each built on the first image it restores
         self._routes: dict[str, str] = {}
         self._routed: dict[str, Restorer] = {}
+        task_spec = command_task(task, with_kernel=self.kernel is not None)
+        offline = None
         if model is None:
-            model = spec.default_model
-            if weights is None and spec.offline_model is not None and not model_options:
-                self._init_named(spec.default_model, None, download, spec.offline_model)
-            else:
-                self._init_named(model, weights, download)
-            if spec.colour_model is not None and weights is None and not model_options:
-                self._routes = {"colour": spec.colour_model, "gray": spec.offline_model}
-                self._route_options = {
-                    "task": task,
-                    "device": device,
-                    "sigma": sigma,
-                    "tile": tile,
-                    "tile_overlap": tile_overlap,
-                    "x8": x8,
-                    "download": download,
-                }
-        elif isinstance(model, str):
-            self._init_named(model, weights, download)
-        elif isinstance(model, nn.Module):
-            if weights is not None or model_options:
-                raise ValueError(
-                    "weights= and model_options= apply to a model name, not to an nn.Module"
-                )
-            if task == "sr" and not scale:
-                raise ValueError("pass scale= with an nn.Module super-resolution model")
-            self.model_name = type(model).__name__
-            self.fixed_sigma = getattr(model, "fixed_sigma", None)  # trained at one level
-            self.model = model.to(self.device).eval()
-            self.in_channels = in_channels or model_channels(model) or 3
-            self.scale = int(scale) if task == "sr" else 1
-        else:
-            raise TypeError(
-                f"model must be a model name, an nn.Module or None, got {type(model).__name__}"
-            )
+            model = task_spec.default_model
+            if weights is None and not model_options:
+                offline = task_spec.offline_model
+                if task_spec.colour_model is not None:
+                    self._routes = {"colour": task_spec.colour_model, "gray": offline}
+                    self._route_options = {
+                        "task": task,
+                        "device": device,
+                        "sigma": sigma,
+                        "tile": tile,
+                        "tile_overlap": tile_overlap,
+                        "x8": x8,
+                        "download": download,
+                    }
+        self.model, self.spec, self.notes = load_model(
+            model,
+            task,
+            with_kernel=self.kernel is not None,
+            weights=weights,
+            device=self.device,
+            download=download,
+            model_options=model_options,
+            offline_model=offline,
+            scale=scale,
+            in_channels=in_channels,
+        )
+        self._check_options(isinstance(model, str), scale, in_channels, sigma)
+        self.runner, tile_notes = _make_runner(
+            self.model, self.spec, self.kernel, tile, tile_overlap, x8
+        )
+        self.notes += tile_notes
+
+    @property
+    def model_name(self) -> str:
+        """The registered name (or class name, or ``"... (ONNX)"``) of the model."""
+        return self.spec.name
+
+    @property
+    def in_channels(self) -> int:
+        return self.spec.in_channels
+
+    @property
+    def scale(self) -> int:
+        return self.spec.scale
+
+    @property
+    def fixed_sigma(self) -> float | None:
+        return self.spec.fixed_sigma
+
+    def _check_options(
+        self, named: bool, scale: int | None, in_channels: int | None, sigma: float | None
+    ) -> None:
+        """Options that do not fit the model loaded; the note on sigma."""
         if self.colour_route != "auto" and not self._routes:
             raise ValueError(
                 f"colour_route {self.colour_route!r} chooses between the colour and the gray "
                 f"model of the default denoiser; it does not apply to {self.model_name}"
             )
-        if in_channels is not None and isinstance(model, str) and in_channels != self.in_channels:
+        if in_channels is not None and named and in_channels != self.in_channels:
             raise ValueError(
                 f"{self.model_name} takes {self.in_channels} channels, in_channels={in_channels}"
             )
-        if task == "sr" and scale is not None and int(scale) != self.scale:
+        if self.task == "sr" and scale is not None and int(scale) != self.scale:
             raise ValueError(
                 f"{self.model_name} upscales by {self.scale}, not by {scale}; "
                 "choose a model trained for that factor"
             )
-        if task == "denoise" and sigma is not None and isinstance(model, str):
-            self._note_sigma(sigma)
+        if self.task == "denoise" and sigma is not None and named:
+            note = _sigma_note(self.spec, sigma)
+            self.notes += [note] if note else []
         if self.kernel is not None:
-            self._check_kernel_size()
-        kernel_tensor = None
-        if self.kernel is not None:
-            kernel_tensor = torch.from_numpy(self.kernel.astype(np.float32))[None, None]
-        min_size = minimum_input_size(self.model, self.in_channels, kernel_tensor)
-        self.runner = ModelRunner(
-            self.model,
-            kernel=kernel_tensor,
-            scale=self.scale,
-            tile=self._check_tile(tile, min_size),
-            tile_overlap=tile_overlap,
-            x8=x8,
-            min_size=min_size,
-        )
-
-    def _note_sigma(self, sigma: float) -> None:
-        fixed = get_model_info(self.model_name).fixed_sigma
-        if fixed is None:
-            self.notes.append(
-                f"{self.model_name} is a blind denoiser: it estimates the noise itself and "
-                f"does not use sigma {sigma:g}"
-            )
-        elif sigma != fixed:
-            self.notes.append(
-                f"{self.model_name} is a non-blind denoiser trained for sigma {fixed:g} "
-                f"only; with sigma {sigma:g} noise it will under- or over-smooth"
-            )
-
-    def _check_tile(self, tile: int | str | None, min_size: int) -> int | str | None:
-        if tile == "auto" or tile is None or tile == 0:
-            return None if tile == 0 else tile
-        if isinstance(tile, bool) or not isinstance(tile, int):
-            raise TypeError(f"tile must be an int, 'auto' or None, got {tile!r}")
-        if tile < 1:
-            raise ValueError(f"tile must be >= 1 (or 0/None for no tiling), got {tile}")
-        smallest = max(MIN_TILE, min_size)
-        if tile < smallest:
-            self.notes.append(
-                f"tile {tile} is below the smallest useful tile for {self.model_name} "
-                f"({smallest} pixels): using {smallest}"
-            )
-            return smallest
-        return tile
-
-    def _init_named(
-        self, name: str, weights, download: bool, offline_model: str | None = None
-    ) -> None:
-        info = get_model_info(name)
-        spec = command_task(self.task, with_kernel=self.kernel is not None)
-        if info.task == "deblur_nonblind" and self.kernel is None:
-            raise ValueError(
-                f"{name} is a non-blind deblurring model: give it the blur kernel "
-                "(--kernel FILE / kernel=...)"
-            )
-        if info.task == "deblur" and self.kernel is not None:
-            raise ValueError(
-                f"{name} is a blind deblurring model and takes no kernel; leave out the "
-                f"kernel or use {spec.default_model}"
-            )
-        if info.task != spec.name:
-            raise ValueError(
-                f"{name} is a {info.task!r} model; it cannot be used for {self.task!r}"
-            )
-        try:
-            self.model = load_pretrained(name, weights, self.device, download, self.model_options)
-        except WeightsNotFoundError as err:
-            if offline_model is None:  # the task's note says what to do instead, if any
-                raise WeightsNotFoundError(f"{err}\n{spec.offline_note}".rstrip()) from err
-            self.notes.append(
-                f"the weights of {name} ({info.pretrained.filename}) are not available here "
-                f"and cannot be downloaded: using the offline model {offline_model} instead "
-                "(`conversenet models` says where to put the file)"
-            )
-            name, info = offline_model, get_model_info(offline_model)
-            self.model = load_pretrained(name, None, self.device, download)
-        self.model_name = name
-        self.fixed_sigma = info.fixed_sigma
-        self.in_channels = int(info.in_channels)
-        self.scale = int(info.scale) if self.task == "sr" else 1
-
-    def _check_kernel_size(self) -> None:
-        size = getattr(self.model, "blur_kernel_size", None)
-        k = self.kernel.shape
-        if k[0] != k[1] or k[0] % 2 == 0:
-            raise ValueError(f"the blur kernel must be square with an odd side, got {k[0]}x{k[1]}")
-        if isinstance(size, int) and k[0] > size:
-            raise ValueError(
-                f"{self.model_name} takes blur kernels of at most {size}x{size}, got {k[0]}x{k[1]}"
-            )
+            _check_kernel_size(self.kernel, self.spec)
 
     # -----------------------------------------------------------------------------------
     def tiling_for(self, height: int, width: int) -> tuple[int | None, int]:
@@ -376,44 +493,14 @@ class Restorer:
         h, w = (max(n, side) for n in image.shape[:2])
         if not (self.in_channels == 1 and image.ndim == 3 and image.shape[2] >= 3):
             return self.runner.passes(h, w)
-        v, u = self._gray_planes(chroma_subsampling)[1]
+        v, u = _gray_planes(self.spec, chroma_subsampling)[1]
         return self.runner.passes(h, w) + 2 * self.runner.passes(-(-h // v), -(-w // u))
 
     def _run(self, planes: np.ndarray, progress: ProgressFn | None) -> np.ndarray:
         """Restore float32 planes (H, W, C) with C == model channels -> (sH, sW, C')."""
-        x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
         with torch.inference_mode():
-            y = self.runner(x.to(self.device), progress=progress)
+            y = self.runner(_planes_to_tensor(planes).to(self.device), progress=progress)
             return y[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
-
-    def _gray_planes(self, chroma: tuple[int, int] | None) -> tuple[str, tuple[int, int]]:
-        """How the gray model restores a colour image: ``"rgb"``, ``"opponent"`` or
-        ``"jpeg"`` (:func:`~conversenet.colour.gray_model_basis`; a blind model denoising
-        a JPEG with subsampled chroma takes the file's planes), and the subsampling of the
-        chroma planes it restores."""
-        basis = gray_model_basis(self.fixed_sigma)
-        if basis == "opponent" and _subsampled(chroma) and self.scale == 1:
-            return "jpeg", tuple(chroma)
-        return basis, (1, 1)
-
-    def _run_gray_on_colour(
-        self, planes: np.ndarray, progress: ProgressFn | None, chroma: tuple[int, int] | None
-    ) -> tuple[np.ndarray, str]:
-        """Restore RGB planes (H, W, 3) with the gray model, one plane at a time, in the
-        basis :meth:`_gray_planes` chooses -> ((H, W, 3), note)."""
-        basis, factors = self._gray_planes(chroma)
-        forward, inverse = _GRAY_BASES[basis]
-        x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
-        with torch.inference_mode():
-            x = forward(x.to(self.device))
-            y = [self.runner(x[:, :1], progress=progress)]
-            for c in (1, 2):
-                y.append(_at_resolution(self.runner, x[:, c : c + 1], factors, progress))
-            out = inverse(torch.cat(y, 1))[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
-        return (
-            out,
-            f"{self.model_name} is a gray model: {_gray_note(basis, self.fixed_sigma, chroma)}",
-        )
 
     def __call__(
         self,
@@ -443,34 +530,15 @@ class Restorer:
             restored, notes = delegate(image, progress, chroma_subsampling=chroma_for)
             return restored, [*route_notes, *notes]
         notes = [*route_notes, *self.notes]
-        height, width = image.shape[:2]
-        tiles = self.runner.passes(height, width)
-        if tiles > MANY_TILES:
-            notes.append(f"restored in {tiles} tiles of {self.tiling_for(height, width)[0]}")
-        side = self.runner.min_size
-        if min(height, width) < side:
-            notes.append(
-                f"the image ({width}x{height}) is smaller than the {side}x{side} that "
-                f"{self.model_name} needs: its edges were repeated to that size and the result "
-                "cropped back"
-            )
-        dtype = image.dtype
-        squeeze = image.ndim == 3 and image.shape[2] == 1
-        if squeeze:
-            image = image[..., 0]
-        colour_channels = 1 if image.ndim == 2 else (3 if image.shape[2] >= 3 else 1)
-        alpha = None
-        if image.ndim == 3 and image.shape[2] in (2, 4):
-            alpha, image = image[..., -1], image[..., :-1]
-        planes = _to_float(image)
-        if planes.ndim == 2:
-            planes = planes[..., None]
+        notes += _size_notes(self.runner, self.model_name, *image.shape[:2])
+        planes, alpha, colour_channels = _split_alpha(image)
         if self.kernel is not None:  # a kernel that cannot explain the image: refused first
             _check_kernel_explains(planes, self.kernel)
         if self.in_channels == colour_channels:
             out = self._run(planes, progress)
         elif self.in_channels == 1 and colour_channels == 3:
-            out, note = self._run_gray_on_colour(planes, progress, chroma)
+            x = _planes_to_tensor(planes).to(self.device)
+            out, note = _run_gray_on_colour(self.runner, self.spec, x, progress, chroma)
             notes.append(note)
         elif self.in_channels == 3 and colour_channels == 1:
             notes.append(
@@ -483,21 +551,90 @@ class Restorer:
                 f"{self.model_name} takes {self.in_channels}-channel images; cannot restore an "
                 f"image with {colour_channels} colour channel(s)"
             )
+        return _join_alpha(image, _from_float(out, image.dtype), alpha, self.scale, notes), notes
 
-        result = _from_float(out, dtype)
-        if alpha is not None:
-            if self.scale != 1:
-                notes.append(f"alpha channel upscaled x{self.scale} with bicubic interpolation")
-                alpha = _resize_plane(alpha, self.scale)
-            result = np.concatenate([result, alpha[..., None]], axis=2)
-        elif result.shape[2] == 1 and not squeeze:
-            result = result[..., 0]
-        return result, notes
+
+def _size_notes(runner: ModelRunner, name: str, height: int, width: int) -> list[str]:
+    """Notes on an image restored in many tiles, or padded to the model's minimum."""
+    notes = []
+    tiles = runner.passes(height, width)
+    if tiles > MANY_TILES:
+        notes.append(f"restored in {tiles} tiles of {runner.tiling_for(height, width)[0]}")
+    side = runner.min_size
+    if min(height, width) < side:
+        notes.append(
+            f"the image ({width}x{height}) is smaller than the {side}x{side} that "
+            f"{name} needs: its edges were repeated to that size and the result cropped back"
+        )
+    return notes
+
+
+def _gray_planes(spec: ModelSpec, chroma: tuple[int, int] | None) -> tuple[str, tuple[int, int]]:
+    """How a gray model restores a colour image: ``"rgb"``, ``"opponent"`` or ``"jpeg"``
+    (:func:`~conversenet.colour.gray_model_basis`; a blind model denoising a JPEG with
+    subsampled chroma takes the file's planes), and the subsampling of the chroma planes
+    it restores."""
+    basis = gray_model_basis(spec.fixed_sigma)
+    if basis == "opponent" and _subsampled(chroma) and spec.scale == 1:
+        return "jpeg", tuple(chroma)
+    return basis, (1, 1)
+
+
+def _run_gray_on_colour(
+    runner: ModelRunner,
+    spec: ModelSpec,
+    x: Tensor,
+    progress: ProgressFn | None,
+    chroma: tuple[int, int] | None,
+) -> tuple[np.ndarray, str]:
+    """Restore an RGB image ``x`` (1, 3, H, W) with the gray model, one plane at a time,
+    in the basis :func:`_gray_planes` chooses -> ((sH, sW, 3) array, note)."""
+    basis, factors = _gray_planes(spec, chroma)
+    forward, inverse = _GRAY_BASES[basis]
+    with torch.inference_mode():
+        x = forward(x)
+        y = [runner(x[:, :1], progress=progress)]
+        for c in (1, 2):
+            y.append(_at_resolution(runner, x[:, c : c + 1], factors, progress))
+        out = inverse(torch.cat(y, 1))[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+    return out, f"{spec.name} is a gray model: {_gray_note(basis, spec.fixed_sigma, chroma)}"
 
 
 # ---------------------------------------------------------------------------------------
 # array conversions
 # ---------------------------------------------------------------------------------------
+def _split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """An image's float32 planes (H, W, C) without alpha, its alpha plane (or None) and
+    its colour channels (1 or 3)."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    colour_channels = 1 if image.ndim == 2 else (3 if image.shape[2] >= 3 else 1)
+    alpha = None
+    if image.ndim == 3 and image.shape[2] in (2, 4):
+        alpha, image = image[..., -1], image[..., :-1]
+    planes = _to_float(image)
+    return (planes[..., None] if planes.ndim == 2 else planes), alpha, colour_channels
+
+
+def _join_alpha(
+    image: np.ndarray,
+    result: np.ndarray,
+    alpha: np.ndarray | None,
+    scale: int,
+    notes: list[str],
+) -> np.ndarray:
+    """The restored planes (sH, sW, C) in the channel layout of ``image``: its alpha
+    plane (upscaled ×``scale``, with a note) appended, or a 2-D array for a 2-D image."""
+    if alpha is not None:
+        if scale != 1:
+            notes.append(f"alpha channel upscaled x{scale} with bicubic interpolation")
+            alpha = _resize_plane(alpha, scale)
+        return np.concatenate([result, alpha[..., None]], axis=2)
+    if result.shape[2] == 1 and image.ndim == 2:
+        return result[..., 0]
+    return result
+
+
 def _is_colour(image: np.ndarray) -> bool:
     """RGB(A) with distinct channels (R = G = B is gray)."""
     if image.ndim != 3 or image.shape[2] < 3:
@@ -641,6 +778,11 @@ def check_image(image) -> np.ndarray:
                 "by 255 (16-bit data by 65535) first"
             )
     return image
+
+
+def _planes_to_tensor(planes: np.ndarray) -> Tensor:
+    """Float32 planes (H, W, C) -> a batch of one (1, C, H, W)."""
+    return torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
 
 
 def _to_float(image: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from .inference import Restorer
 from .models.registry import get_model_info, list_models
+from .models.spec import ModelSpec
 
 __all__ = [
     "OnnxModelInfo",
@@ -33,7 +34,6 @@ __all__ = [
     "create_session",
     "make_onnx_restorer",
     "read_onnx_metadata",
-    "restorer_from_cli",
 ]
 
 REQUIRED_KEYS = ("model", "task", "scale", "in_channels", "input_height", "input_width")
@@ -76,6 +76,25 @@ class OnnxModelInfo:
     def dynamic(self) -> bool:
         """Whether the file takes any height and width."""
         return self.input_size is None
+
+    def spec(self) -> ModelSpec:
+        """The descriptor of the file's model. Its minimum size is 1: :class:`OnnxModule`
+        pads a smaller input to the file's ``min_tile`` (or fixed size) itself. A fixed-size
+        file runs in tiles of its size; a dynamic one prefers ``preferred_tile``."""
+        registered = self.model in list_models()
+        return ModelSpec(
+            f"{self.model} (ONNX)",
+            self.task,
+            scale=self.scale,
+            in_channels=self.in_channels,
+            out_channels=self.out_channels,
+            size_multiple=self.size_multiple,
+            kernel_size=self.kernel_size,
+            # a denoiser trained at one noise level restores colour images channel by channel
+            fixed_sigma=get_model_info(self.model).fixed_sigma if registered else None,
+            input_size=self.input_size,
+            preferred_tile=min(self.input_size) if self.input_size else self.preferred_tile,
+        )
 
 
 def _int(props: Mapping[str, str], key: str, default: int | None = None) -> int | None:
@@ -213,13 +232,9 @@ class OnnxModule(nn.Module):
         self.session = create_session(self.path, threads)
         self.info = read_onnx_metadata(self.session)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.spec = self.info.spec()
         self.in_channels = self.info.in_channels
         self.scale = self.info.scale
-        registered = self.info.model in list_models()
-        # a denoiser trained at one noise level restores colour images channel by channel
-        self.fixed_sigma = get_model_info(self.info.model).fixed_sigma if registered else None
-        if self.info.kernel_size:
-            self.blur_kernel_size = self.info.kernel_size
 
     def extra_repr(self) -> str:
         size = "dynamic" if self.info.dynamic else "x".join(map(str, self.info.input_size))
@@ -289,109 +304,52 @@ def make_onnx_restorer(
     task: str,
     *,
     model: str | None = None,
-    weights: str | os.PathLike | None = None,
-    device: str | torch.device | None = None,
-    sigma: float | None = None,
-    scale: int | None = None,
-    kernel=None,
-    tile: int | str | None = "auto",
-    tile_overlap: int | None = None,
-    x8: bool = False,
-    download: bool = True,
     threads: int | None = None,
-    model_options: Mapping[str, Any] | None = None,
-    colour_route: str = "auto",
+    **options: Any,
 ) -> Restorer:
     """A :class:`~conversenet.inference.Restorer` that runs an exported file in onnxruntime.
 
     Takes the options of ``Restorer``; ``model`` (if given) must name the exported model,
-    ``weights`` must be unset (they are inside the file) and ``device`` the CPU.
-    ``colour_route`` must be ``"auto"``: the file holds one model, so colour images are
-    not routed to another (a gray file restores them as :class:`Restorer` does, in the
-    basis :func:`~conversenet.colour.gray_model_basis` gives; a colour file on a JPEG with
+    ``weights`` and ``model_options`` must be unset (the file holds both) and ``device``
+    the CPU; ``threads``: onnxruntime's intra-op threads. ``colour_route`` must be
+    ``"auto"``: the file holds one model, so colour images are not routed to another (a
+    gray file restores them as :class:`Restorer` does, in the basis
+    :func:`~conversenet.colour.gray_model_basis` gives; a colour file on a JPEG with
     subsampled chroma says that the gray model does better). ``tile="auto"`` uses the
-    file's tile: its size for a fixed-size export (the images are cut into tiles of exactly
-    that size, the last ones padded), ``preferred_tile`` for a dynamic one.
+    file's tile (:meth:`OnnxModelInfo.spec`): its size for a fixed-size export (the images
+    are cut into tiles of exactly that size, the last ones padded), ``preferred_tile`` for
+    a dynamic one.
 
     Raises:
         ValueError: the file does not fit the task or the options.
     """
-    del download  # nothing to download: the weights are inside the file
-    if colour_route != "auto":
+    _check_onnx_options(options)
+    options.pop("download", None)  # nothing to download: the weights are inside the file
+    module = OnnxModule(path, threads=threads)
+    if model is not None and model != module.info.model:
+        raise ValueError(f"{Path(path).name} holds {module.info.model}, not {model}")
+    return Restorer(task, module, **options)
+
+
+def _check_onnx_options(options: Mapping[str, Any]) -> None:
+    """Refuse the ``Restorer`` options that an exported file fixes or cannot honour."""
+    route = options.get("colour_route", "auto")
+    if route != "auto":
         raise ValueError(
             "the onnxruntime backend runs the one model of its file, so colour_route "
-            f"{colour_route!r} cannot route colour images to another (--colour-route applies "
+            f"{route!r} cannot route colour images to another (--colour-route applies "
             "to the PyTorch backend)"
         )
-    if model_options:
+    if options.get("model_options"):
         raise ValueError(
             "the onnxruntime backend takes no model options: the exported file fixes the "
             "architecture (export it with the options you want)"
         )
-    if weights is not None:
+    if options.get("weights") is not None:
         raise ValueError(
             "the onnxruntime backend takes no weights file: they are inside the ONNX file "
             "(export other weights with `conversenet export MODEL --weights FILE`)"
         )
+    device = options.get("device")
     if device is not None and torch.device(device).type != "cpu":
         raise ValueError(f"the onnxruntime backend runs on the CPU, not on {device}")
-    module = OnnxModule(path, threads=threads)
-    info = module.info
-    allowed = ("deblur", "deblur_nonblind") if task == "deblur" else (task,)
-    if info.task not in allowed:
-        raise ValueError(
-            f"{Path(path).name} holds {info.model}, a {info.task!r} model; it cannot be used "
-            f"for {task!r}"
-        )
-    if model is not None and model != info.model:
-        raise ValueError(f"{Path(path).name} holds {info.model}, not {model}")
-    if info.task == "deblur_nonblind" and kernel is None:
-        raise ValueError(
-            f"{info.model} is a non-blind deblurring model: give it the blur kernel "
-            "(--kernel FILE / kernel=...)"
-        )
-    if info.task == "deblur" and kernel is not None:
-        raise ValueError(f"{info.model} is a blind deblurring model and takes no kernel")
-    if tile == "auto":
-        tile = min(info.input_size) if info.input_size else info.preferred_tile
-    elif tile and info.input_size and tile > min(info.input_size):
-        raise ValueError(
-            f"{Path(path).name} is a fixed-size export ({info.input_size[0]}x"
-            f"{info.input_size[1]}): the tile must be at most {min(info.input_size)}, got {tile}"
-        )
-    elif not tile and info.input_size:
-        raise ValueError(
-            f"{Path(path).name} is a fixed-size export ({info.input_size[0]}x"
-            f"{info.input_size[1]}): it runs in tiles, so --tile 0 does not apply"
-        )
-    restorer = Restorer(
-        task,
-        module,
-        sigma=sigma,
-        scale=info.scale if task == "sr" else None,
-        kernel=kernel,
-        tile=tile,
-        tile_overlap=tile_overlap,
-        x8=x8,
-    )
-    if task == "sr" and scale is not None and int(scale) != info.scale:
-        raise ValueError(f"{info.model} upscales by {info.scale}, not by {scale}")
-    restorer.model_name = f"{info.model} (ONNX)"
-    return restorer
-
-
-def restorer_from_cli(args, options: Mapping[str, Any]) -> Restorer:
-    """The restorer of ``conversenet denoise|sr|deblur --backend onnxruntime --onnx FILE``.
-
-    ``options``: the keyword arguments the command built for ``Restorer``.
-    """
-    if args.backend == "torch":
-        raise ValueError("--onnx FILE runs with --backend onnxruntime, not --backend torch")
-    if args.onnx is None:
-        raise ValueError(
-            "--backend onnxruntime needs --onnx FILE, a model exported with "
-            "`conversenet export MODEL -o FILE`"
-        )
-    return make_onnx_restorer(
-        args.onnx, args.task, model=args.model, threads=args.threads, **options
-    )

@@ -46,6 +46,10 @@ class Task:
             images (its weights ship inside the package).
         takes_kernel: models of the task are non-blind: called as ``model(x, kernel, 1)``.
         command: the ``conversenet`` sub-command that runs the task.
+        summary: what the command does, for its ``--help``.
+        label: the task's name on a button ("Denoise"); done: its past tense ("Denoised").
+        output_suffix: added to an input's file name for the result written next to it
+            (``{scale}``: the upscaling factor).
     """
 
     name: str
@@ -56,8 +60,25 @@ class Task:
     colour_model: str | None = None
     takes_kernel: bool = False
     command: str = ""
+    summary: str = ""
+    label: str = ""
+    done: str = ""
+    output_suffix: str = ""
+
+    def suffix(self, scale: int = 4) -> str:
+        """The output file suffix, for an upscaling factor of ``scale``."""
+        return self.output_suffix.format(scale=scale)
 
 
+def _words(summary: str, label: str, done: str, output_suffix: str) -> dict[str, str]:
+    """The words of a command task (see :class:`Task`)."""
+    return {"summary": summary, "label": label, "done": done, "output_suffix": output_suffix}
+
+
+#: ``deblur`` runs both deblurring tasks (non-blind with a kernel): the same words.
+_DEBLUR_WORDS = _words(
+    "remove blur (blind, or non-blind with --kernel)", "Deblur", "Deblurred", "_deblurred"
+)
 _TASKS = (
     Task(
         "denoise",
@@ -66,6 +87,7 @@ _TASKS = (
         offline_model="converse_dncnn_compact",
         colour_model="converse_dncnn_compact_colour",
         command="denoise",
+        **_words("remove Gaussian noise", "Denoise", "Denoised", "_denoised"),
     ),
     Task(
         "sr",
@@ -73,6 +95,7 @@ _TASKS = (
         default_model="converse_srresnet",
         offline_model="converse_srresnet_compact",
         command="sr",
+        **_words("super-resolve (upscale)", "Super-resolve", "Super-resolved", "_x{scale}"),
     ),
     Task(
         "deblur",
@@ -87,6 +110,7 @@ _TASKS = (
             "model (--model blind_deconv) to try one anyway"
         ),
         command="deblur",
+        **_DEBLUR_WORDS,
     ),
     Task(
         "deblur_nonblind",
@@ -95,6 +119,7 @@ _TASKS = (
         offline_model="wiener",
         takes_kernel=True,
         command="deblur",
+        **_DEBLUR_WORDS,
     ),
 )
 
@@ -103,7 +128,7 @@ TASK_REGISTRY = MappingProxyType({task.name: task for task in _TASKS})
 #: Names of the tasks a model can be registered for.
 TASKS: tuple[str, ...] = tuple(TASK_REGISTRY)
 #: Tasks with a ``conversenet`` sub-command (``deblur`` with a kernel runs ``deblur_nonblind``).
-COMMAND_TASKS: tuple[str, ...] = ("denoise", "sr", "deblur")
+COMMAND_TASKS: tuple[str, ...] = tuple(dict.fromkeys(task.command for task in _TASKS))
 
 
 def get_task(name: str) -> Task:

@@ -26,9 +26,10 @@ from .data.kernels import load_kernel
 from .inference import Restorer
 from .io import IMAGE_EXTENSIONS, ImageInfo, load_image_with_info, save_image
 from .metrics import psnr
-from .models import get_model_info, list_models
+from .models import list_models
 from .onnx_backend import make_onnx_restorer, read_onnx_metadata
 from .samples import sample_image
+from .tasks import COMMAND_TASKS, command_task
 
 __all__ = [
     "AUTO_MODEL",
@@ -49,8 +50,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 MAX_UPLOAD_MB = 25  # per file; Gradio refuses larger uploads before they reach the app
 MAX_PIXELS = 24_000_000  # larger images are refused with a message
-TASKS = {"denoise": "Denoise", "sr": "Super-resolve", "deblur": "Deblur"}
-_DONE = {"denoise": "Denoised", "sr": "Super-resolved", "deblur": "Deblurred"}
+TASKS = {name: command_task(name).label for name in COMMAND_TASKS}
 DEFAULT_SIGMA = 25.0
 SAMPLE_NAME = "sample photo"
 #: The model choice that lets :class:`~conversenet.inference.Restorer` pick, as the command
@@ -181,17 +181,11 @@ def _make_restorer(
     download: bool,
     onnx_files: Mapping[str, str | os.PathLike],
 ) -> Restorer:
-    if model == AUTO_MODEL:
-        return Restorer(task, None, sigma=sigma, kernel=kernel, download=download)
+    options = {"sigma": sigma, "kernel": kernel}
     onnx = _onnx_tasks(onnx_files) if model in dict(onnx_files) else {}
     if model in onnx:
-        return make_onnx_restorer(onnx[model][1], task, sigma=sigma, kernel=kernel)
-    info = get_model_info(model)
-    if task == "deblur" and info.task == "deblur_nonblind" and kernel is None:
-        raise ValueError(f"{model} is a non-blind model: upload the blur kernel file")
-    if task == "deblur" and info.task == "deblur" and kernel is not None:
-        raise ValueError(f"{model} is a blind model: remove the kernel, or choose a non-blind one")
-    return Restorer(task, model, sigma=sigma, kernel=kernel, download=download)
+        return make_onnx_restorer(onnx[model][1], task, **options)
+    return Restorer(task, None if model == AUTO_MODEL else model, download=download, **options)
 
 
 def restore_upload(
@@ -235,24 +229,12 @@ def restore_upload(
     chroma = info.chroma_subsampling  # a JPEG's: where its noise is not independent
     notes = []
     if add_noise and task == "denoise":
-        level = DEFAULT_SIGMA if sigma is None else sigma
-        noise = np.random.default_rng(seed).normal(0, level, image.shape)
-        scale = 257.0 if image.dtype == np.uint16 else 1.0
-        if np.issubdtype(image.dtype, np.floating):
-            noisy = image + noise / 255.0
-        else:
-            peak = np.iinfo(image.dtype).max
-            noisy = np.clip(np.rint(image + noise * scale), 0, peak).astype(image.dtype)
+        clean, image = image, _add_noise(image, sigma, seed)
+        chroma = None  # the noise added here is independent
         if reference is None:
-            reference = image
+            reference = clean
             notes.append("reference: the image before the noise was added")
-        image, chroma = noisy, None  # the noise added here is independent
-    kernel = None
-    if kernel_path is not None:
-        try:
-            kernel = load_kernel(kernel_path)
-        except (OSError, ValueError) as err:
-            raise ValueError(_clean_message(err, kernel_path, Path(kernel_path).name)) from None
+    kernel = _load_kernel_upload(kernel_path) if kernel_path is not None else None
     restorer = _make_restorer(
         task, model, sigma if task == "denoise" else None, kernel, download, onnx_files
     )
@@ -269,25 +251,10 @@ def restore_upload(
     output, restore_notes = restorer(image, progress=step, chroma_subsampling=chroma)
     seconds = time.perf_counter() - start
     notes += restore_notes
-
-    value = None
-    if reference is not None:
-        if reference.shape != output.shape:
-            raise ValueError(
-                f"the reference is {reference.shape[1]}x{reference.shape[0]} "
-                f"({'x'.join(map(str, reference.shape[2:])) or '1'} channel(s)) but the result "
-                f"is {output.shape[1]}x{output.shape[0]} "
-                f"({'x'.join(map(str, output.shape[2:])) or '1'}); upload the matching "
-                "clean image"
-            )
-        value = psnr(_to_255(output), _to_255(reference))
-    folder = Path(out_dir or tempfile.mkdtemp(prefix="conversenet-web-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    file = folder / f"{Path(name).stem.replace(' ', '_')}_{task}.png"
-    save_image(file, output, overwrite=True)
-
+    value = _psnr_against(reference, output)
+    file = _save_result(output, name, task, out_dir)
     lines = [
-        f"**{_DONE[task]}** {name} with **{restorer.model_name_for(image, chroma)}**: "
+        f"**{command_task(task).done}** {name} with **{restorer.model_name_for(image, chroma)}**: "
         f"{image.shape[1]}x{image.shape[0]} → {output.shape[1]}x{output.shape[0]} in "
         f"{seconds:.1f} s ({total} pass{'es' if total != 1 else ''})"
     ]
@@ -298,6 +265,51 @@ def restore_upload(
         lines.append(f"PSNR **{value:.2f} dB**{before}")
     lines += [f"note: {note}" for note in notes]
     return RestoreResult(_display(image), _display(output), file, "\n\n".join(lines), value)
+
+
+def _add_noise(image: np.ndarray, sigma: float | None, seed: int) -> np.ndarray:
+    """``image`` with Gaussian noise of ``sigma`` (0..255 scale; :data:`DEFAULT_SIGMA` when
+    None) added, in its own dtype (integers rounded and clipped)."""
+    level = DEFAULT_SIGMA if sigma is None else sigma
+    noise = np.random.default_rng(seed).normal(0, level, image.shape)
+    if np.issubdtype(image.dtype, np.floating):
+        return image + noise / 255.0
+    scale = 257.0 if image.dtype == np.uint16 else 1.0
+    peak = np.iinfo(image.dtype).max
+    return np.clip(np.rint(image + noise * scale), 0, peak).astype(image.dtype)
+
+
+def _load_kernel_upload(path: str | os.PathLike) -> np.ndarray:
+    try:
+        return load_kernel(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(_clean_message(err, path, Path(path).name)) from None
+
+
+def _psnr_against(reference: np.ndarray | None, output: np.ndarray) -> float | None:
+    """The PSNR of ``output`` against the uploaded ``reference`` (None without one)."""
+    if reference is None:
+        return None
+    if reference.shape != output.shape:
+        raise ValueError(
+            f"the reference is {reference.shape[1]}x{reference.shape[0]} "
+            f"({'x'.join(map(str, reference.shape[2:])) or '1'} channel(s)) but the result "
+            f"is {output.shape[1]}x{output.shape[0]} "
+            f"({'x'.join(map(str, output.shape[2:])) or '1'}); upload the matching "
+            "clean image"
+        )
+    return psnr(_to_255(output), _to_255(reference))
+
+
+def _save_result(
+    output: np.ndarray, name: str, task: str, out_dir: str | os.PathLike | None
+) -> Path:
+    """The result as a PNG to download, in ``out_dir`` (default: a new temporary folder)."""
+    folder = Path(out_dir or tempfile.mkdtemp(prefix="conversenet-web-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"{Path(name).stem.replace(' ', '_')}_{task}.png"
+    save_image(file, output, overwrite=True)
+    return file
 
 
 def _side_by_side(image: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -318,36 +330,115 @@ def build_app(
     import gradio as gr  # the optional `web` extra
 
     onnx_files = dict(onnx_files)
-    first = {task: (models_for_task(task, onnx_files) or [""])[0] for task in TASKS}
+    with gr.Blocks(title="ConverseNet", analytics_enabled=False) as app:
+        gr.Markdown(
+            "## ConverseNet: image restoration with reverse convolution\n"
+            "Upload an image (PNG, JPEG, BMP, TIFF or WebP, up to "
+            f"{max_upload_mb} MB) or use the sample photo, pick a task and a model, "
+            "and press **Restore**."
+        )
+        page = {
+            "use_sample": gr.State(False),
+            "sigma_set": gr.State(False),  # whether the user moved the σ slider
+        }
+        with gr.Row():
+            with gr.Column(scale=1):
+                page.update(_controls(gr, onnx_files))
+            with gr.Column(scale=2):
+                page.update(_views(gr))
+        _wire(gr, page, _run_handler(gr, download, onnx_files), onnx_files)
+    app.queue(default_concurrency_limit=1)  # one restoration at a time: they use every core
+    return app
+
+
+def _controls(gr, onnx_files: Mapping[str, str | os.PathLike]) -> dict:
+    """The left column: the files, the task, the model and its options, the button."""
     upload_types = list(IMAGE_EXTENSIONS)
+    first = (models_for_task("denoise", onnx_files) or [""])[0]
+    image_file = gr.File(
+        label="Image", file_types=upload_types, type="filepath", elem_id="image-file"
+    )
+    sample = gr.Button("Use the sample photo", elem_id="sample", size="sm")
+    task = gr.Radio(
+        [(label, key) for key, label in TASKS.items()],
+        value="denoise",
+        label="Task",
+        elem_id="task",
+    )
+    model = gr.Dropdown(
+        models_for_task("denoise", onnx_files),
+        value=first,
+        label="Model",
+        elem_id="model",
+    )
+    sigma = gr.Slider(
+        1,
+        75,
+        value=DEFAULT_SIGMA,
+        step=1,
+        label="Noise level σ (0-255)",
+        elem_id="sigma",
+    )
+    add_noise = gr.Checkbox(
+        False,
+        label="Add noise of this σ first (try it on a clean image)",
+        elem_id="add-noise",
+    )
+    kernel = gr.File(
+        label="Blur kernel (.npy, .png, .mat): non-blind deblurring",
+        file_types=list(KERNEL_SUFFIXES),
+        type="filepath",
+        visible=False,
+        elem_id="kernel-file",
+    )
+    reference = gr.File(
+        label="Reference (clean) image, for the PSNR",
+        file_types=upload_types,
+        type="filepath",
+        elem_id="reference-file",
+    )
+    run = gr.Button("Restore", variant="primary", elem_id="run")
+    return {
+        "image_file": image_file,
+        "sample": sample,
+        "task": task,
+        "model": model,
+        "sigma": sigma,
+        "add_noise": add_noise,
+        "kernel": kernel,
+        "reference": reference,
+        "run": run,
+    }
 
-    def on_task(task: str):
-        choices = models_for_task(task, onnx_files)
-        return (
-            gr.update(choices=choices, value=choices[0] if choices else None),
-            gr.update(visible=task == "denoise"),
-            gr.update(visible=task == "denoise"),
-            gr.update(visible=task == "deblur"),
+
+def _views(gr) -> dict:
+    """The right column: the status line, the images, the slider, the download."""
+    status = gr.Markdown(elem_id="status")
+    with gr.Row():
+        input_view, output_view = (
+            gr.Image(label=label, interactive=False, format="png", height=VIEW_HEIGHT, elem_id=key)
+            for label, key in (("Input", "input-view"), ("Result", "result-view"))
         )
+    compare = gr.ImageSlider(
+        label="Input | result (drag the slider)",
+        interactive=False,
+        format="png",
+        max_height=VIEW_HEIGHT,  # the whole image (height= crops it to a band)
+        elem_id="compare",
+    )
+    result_file = gr.File(label="Download the result (PNG)", elem_id="download")
 
-    def on_upload(path):
-        if path is None:  # cleared, or replaced by the sample: leave the page as it is
-            return gr.update(), gr.update(), gr.update()
-        try:
-            image = load_upload(path)
-        except ValueError as err:
-            return None, f"**Error:** {err}", False
-        h, w = image.shape[:2]
-        return _display(image), f"Loaded {Path(path).name}: {w}x{h}", False
+    return {
+        "status": status,
+        "input_view": input_view,
+        "output_view": output_view,
+        "compare": compare,
+        "result_file": result_file,
+    }
 
-    def on_sample():
-        image = sample_image()
-        return (
-            None,
-            _display(image),
-            f"Loaded the {SAMPLE_NAME}: {image.shape[1]}x{image.shape[0]}",
-            True,
-        )
+
+def _run_handler(gr, download: bool, onnx_files: Mapping[str, str | os.PathLike]):
+    """The Restore button's handler: :func:`restore_upload` with the page's choices."""
 
     def on_run(
         path,
@@ -391,97 +482,56 @@ def build_app(
             result.message,
         )
 
-    with gr.Blocks(title="ConverseNet", analytics_enabled=False) as app:
-        gr.Markdown(
-            "## ConverseNet: image restoration with reverse convolution\n"
-            "Upload an image (PNG, JPEG, BMP, TIFF or WebP, up to "
-            f"{max_upload_mb} MB) or use the sample photo, pick a task and a model, "
-            "and press **Restore**."
-        )
-        use_sample = gr.State(False)
-        sigma_set = gr.State(False)  # whether the user moved the σ slider
-        with gr.Row():
-            with gr.Column(scale=1):
-                image_file = gr.File(
-                    label="Image", file_types=upload_types, type="filepath", elem_id="image-file"
-                )
-                sample = gr.Button("Use the sample photo", elem_id="sample", size="sm")
-                task = gr.Radio(
-                    [(label, key) for key, label in TASKS.items()],
-                    value="denoise",
-                    label="Task",
-                    elem_id="task",
-                )
-                model = gr.Dropdown(
-                    models_for_task("denoise", onnx_files),
-                    value=first["denoise"],
-                    label="Model",
-                    elem_id="model",
-                )
-                sigma = gr.Slider(
-                    1,
-                    75,
-                    value=DEFAULT_SIGMA,
-                    step=1,
-                    label="Noise level σ (0-255)",
-                    elem_id="sigma",
-                )
-                add_noise = gr.Checkbox(
-                    False,
-                    label="Add noise of this σ first (try it on a clean image)",
-                    elem_id="add-noise",
-                )
-                kernel = gr.File(
-                    label="Blur kernel (.npy, .png, .mat): non-blind deblurring",
-                    file_types=list(KERNEL_SUFFIXES),
-                    type="filepath",
-                    visible=False,
-                    elem_id="kernel-file",
-                )
-                reference = gr.File(
-                    label="Reference (clean) image, for the PSNR",
-                    file_types=upload_types,
-                    type="filepath",
-                    elem_id="reference-file",
-                )
-                run = gr.Button("Restore", variant="primary", elem_id="run")
-            with gr.Column(scale=2):
-                status = gr.Markdown(elem_id="status")
-                with gr.Row():
-                    input_view = gr.Image(
-                        label="Input",
-                        interactive=False,
-                        format="png",
-                        height=VIEW_HEIGHT,
-                        elem_id="input-view",
-                    )
-                    output_view = gr.Image(
-                        label="Result",
-                        interactive=False,
-                        format="png",
-                        height=VIEW_HEIGHT,
-                        elem_id="result-view",
-                    )
-                compare = gr.ImageSlider(
-                    label="Input | result (drag the slider)",
-                    interactive=False,
-                    format="png",
-                    max_height=VIEW_HEIGHT,  # the whole image (height= crops it to a band)
-                    elem_id="compare",
-                )
-                result_file = gr.File(label="Download the result (PNG)", elem_id="download")
+    return on_run
 
-        task.change(on_task, task, [model, sigma, add_noise, kernel])
-        sigma.input(lambda: True, None, sigma_set)
-        image_file.change(on_upload, image_file, [input_view, status, use_sample])
-        sample.click(on_sample, None, [image_file, input_view, status, use_sample])
-        run.click(
-            on_run,
-            [image_file, use_sample, task, model, sigma, sigma_set, add_noise, kernel, reference],
-            [input_view, output_view, compare, result_file, status],
+
+def _wire(gr, page: dict, on_run, onnx_files: Mapping[str, str | os.PathLike]) -> None:
+    """Connect the page's events to their handlers."""
+
+    def on_task(task: str):
+        choices = models_for_task(task, onnx_files)
+        return (
+            gr.update(choices=choices, value=choices[0] if choices else None),
+            gr.update(visible=task == "denoise"),
+            gr.update(visible=task == "denoise"),
+            gr.update(visible=task == "deblur"),
         )
-    app.queue(default_concurrency_limit=1)  # one restoration at a time: they use every core
-    return app
+
+    def on_upload(path):
+        if path is None:  # cleared, or replaced by the sample: leave the page as it is
+            return gr.update(), gr.update(), gr.update()
+        try:
+            image = load_upload(path)
+        except ValueError as err:
+            return None, f"**Error:** {err}", False
+        h, w = image.shape[:2]
+        return _display(image), f"Loaded {Path(path).name}: {w}x{h}", False
+
+    def on_sample():
+        image = sample_image()
+        return (
+            None,
+            _display(image),
+            f"Loaded the {SAMPLE_NAME}: {image.shape[1]}x{image.shape[0]}",
+            True,
+        )
+
+    c = page
+    c["task"].change(on_task, c["task"], [c["model"], c["sigma"], c["add_noise"], c["kernel"]])
+    c["sigma"].input(lambda: True, None, c["sigma_set"])
+    c["image_file"].change(
+        on_upload, c["image_file"], [c["input_view"], c["status"], c["use_sample"]]
+    )
+    c["sample"].click(
+        on_sample, None, [c["image_file"], c["input_view"], c["status"], c["use_sample"]]
+    )
+    inputs = ("image_file", "use_sample", "task", "model", "sigma", "sigma_set", "add_noise")
+    outputs = ("input_view", "output_view", "compare", "result_file", "status")
+    c["run"].click(
+        on_run,
+        [c[key] for key in (*inputs, "kernel", "reference")],
+        [c[key] for key in outputs],
+    )
 
 
 def serve(

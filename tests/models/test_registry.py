@@ -8,6 +8,7 @@ import torch
 import conversenet
 from conversenet.models import TASKS, create_model, get_model_info, list_models
 from conversenet.models.registry import UPSTREAM_URL
+from conversenet.runner import minimum_input_size
 
 from conftest import need_shared
 
@@ -171,3 +172,38 @@ def test_deblur_parameter_counts():
     assert n_params(create_model("converse_usrnet")) == usrnet == 307_987
     # the control has no data-step λ (alpha, 64 values)
     assert n_params(create_model("conv_usrnet")) == usrnet - 64
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_registered_sizes_are_the_models_own(name):
+    """The registry's minimum size, size multiple and kernel size are those of the model it
+    builds: the smallest square zero image it runs on (found by trying every size, with a
+    1x1 kernel for a non-blind model), the factor it pads to, its kernel input."""
+    info = get_model_info(name)
+    model = create_model(name).eval()
+    kernel = torch.ones(1, 1, 1, 1) if info.spec().takes_kernel else None
+    assert minimum_input_size(model, info.in_channels, kernel) == info.min_size
+    assert int(getattr(model, "downscale", 1)) == info.size_multiple
+    assert getattr(model, "blur_kernel_size", None) == info.kernel_size
+    spec = info.spec()
+    assert (spec.name, spec.task, spec.scale, spec.in_channels) == (
+        name,
+        info.task,
+        info.scale,
+        info.in_channels,
+    )
+    assert (spec.min_size, spec.size_multiple, spec.fixed_sigma) == (
+        info.min_size,
+        info.size_multiple,
+        info.fixed_sigma,
+    )
+
+
+def test_a_model_smaller_than_its_minimum_fails_and_the_minimum_runs():
+    """converse_dncnn's circular padding of 6 needs 6x6 (the registry's minimum)."""
+    model = create_model("converse_dncnn", num_blocks=1).eval()
+    assert get_model_info("converse_dncnn").min_size == 6
+    with torch.no_grad():
+        assert model(torch.zeros(1, 1, 6, 6)).shape == (1, 1, 6, 6)
+        with pytest.raises(RuntimeError):
+            model(torch.zeros(1, 1, 5, 5))

@@ -62,13 +62,6 @@ holds checkpoints is resumed from the newest valid one. Ctrl-C saves a checkpoin
 stops. Launch with torchrun for data-parallel training (NCCL on GPU, gloo on CPU).
 """
 
-TASK_HELP = {
-    "denoise": "remove Gaussian noise",
-    "sr": "super-resolve (upscale)",
-    "deblur": "remove blur (blind, or non-blind with --kernel)",
-}
-#: The suffix of an output file written next to its input (no ``-o``).
-DEFAULT_SUFFIX = {"denoise": "_denoised", "sr": "_x{scale}", "deblur": "_deblurred"}
 #: ``conversenet serve``'s defaults (those of :func:`conversenet.web.serve`).
 DEFAULT_HOST, DEFAULT_PORT, MAX_UPLOAD_MB = "127.0.0.1", 7860, 25
 DEMO_OUT = Path("conversenet-demo")
@@ -197,17 +190,18 @@ def add_common_options(
 # denoise, sr, deblur
 # ---------------------------------------------------------------------------------------
 def _add_restore_command(subparsers, task: str) -> None:
-    default = command_task(task).default_model
-    description = f"{TASK_HELP[task].capitalize()} with a pretrained Converse model."
+    spec = command_task(task)
+    default = spec.default_model
+    description = f"{spec.summary.capitalize()} with a pretrained Converse model."
     if task == "deblur":
         description += (
             f" Without --kernel the blind {default} is used; with --kernel the non-blind "
             f"{command_task(task, with_kernel=True).default_model}."
         )
-    example_suffix = DEFAULT_SUFFIX[task].format(scale=4)
+    example_suffix = spec.suffix(scale=4)
     p = subparsers.add_parser(
         task,
-        help=TASK_HELP[task],
+        help=spec.summary,
         description=description,
         epilog="INPUT may be files, folders or glob patterns (quote them: 'photos/*.jpg'), or "
         "- for standard input. Without -o, results are written next to the inputs with a "

@@ -40,9 +40,9 @@ from ..io import (
     remove_empty_folders,
     save_image,
 )
-from ..onnx_backend import restorer_from_cli
+from ..onnx_backend import make_onnx_restorer
+from ..tasks import command_task
 from ._common import select_device, set_threads
-from .parsers import DEFAULT_SUFFIX
 
 STDIO = "-"
 _GLOB_CHARS = set("*?[")
@@ -103,7 +103,7 @@ def collect_inputs(specs: list[str], recursive: bool) -> tuple[list[Job], list[s
 
 
 def _default_suffix(args) -> str:
-    return DEFAULT_SUFFIX[args.task].format(scale=getattr(args, "scale", None) or 4)
+    return command_task(args.task).suffix(scale=getattr(args, "scale", None) or 4)
 
 
 def plan_outputs(jobs: list[Job], args) -> None:
@@ -299,12 +299,26 @@ def _make_restorer(args) -> Restorer:
         options["kernel"] = _load_kernel(args)
     try:
         if args.backend == "onnxruntime" or args.onnx is not None:
-            return restorer_from_cli(args, options)
+            return _onnx_restorer(args, options)
         return Restorer(args.task, args.model, **options)
     except ValueError as err:  # a kernel the model cannot take: name its file
         if "kernel" in options and "kernel" in str(err) and str(args.kernel) not in str(err):
             raise ValueError(f"{args.kernel}: {err}") from None
         raise
+
+
+def _onnx_restorer(args, options: dict) -> Restorer:
+    """The restorer of ``--backend onnxruntime --onnx FILE``."""
+    if args.backend == "torch":
+        raise ValueError("--onnx FILE runs with --backend onnxruntime, not --backend torch")
+    if args.onnx is None:
+        raise ValueError(
+            "--backend onnxruntime needs --onnx FILE, a model exported with "
+            "`conversenet export MODEL -o FILE`"
+        )
+    return make_onnx_restorer(
+        args.onnx, args.task, model=args.model, threads=args.threads, **options
+    )
 
 
 class _Terminated(BaseException):

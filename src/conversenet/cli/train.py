@@ -1,11 +1,7 @@
 """``conversenet train``: train a model from a YAML config.
 
-Train a model from a YAML config (see configs/). The run folder gets the resolved
-config.yaml, train.log, metrics.csv (validation PSNR against training hours), checkpoints,
-last_small.pt (the newest state in half precision, small enough to commit: a run continues
-from it on another machine) and the final model.safetensors. A run folder that already
-holds checkpoints is resumed from the newest valid one. Ctrl-C saves a checkpoint and
-stops. Launch with torchrun for data-parallel training (NCCL on GPU, gloo on CPU).
+What the run folder gets and how a run resumes: the command's ``--help``
+(:data:`conversenet.cli.parsers.TRAIN`).
 
 Examples::
 

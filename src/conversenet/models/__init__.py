@@ -12,6 +12,7 @@ from .compact import CompactConverseDenoiser
 from .deblur import ConverseNet
 from .dncnn import ConverseDnCNN, DnCNN
 from .registry import ModelInfo, PretrainedWeights, create_model, get_model_info, list_models
+from .spec import ModelSpec
 from .srresnet import ConverseSRResNet, ConverseUpSRResNet, MSRResNet, NearestConvUpsample
 from .unet import ConverseUNet
 from .usrnet import ConvDataStep, ConverseDataStep, ConverseUSRNet, KernelNet
@@ -34,6 +35,7 @@ __all__ = [
     "KernelNet",
     "MSRResNet",
     "ModelInfo",
+    "ModelSpec",
     "NearestConvUpsample",
     "PretrainedWeights",
     "ResidualBlock",

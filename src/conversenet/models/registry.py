@@ -37,6 +37,7 @@ from .blind_deconv import BlindDeconvolution
 from .compact import CompactConverseDenoiser
 from .deblur import ConverseNet
 from .dncnn import ConverseDnCNN, DnCNN
+from .spec import ModelSpec
 from .srresnet import ConverseSRResNet, ConverseUpSRResNet, MSRResNet
 from .unet import ConverseUNet
 from .usrnet import ConverseUSRNet
@@ -72,6 +73,10 @@ class ModelInfo:
             scale); ``None`` for blind denoisers and other tasks.
         learned: ``False`` for a classical method without trainable parameters (no
             weights to load: ``pretrained=True`` builds it as it is).
+        min_size: the smallest input side the registered configuration runs on.
+        size_multiple: the factor it pads height and width to internally (1: none).
+        kernel_size: for a non-blind model, the largest blur kernel side it takes
+            (``None``: any).
     """
 
     name: str
@@ -84,10 +89,18 @@ class ModelInfo:
     defaults: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     fixed_sigma: float | None = None
     learned: bool = True
+    min_size: int = 1
+    size_multiple: int = 1
+    kernel_size: int | None = None
 
     def __post_init__(self) -> None:
         get_task(self.task)
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+
+    def spec(self) -> ModelSpec:
+        """The descriptor of the registered configuration."""
+        facts = ("scale", "in_channels", "min_size", "size_multiple", "kernel_size", "fixed_sigma")
+        return ModelSpec(self.name, self.task, **{key: getattr(self, key) for key in facts})
 
 
 def _upstream(filename: str, sha256: str, **facts: Any) -> PretrainedWeights:
@@ -102,22 +115,33 @@ def _entry(
     pretrained: PretrainedWeights | None = None,
     fixed_sigma: float | None = None,
     learned: bool = True,
+    min_size: int = 1,
+    size_multiple: int = 1,
     **defaults: Any,
 ) -> ModelInfo:
+    """A :class:`ModelInfo`; channels, scale and kernel size are read from ``defaults``,
+    else from the builder's signature. ``min_size`` and ``size_multiple`` are those of
+    the configuration (``tests/models/test_registry.py`` checks them on the model)."""
     sig = inspect.signature(builder)
-    in_channels = defaults.get("in_channels", sig.parameters["in_channels"].default)
-    scale = defaults.get("upscale", sig.parameters["upscale"].default) if task == "sr" else 1
+
+    def default(key: str) -> Any:
+        parameter = sig.parameters.get(key)
+        return defaults.get(key, parameter.default if parameter is not None else None)
+
     return ModelInfo(
         name,
         task,
-        in_channels,
-        scale,
+        default("in_channels"),
+        default("upscale") if task == "sr" else 1,
         description,
         pretrained,
         builder,
         defaults,
         fixed_sigma,
         learned,
+        min_size,
+        size_multiple,
+        default("blur_kernel_size"),
     )
 
 
@@ -141,6 +165,7 @@ _ENTRIES = (
             description="gray Gaussian denoising, sigma 25 (on the [0, 255] scale)",
         ),
         fixed_sigma=25.0,
+        min_size=6,
     ),
     _entry(
         "conv_dncnn",
@@ -148,6 +173,7 @@ _ENTRIES = (
         "denoise",
         "Conv-DnCNN: Converse-DnCNN with depthwise convolutions (control)",
         operator="conv",
+        min_size=3,
     ),
     _entry(
         "convt_dncnn",
@@ -171,6 +197,8 @@ _ENTRIES = (
             license="Apache-2.0 (trained by the conversenet project on Train400)",
             description="blind gray Gaussian denoising, sigma in [0, 50] (0-255 scale)",
         ),
+        min_size=7,
+        size_multiple=2,
     ),
     _entry(
         "converse_dncnn_compact_colour",
@@ -190,6 +218,8 @@ _ENTRIES = (
         in_channels=3,
         num_features=96,
         num_blocks=6,
+        min_size=7,
+        size_multiple=2,
     ),
     _entry(
         "converse_unet",
@@ -197,6 +227,8 @@ _ENTRIES = (
         "denoise",
         "multi-scale blind gray Converse denoiser (U-shaped, 32/64/128 features at full, "
         "1/2 and 1/4 resolution, Converse2D x2 upsamplers)",
+        min_size=16,
+        size_multiple=4,
     ),
     _entry(
         "converse_unet_colour",
@@ -205,6 +237,8 @@ _ENTRIES = (
         "multi-scale blind colour Converse denoiser (U-shaped, 32/64/128 features at full, "
         "1/2 and 1/4 resolution, Converse2D x2 upsamplers)",
         in_channels=3,
+        min_size=16,
+        size_multiple=4,
     ),
     _entry(
         "conv_unet_colour",
@@ -214,6 +248,8 @@ _ENTRIES = (
         "conv upsamplers (control)",
         in_channels=3,
         operator="conv",
+        min_size=16,
+        size_multiple=4,
     ),
     _entry(
         "convt_unet_colour",
@@ -222,6 +258,8 @@ _ENTRIES = (
         "ConvT-UNet colour: converse_unet_colour with depthwise transposed convolutions (control)",
         in_channels=3,
         operator="convt",
+        min_size=16,
+        size_multiple=4,
     ),
     _entry(
         "msrresnet",
@@ -291,6 +329,7 @@ _ENTRIES = (
             task="deblur",
             description="blind deblurring, RGB",
         ),
+        min_size=2,
     ),
     _entry(
         "convnet",
@@ -317,6 +356,8 @@ _ENTRIES = (
         in_channels=3,
         num_features=64,
         num_blocks=8,
+        min_size=7,
+        size_multiple=2,
     ),
     _entry(
         "blind_deconv",
@@ -338,6 +379,7 @@ _ENTRIES = (
             task="deblur_nonblind",
             description="non-blind deblurring with 7x7 kernels, RGB",
         ),
+        min_size=7,
     ),
     _entry(
         "conv_usrnet",
@@ -345,6 +387,7 @@ _ENTRIES = (
         "deblur_nonblind",
         "Conv-USRNet: Converse-USRNet with convolutions (control)",
         operator="conv",
+        min_size=3,
     ),
     _entry(
         "wiener",
