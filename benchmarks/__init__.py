@@ -9,8 +9,8 @@ that tests/test_benchmarks.py runs) and ``--json PATH`` (its rows as flat record
 * ``internals``: the only module that reaches into the library's private functions;
 * ``bench_converse2d``, ``bench_reverse_conv``, ``bench_fft``, ``bench_srresnet``,
   ``bench_training``, ``bench_dncnn_set12``, ``bench_vs_upstream``, ``bench_tiling``,
-  ``bench_onnx``, ``bench_export``, ``onnx_accuracy``, ``bench_checkerboard``: the
-  benchmarks (see each docstring);
+  ``bench_onnx``, ``bench_export``, ``bench_photo``, ``onnx_accuracy``,
+  ``bench_checkerboard``: the benchmarks (see each docstring);
 * ``gpu_report``: tests, operator, model and training timings on one device, as Markdown.
 """
 
@@ -21,6 +21,7 @@ SCRIPTS = (
     "bench_export",
     "bench_fft",
     "bench_onnx",
+    "bench_photo",
     "bench_reverse_conv",
     "bench_srresnet",
     "bench_tiling",

@@ -198,6 +198,14 @@ def _check_export(records, out, folder):
     assert "| converse_srresnet_compact |" in out
 
 
+def _check_photo(records, out, folder):
+    """The real command restored the photo with the default colour model."""
+    (record,) = records
+    assert record["variant"] == "default" and record["exit_code"] == 0, record
+    assert record["output_written"] and record["peak_mib"] > 0, record
+    assert "| jpg | default |" in out
+
+
 # script: (argv after --quick, shared data needed, check of the records and stdout)
 QUICK = {
     "bench_converse2d": (["--no-memory"], None, _check_converse2d),
@@ -210,6 +218,7 @@ QUICK = {
     "bench_tiling": (["--memory", "--psnr"], None, _check_tiling),
     "bench_onnx": ([], None, _check_onnx),
     "bench_export": ([], None, _check_export),
+    "bench_photo": ([], None, _check_photo),
     "onnx_accuracy": ([], None, _check_onnx_accuracy),
     "bench_checkerboard": ([], None, _check_checkerboard),
     "gpu_report": (
