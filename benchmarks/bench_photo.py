@@ -1,12 +1,15 @@
 """A colour photo through ``conversenet denoise`` as a user runs it: wall time and peak memory.
 
 A ``--width``×``--height`` RGB photo (default 4000×3000, 12 megapixels: the packaged sample
-photo mirrored and tiled, plus σ-25 noise, saved as PNG) runs through the real command in
-a fresh process, tiled as the command tiles by default, at ``--threads`` threads, once with
-each ``--models`` entry: ``default`` (the task's default for a colour image, the shipped
-colour model) and ``converse_dncnn`` (the official gray model, channel by channel; needs its
-weights in $CONVERSENET_WEIGHTS or ../shared). Reports the wall-clock seconds, the seconds
-per megapixel and the peak resident memory of the process, with the machine's load.
+photo mirrored and tiled, plus σ-25 noise, saved in each of ``--formats``: a JPEG of
+quality 92 with 4:2:0 chroma, as cameras and phones write them, and a PNG) runs through
+the real command in a fresh process, tiled as the command tiles by default, at
+``--threads`` threads, once with each ``--models`` entry: ``default`` (the task's default
+for a colour image: the shipped colour model for a PNG, the blind gray model on the
+JPEG's Y, Cb and Cr planes for a 4:2:0 JPEG) and ``converse_dncnn`` (the official gray
+model, channel by channel; needs its weights in $CONVERSENET_WEIGHTS or ../shared).
+Reports the wall-clock seconds, the seconds per megapixel and the peak resident memory of
+the process, with the machine's load.
 
     python -m benchmarks.bench_photo
     python -m benchmarks.bench_photo --models default --width 2000 --height 1500
@@ -22,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from benchmarks import harness
 from conversenet import sample_image, save_image
@@ -32,14 +36,19 @@ WEIGHTS = harness.SHARED / "weights" / "official"
 
 
 def make_photo(path: Path, width: int, height: int) -> None:
-    """The sample photo mirrored into a seamless block, tiled to the size, with noise."""
+    """The sample photo mirrored into a seamless block, tiled to the size, with noise, saved
+    in ``path``'s format (a JPEG: quality 92, 4:2:0 chroma)."""
     tile = sample_image()
     row = np.concatenate([tile, tile[:, ::-1]], axis=1)
     block = np.concatenate([row, row[::-1]], axis=0)
     reps = (-(-height // block.shape[0]), -(-width // block.shape[1]), 1)
     photo = np.tile(block, reps)[:height, :width]
     noisy = add_gaussian_noise(photo.astype(np.float32) / 255, 25.0, seed=0)
-    save_image(path, np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8), overwrite=True)
+    pixels = np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)
+    if path.suffix == ".jpg":
+        Image.fromarray(pixels).save(path, quality=92, subsampling="4:2:0")
+    else:
+        save_image(path, pixels, overwrite=True)
 
 
 def cli_child(argv: list[str]) -> dict:

@@ -199,7 +199,7 @@ def _check_export(records, out, folder):
 
 
 def _check_photo(records, out, folder):
-    """The real command restored the photo with the default colour model."""
+    """The real command restored the 4:2:0 JPEG by its default route."""
     (record,) = records
     assert record["variant"] == "default" and record["exit_code"] == 0, record
     assert record["output_written"] and record["peak_mib"] > 0, record
