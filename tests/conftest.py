@@ -13,6 +13,7 @@ suite still runs on a bare checkout.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -335,6 +336,15 @@ def tiny_training_config(folder: Path, **sections: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 # the command line
 # ---------------------------------------------------------------------------------------
+def default_sigint() -> None:
+    """``preexec_fn`` of a command that a test interrupts: Ctrl-C back to its default.
+
+    A process started in the background by a non-interactive shell (as a CI runner may
+    start the suite) inherits SIGINT as ignored, and Python then never raises
+    KeyboardInterrupt in its children: the interrupt tests would see the command finish."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(
     *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout=600
 ) -> subprocess.CompletedProcess:

@@ -39,6 +39,7 @@ from conversenet.models import create_model
 from conversenet.training.checkpoint import export_weights
 
 from conftest import (
+    default_sigint,
     need_shared,
     official_weights,
     run_cli,
@@ -893,7 +894,13 @@ def test_a_signal_mid_batch_leaves_only_complete_outputs(tmp_path, weights, sig)
     command = [sys.executable, "-m", "conversenet.cli"] + [
         str(a) for a in denoise(tmp_path, weights, tmp_path / "in")
     ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("*.png"))):
         time.sleep(0.05)

@@ -17,7 +17,7 @@ from conversenet.colour import COLOUR_BASES
 from conversenet.inference import COLOUR_ROUTES
 from conversenet.io import save_image
 
-from conftest import run_cli
+from conftest import default_sigint, run_cli
 
 # Runs the command in-process, then says whether PyTorch was imported.
 PROBE = """
@@ -107,6 +107,7 @@ def _interrupt(args: list, cwd, when: str = r"\|\s+torch\b") -> subprocess.Compl
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        preexec_fn=default_sigint,
     )
     lines = []
     for line in proc.stderr:  # -X importtime: one line per module imported

@@ -24,6 +24,7 @@ from conversenet.training.trainer import WEIGHTS_NAME, ModelEMA
 from conftest import (
     REPO_ROOT,
     TINY_DNCNN,
+    default_sigint,
     tiny_training_config,
     write_random_images,
     write_smooth_images,
@@ -191,7 +192,9 @@ def test_cli_sigint_saves_a_checkpoint_and_resume_finishes(images, tmp_path):
     out = tmp_path / "cli"
     cmd = [sys.executable, "-m", "conversenet.cli", "train", str(cfg_path), "--out", str(out)]
     cmd += ["--set", "train.total_steps=100000", "--set", "train.checkpoint_every=100000"]
-    proc = subprocess.Popen(cmd, env=_free_env(), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=_free_env(), stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "step 2/" not in (
         (out / "train.log").read_text() if (out / "train.log").exists() else ""
