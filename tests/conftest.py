@@ -141,6 +141,13 @@ def make_layer(scale: int = 2, dtype=torch.float32, kernel_size: int = 3) -> Con
     return layer.to(dtype).eval()
 
 
+@pytest.fixture(scope="session")
+def training_images(tmp_path_factory) -> Path:
+    """A folder of :func:`write_smooth_images`, written once for the session: the training
+    tests read it and none writes to it."""
+    return write_smooth_images(tmp_path_factory.mktemp("training") / "images")
+
+
 @pytest.fixture
 def seeded() -> None:
     """Seed torch's global generator (for the draws a test does not seed itself)."""

@@ -23,7 +23,7 @@ from conversenet.training import train
 from conversenet.training.config import config_from_dict
 from conversenet.training.trainer import WEIGHTS_NAME
 
-from conftest import REPO_ROOT, tiny_training_config, write_smooth_images
+from conftest import REPO_ROOT, tiny_training_config
 
 
 def _free_port() -> int:
@@ -32,9 +32,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _config(images: Path) -> dict:
+def _config(training_images: Path) -> dict:
     return tiny_training_config(
-        images,
+        training_images,
         degradation={"sigma": None, "sigma_range": [0, 50]},
         optim={"lr": 1e-3, "milestones": [3], "grad_clip": 1.0},
         train={"total_steps": 5, "checkpoint_every": 100},
@@ -42,14 +42,9 @@ def _config(images: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    return write_smooth_images(tmp_path_factory.mktemp("ddp") / "images")
-
-
-@pytest.fixture(scope="module")
-def single_process(images, tmp_path_factory) -> dict:
+def single_process(training_images, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("ddp") / "single"
-    train(config_from_dict(_config(images)), out)
+    train(config_from_dict(_config(training_images)), out)
     return load_file(out / WEIGHTS_NAME)
 
 
@@ -70,12 +65,12 @@ def _assert_close(a: dict, b: dict) -> None:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
 
 
-def test_two_gloo_processes_match_one_process(images, single_process, tmp_path):
+def test_two_gloo_processes_match_one_process(training_images, single_process, tmp_path):
     out = tmp_path / "ddp"
     ctx = mp.get_context("fork")
     port = _free_port()
     procs = [
-        ctx.Process(target=_rank_main, args=(r, 2, port, _config(images), str(out)))
+        ctx.Process(target=_rank_main, args=(r, 2, port, _config(training_images), str(out)))
         for r in range(2)
     ]
     for p in procs:
@@ -91,9 +86,9 @@ def test_two_gloo_processes_match_one_process(images, single_process, tmp_path):
 
 
 @pytest.mark.slow
-def test_torchrun_cli_two_processes_match_one_process(images, single_process, tmp_path):
+def test_torchrun_cli_two_processes_match_one_process(training_images, single_process, tmp_path):
     cfg_path = tmp_path / "tiny.yaml"
-    cfg_path.write_text(yaml.safe_dump(_config(images)))
+    cfg_path.write_text(yaml.safe_dump(_config(training_images)))
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = str(REPO_ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     out = tmp_path / "torchrun"

@@ -14,7 +14,7 @@ from conversenet.training import CheckpointError, Trainer
 from conversenet.training.config import config_from_dict
 from conversenet.training.distributed import DistContext
 
-from conftest import tiny_training_config, write_smooth_images
+from conftest import tiny_training_config
 
 
 def run(cfg: dict, out: Path, **kwargs) -> dict:
@@ -26,20 +26,15 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    return write_smooth_images(tmp_path_factory.mktemp("failed") / "images")
-
-
-@pytest.fixture(scope="module")
-def finished(images, tmp_path_factory) -> Path:
+def finished(training_images, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "finished"
-    run(tiny_training_config(images, train={"total_steps": 4}), out)
+    run(tiny_training_config(training_images, train={"total_steps": 4}), out)
     return out
 
 
-def test_a_missing_resume_checkpoint_writes_nothing(images, tmp_path, capsys):
+def test_a_missing_resume_checkpoint_writes_nothing(training_images, tmp_path, capsys):
     cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(tiny_training_config(images)))
+    cfg.write_text(yaml.safe_dump(tiny_training_config(training_images)))
     out = tmp_path / "run2"
     code = main(["train", str(cfg), "--out", str(out), "--resume", str(tmp_path / "nothere.pt")])
     assert code == 1
@@ -47,21 +42,21 @@ def test_a_missing_resume_checkpoint_writes_nothing(images, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_resume_without_a_checkpoint_writes_nothing(images, tmp_path):
+def test_resume_without_a_checkpoint_writes_nothing(training_images, tmp_path):
     out = tmp_path / "empty"
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        run(tiny_training_config(images), out, resume="auto")
+        run(tiny_training_config(training_images), out, resume="auto")
     assert not out.exists()
 
 
-def test_a_damaged_run_folder_is_left_as_it_was(images, finished, tmp_path):
+def test_a_damaged_run_folder_is_left_as_it_was(training_images, finished, tmp_path):
     out = tmp_path / "damaged"
     shutil.copytree(finished, out)
     for path in out.glob("*.pt"):
         path.write_bytes(b"damaged")
     before = snapshot(out)
     with pytest.raises(CheckpointError, match=r"every checkpoint in .* is damaged"):
-        run(tiny_training_config(images, train={"total_steps": 8}), out)
+        run(tiny_training_config(training_images, train={"total_steps": 8}), out)
     assert snapshot(out) == before
 
 

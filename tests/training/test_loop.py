@@ -27,7 +27,6 @@ from conftest import (
     default_sigint,
     tiny_training_config,
     write_random_images,
-    write_smooth_images,
 )
 
 
@@ -66,21 +65,16 @@ def assert_states_equal(a: dict, b: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    return write_smooth_images(tmp_path_factory.mktemp("train") / "images")
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(images, tmp_path_factory) -> Path:
+def uninterrupted(training_images, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "straight"
-    summary = run(tiny_training_config(images), out)
+    summary = run(tiny_training_config(training_images), out)
     assert summary["step"] == 8 and not summary["interrupted"]
     return out
 
 
-def test_training_lowers_the_loss(images, tmp_path):
+def test_training_lowers_the_loss(training_images, tmp_path):
     cfg = tiny_training_config(
-        images,
+        training_images,
         optim={"milestones": []},
         train={"total_steps": 20, "log_every": 5, "checkpoint_every": 100},
     )
@@ -106,20 +100,20 @@ def test_run_folder_contents_and_exported_weights(uninterrupted):
     assert "step 8/8 loss" in log and "it/s" in log
 
 
-def test_resume_is_bitwise_identical(images, uninterrupted, tmp_path):
+def test_resume_is_bitwise_identical(training_images, uninterrupted, tmp_path):
     out = tmp_path / "resumed"
     StopAt.stop_at = 5  # mid-epoch: 12 patches per epoch, 3 batches
-    first = run(tiny_training_config(images), out, StopAt)
+    first = run(tiny_training_config(training_images), out, StopAt)
     assert first["interrupted"] and first["step"] == 5
     assert load_checkpoint(out / "checkpoint_00000005.pt")["step"] == 5
-    second = run(tiny_training_config(images), out)  # automatic resume from the run folder
+    second = run(tiny_training_config(training_images), out)  # automatic resume from the run folder
     assert second["step"] == 8 and not second["interrupted"]
     assert_states_equal(final_state(out), final_state(uninterrupted))
     assert "resumed from" in (out / "train.log").read_text()
 
 
-def test_resume_with_workers_and_explicit_path(images, uninterrupted, tmp_path):
-    cfg = tiny_training_config(images, data={"num_workers": 2})
+def test_resume_with_workers_and_explicit_path(training_images, uninterrupted, tmp_path):
+    cfg = tiny_training_config(training_images, data={"num_workers": 2})
     out = tmp_path / "workers"
     StopAt.stop_at = 4
     run(cfg, out, StopAt)
@@ -127,30 +121,32 @@ def test_resume_with_workers_and_explicit_path(images, uninterrupted, tmp_path):
     assert_states_equal(final_state(tmp_path / "elsewhere"), final_state(uninterrupted))
 
 
-def test_corrupted_last_checkpoint_falls_back_to_the_previous(images, uninterrupted, tmp_path):
+def test_corrupted_last_checkpoint_falls_back_to_the_previous(
+    training_images, uninterrupted, tmp_path
+):
     out = tmp_path / "damaged"
     StopAt.stop_at = 6
-    run(tiny_training_config(images), out, StopAt)  # checkpoints at 3 and 6
+    run(tiny_training_config(training_images), out, StopAt)  # checkpoints at 3 and 6
     last = out / "checkpoint_00000006.pt"
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # truncated
-    summary = run(tiny_training_config(images), out, resume="auto")
+    summary = run(tiny_training_config(training_images), out, resume="auto")
     assert summary["step"] == 8
     log = (out / "train.log").read_text()
     assert "skipping damaged checkpoint" in log and "checkpoint_00000003.pt at step 3" in log
     assert_states_equal(final_state(out), final_state(uninterrupted))
 
 
-def test_resume_without_checkpoint_is_an_error(images, tmp_path):
+def test_resume_without_checkpoint_is_an_error(training_images, tmp_path):
     from conversenet.training import CheckpointError
 
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        run(tiny_training_config(images), tmp_path / "empty", resume="auto")
+        run(tiny_training_config(training_images), tmp_path / "empty", resume="auto")
 
 
-def test_validation_psnr_is_logged(images, tmp_path):
+def test_validation_psnr_is_logged(training_images, tmp_path):
     cfg = tiny_training_config(
-        images,
-        validation={"dir": str(images), "every": 2, "max_images": 2},
+        training_images,
+        validation={"dir": str(training_images), "every": 2, "max_images": 2},
         train={"total_steps": 4, "checkpoint_every": 100},
     )
     summary = run(cfg, tmp_path / "val")
@@ -186,9 +182,9 @@ def _free_env() -> dict:
 
 
 @pytest.mark.slow
-def test_cli_sigint_saves_a_checkpoint_and_resume_finishes(images, tmp_path):
+def test_cli_sigint_saves_a_checkpoint_and_resume_finishes(training_images, tmp_path):
     cfg_path = tmp_path / "tiny.yaml"
-    cfg_path.write_text(yaml.safe_dump(tiny_training_config(images)))
+    cfg_path.write_text(yaml.safe_dump(tiny_training_config(training_images)))
     out = tmp_path / "cli"
     cmd = [sys.executable, "-m", "conversenet.cli", "train", str(cfg_path), "--out", str(out)]
     cmd += ["--set", "train.total_steps=100000", "--set", "train.checkpoint_every=100000"]
@@ -267,9 +263,9 @@ def test_other_tasks_train_and_export(tmp_path, task, name, options, degradation
     create_model(name, weights=tmp_path / "run" / WEIGHTS_NAME, **options)
 
 
-def test_tensorboard_scalars(images, tmp_path):
+def test_tensorboard_scalars(training_images, tmp_path):
     pytest.importorskip("tensorboard")
-    cfg = tiny_training_config(images, train={"total_steps": 2, "tensorboard": True})
+    cfg = tiny_training_config(training_images, train={"total_steps": 2, "tensorboard": True})
     run(cfg, tmp_path / "tb")
     assert any((tmp_path / "tb" / "tensorboard").iterdir())
 
@@ -288,11 +284,13 @@ def test_a_model_that_does_not_fit_the_task_is_a_clear_error(tmp_path):
         run(cfg, tmp_path / "run")
 
 
-def test_resume_takes_the_schedule_from_the_config(images, tmp_path):
+def test_resume_takes_the_schedule_from_the_config(training_images, tmp_path):
     out = tmp_path / "sched"
-    cfg = tiny_training_config(images, optim={"milestones": [100]}, train={"total_steps": 4})
+    cfg = tiny_training_config(
+        training_images, optim={"milestones": [100]}, train={"total_steps": 4}
+    )
     run(cfg, out)
-    cfg = tiny_training_config(images, optim={"milestones": [6]}, train={"total_steps": 8})
+    cfg = tiny_training_config(training_images, optim={"milestones": [6]}, train={"total_steps": 8})
     run(cfg, out)
     state = final_state(out)
     assert state["step"] == 8
@@ -302,11 +300,11 @@ def test_resume_takes_the_schedule_from_the_config(images, tmp_path):
     )
 
 
-def test_exported_weights_work_with_conversenet_eval(images, tmp_path):
+def test_exported_weights_work_with_conversenet_eval(training_images, tmp_path):
     from conversenet.cli import main
 
     cfg = tiny_training_config(
-        images,
+        training_images,
         model={"name": "dncnn", "options": {}},
         data={"batch_size": 2, "patch_size": 16},
         train={"total_steps": 1},
@@ -314,7 +312,7 @@ def test_exported_weights_work_with_conversenet_eval(images, tmp_path):
     run(cfg, tmp_path / "run")
     out = tmp_path / "eval"
     weights = str(tmp_path / "run" / WEIGHTS_NAME)
-    args = ["eval", "--model", "dncnn", "--data", str(images), "--sigma", "25", "--quiet"]
+    args = ["eval", "--model", "dncnn", "--data", str(training_images), "--sigma", "25", "--quiet"]
     code = main([*args, "--weights", weights, "--out", str(out)])
     assert code == 0
     assert (out / "results.json").is_file()

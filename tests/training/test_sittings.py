@@ -15,16 +15,16 @@ from conversenet.training.checkpoint import CheckpointManager, save_checkpoint, 
 from conversenet.training.config import config_from_dict
 from conversenet.training.distributed import DistContext
 
-from conftest import tiny_training_config, write_smooth_images
+from conftest import tiny_training_config
 
 WARM = 4  # optim.warm_restart_steps of these tests
 
 
-def config(images: Path, **train) -> dict:
+def config(training_images: Path, **train) -> dict:
     return tiny_training_config(
-        images,
+        training_images,
         optim={"warm_restart_steps": WARM},
-        validation={"dir": str(images), "every": 3, "max_images": 1},
+        validation={"dir": str(training_images), "every": 3, "max_images": 1},
         train={"checkpoint_every": 3, **train},
     )
 
@@ -34,14 +34,9 @@ def run(cfg: dict, out: Path, **kwargs) -> dict:
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    return write_smooth_images(tmp_path_factory.mktemp("sittings") / "images")
-
-
-@pytest.fixture(scope="module")
-def six_steps(images, tmp_path_factory) -> Path:
+def six_steps(training_images, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "six"
-    run(config(images, total_steps=6), out)
+    run(config(training_images, total_steps=6), out)
     return out
 
 
@@ -62,14 +57,14 @@ def test_the_small_checkpoint_holds_half_precision_weights_and_no_moments(six_st
     assert full_size - small_size >= 12 * n_params
 
 
-def test_a_run_continues_from_the_small_checkpoint_alone(images, six_steps, tmp_path):
+def test_a_run_continues_from_the_small_checkpoint_alone(training_images, six_steps, tmp_path):
     """As in a fresh clone that has only the committed last_small.pt."""
     out = tmp_path / "clone"
     out.mkdir()
     for name in ("last_small.pt", "last_small.pt.sha256"):
         shutil.copy(six_steps / name, out / name)
     before = load_checkpoint(out / "last_small.pt")["model"]
-    summary = run(config(images, total_steps=7), out)
+    summary = run(config(training_images, total_steps=7), out)
     assert summary["step"] == 7 and not summary["interrupted"]
     log = (out / "train.log").read_text()
     assert "resumed from" in log and "last_small.pt at step 6" in log
@@ -82,13 +77,15 @@ def test_a_run_continues_from_the_small_checkpoint_alone(images, six_steps, tmp_
     assert 0 < moved <= lr / WARM * (1 + 1e-4)
 
 
-def test_without_the_ramp_the_first_step_moves_by_the_full_rate(images, six_steps, tmp_path):
+def test_without_the_ramp_the_first_step_moves_by_the_full_rate(
+    training_images, six_steps, tmp_path
+):
     """The control of the test above: the ramp, not the data, bounds that first step."""
     out = tmp_path / "clone"
     out.mkdir()
     shutil.copy(six_steps / "last_small.pt", out / "last_small.pt")
     before = load_checkpoint(out / "last_small.pt")["model"]
-    cfg = config(images, total_steps=7)
+    cfg = config(training_images, total_steps=7)
     cfg["optim"]["warm_restart_steps"] = 0
     run(cfg, out)
     after = load_checkpoint(out / "checkpoint_00000007.pt")["model"]
@@ -96,9 +93,9 @@ def test_without_the_ramp_the_first_step_moves_by_the_full_rate(images, six_step
     assert moved > 0.5 * 2e-3 * 0.5
 
 
-def test_moments_kept_in_bfloat16_resume_without_a_warm_restart(images, tmp_path):
+def test_moments_kept_in_bfloat16_resume_without_a_warm_restart(training_images, tmp_path):
     out = tmp_path / "moments"
-    run(config(images, total_steps=6, small_checkpoint="weights+moments"), out)
+    run(config(training_images, total_steps=6, small_checkpoint="weights+moments"), out)
     full = load_checkpoint(out / "checkpoint_00000006.pt")
     small = load_checkpoint(out / "last_small.pt")
     for idx, entry in full["optimizer"]["state"].items():
@@ -107,7 +104,7 @@ def test_moments_kept_in_bfloat16_resume_without_a_warm_restart(images, tmp_path
     clone = tmp_path / "clone"
     clone.mkdir()
     shutil.copy(out / "last_small.pt", clone / "last_small.pt")
-    summary = run(config(images, total_steps=8), clone)
+    summary = run(config(training_images, total_steps=8), clone)
     assert summary["step"] == 8
     assert "warm restart" not in (clone / "train.log").read_text()
 
@@ -143,10 +140,10 @@ def test_metrics_csv_is_the_learning_curve(six_steps):
     assert [float(r["psnr"]) for r in rows] == pytest.approx([v["psnr"] for v in history])
 
 
-def test_resumed_training_hours_continue_from_the_checkpoint(images, six_steps, tmp_path):
+def test_resumed_training_hours_continue_from_the_checkpoint(training_images, six_steps, tmp_path):
     out = tmp_path / "more"
     shutil.copytree(six_steps, out)
-    run(config(images, total_steps=9), out)
+    run(config(training_images, total_steps=9), out)
     with open(out / "metrics.csv", newline="") as f:
         hours = [float(r["train_wall_hours"]) for r in csv.DictReader(f)]
     assert len(hours) == 3 and hours[0] < hours[1] < hours[2]
