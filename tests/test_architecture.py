@@ -26,6 +26,7 @@ LAYERS = {
     "samples": 2,
     "metrics": 2,
     "colour": 2,
+    "tensors": 2,
     "data": 2,
     "weights": 3,
     "models": 4,

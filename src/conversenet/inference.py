@@ -40,6 +40,7 @@ from .models.wiener import check_kernel_explains
 from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import Task, command_task
+from .tensors import chw_to_hwc, from_float, hwc_to_chw, image_to_tensor, tensor_to_image, to_float
 from .weights import WeightsNotFoundError, find_weights
 
 __all__ = ["COLOUR_ROUTES", "Restorer", "check_image", "check_sigma", "load_model", "restore"]
@@ -112,9 +113,7 @@ def _as_kernel(kernel) -> np.ndarray:
 
 def _check_kernel_explains(planes: np.ndarray, kernel: np.ndarray) -> None:
     """:func:`~conversenet.models.wiener.check_kernel_explains` on float planes (H, W, C)."""
-    check_kernel_explains(
-        torch.from_numpy(planes.transpose(2, 0, 1))[None], torch.from_numpy(kernel)
-    )
+    check_kernel_explains(hwc_to_chw(planes)[None], torch.from_numpy(kernel))
 
 
 # ---------------------------------------------------------------------------------------
@@ -499,8 +498,8 @@ class Restorer:
     def _run(self, planes: np.ndarray, progress: ProgressFn | None) -> np.ndarray:
         """Restore float32 planes (H, W, C) with C == model channels -> (sH, sW, C')."""
         with torch.inference_mode():
-            y = self.runner(_planes_to_tensor(planes).to(self.device), progress=progress)
-            return y[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+            y = self.runner(image_to_tensor(planes, self.device), progress=progress)
+            return tensor_to_image(y, inplace=True)
 
     def __call__(
         self,
@@ -537,7 +536,7 @@ class Restorer:
         if self.in_channels == colour_channels:
             out = self._run(planes, progress)
         elif self.in_channels == 1 and colour_channels == 3:
-            x = _planes_to_tensor(planes).to(self.device)
+            x = image_to_tensor(planes, self.device)
             out, note = _run_gray_on_colour(self.runner, self.spec, x, progress, chroma)
             notes.append(note)
         elif self.in_channels == 3 and colour_channels == 1:
@@ -551,7 +550,7 @@ class Restorer:
                 f"{self.model_name} takes {self.in_channels}-channel images; cannot restore an "
                 f"image with {colour_channels} colour channel(s)"
             )
-        return _join_alpha(image, _from_float(out, image.dtype), alpha, self.scale, notes), notes
+        return _join_alpha(image, from_float(out, image.dtype), alpha, self.scale, notes), notes
 
 
 def _size_notes(runner: ModelRunner, name: str, height: int, width: int) -> list[str]:
@@ -596,7 +595,7 @@ def _run_gray_on_colour(
         y = [runner(x[:, :1], progress=progress)]
         for c in (1, 2):
             y.append(_at_resolution(runner, x[:, c : c + 1], factors, progress))
-        out = inverse(torch.cat(y, 1))[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+        out = tensor_to_image(inverse(torch.cat(y, 1)), inplace=True)
     return out, f"{spec.name} is a gray model: {_gray_note(basis, spec.fixed_sigma, chroma)}"
 
 
@@ -612,7 +611,7 @@ def _split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]
     alpha = None
     if image.ndim == 3 and image.shape[2] in (2, 4):
         alpha, image = image[..., -1], image[..., :-1]
-    planes = _to_float(image)
+    planes = to_float(image)
     return (planes[..., None] if planes.ndim == 2 else planes), alpha, colour_channels
 
 
@@ -780,31 +779,10 @@ def check_image(image) -> np.ndarray:
     return image
 
 
-def _planes_to_tensor(planes: np.ndarray) -> Tensor:
-    """Float32 planes (H, W, C) -> a batch of one (1, C, H, W)."""
-    return torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
-
-
-def _to_float(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) / 65535
-    return image.astype(np.float32)
-
-
-def _from_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype == np.uint8:
-        return np.rint(x * 255).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.rint(x * 65535).astype(np.uint16)
-    return x.astype(dtype)
-
-
 def _resize_plane(plane: np.ndarray, scale: int) -> np.ndarray:
-    t = torch.from_numpy(_to_float(plane))[None, None]
+    t = image_to_tensor(plane)
     up = F.interpolate(t, scale_factor=scale, mode="bicubic", align_corners=False)
-    return _from_float(up[0, 0].clamp(0, 1).numpy(), plane.dtype)
+    return tensor_to_image(up, plane.dtype, gray_2d=True, inplace=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -920,12 +898,10 @@ def _restore_tensor(
     notes: list[str] = []
     outputs = []
     for sample in batch.detach().cpu():
-        array = sample.permute(1, 2, 0).numpy()
+        array = chw_to_hwc(sample)
         if sample.is_floating_point():
             array = array.astype(np.float32)
-        out = _restore_array(array, restorer, progress, notes, chroma)
-        out = out[..., None] if out.ndim == 2 else out
-        outputs.append(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
+        outputs.append(hwc_to_chw(_restore_array(array, restorer, progress, notes, chroma)))
     for note in dict.fromkeys(notes):
         warnings.warn(note, UserWarning, stacklevel=3)
     result = torch.stack(outputs).to(device=image.device, dtype=image.dtype)

@@ -30,6 +30,7 @@ from .models import list_models
 from .onnx_backend import make_onnx_restorer, read_onnx_metadata
 from .samples import sample_image
 from .tasks import COMMAND_TASKS, command_task
+from .tensors import from_float
 
 __all__ = [
     "AUTO_MODEL",
@@ -94,7 +95,7 @@ def _display(image: np.ndarray) -> np.ndarray:
         return image
     if image.dtype == np.uint16:
         return np.rint(image / 257.0).astype(np.uint8)
-    return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return from_float(image, np.uint8)
 
 
 def _to_255(image: np.ndarray) -> np.ndarray:
