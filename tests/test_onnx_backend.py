@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import warnings
 
 import numpy as np
@@ -29,17 +28,10 @@ from conversenet.samples import sample_image
 pytest.importorskip("onnxruntime", reason="the onnxruntime backend needs the `onnx` extra")
 pytest.importorskip("onnxscript", reason="exporting needs the `onnx` extra")
 pytest.importorskip("onnx", reason="exporting needs the `onnx` extra")
+pytestmark = pytest.mark.usefixtures("quiet_exporter")
 
 COMPACT = "converse_dncnn_compact"
 SIZE = 32
-
-
-@pytest.fixture(autouse=True)
-def quiet_exporter():
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 @pytest.fixture(scope="module")
