@@ -33,7 +33,7 @@ def test_image_round_trip_is_exact(shape, dtype):
     x = image_to_tensor(image)
     channels = 1 if len(shape) == 2 else shape[2]
     assert x.shape == (1, channels, *shape[:2]) and x.dtype == torch.float32
-    assert x.is_contiguous() and 0 <= x.min() and x.max() <= 1
+    assert x.is_contiguous() and x.min() >= 0 and x.max() <= 1
     back = tensor_to_image(x, dtype, gray_2d=len(shape) == 2)
     assert back.dtype == dtype and back.shape == shape
     if dtype in INTEGERS:  # k / top in float32, times top, rounds back to k
