@@ -31,6 +31,7 @@ LAYERS = {
     "weights": 3,
     "models": 4,
     "runner": 5,
+    "onnx_model": 5,
     "inference": 6,
     "evaluation": 6,
     "training": 6,

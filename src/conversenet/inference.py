@@ -37,11 +37,12 @@ from .io import array_to_pil, jpeg_chroma_subsampling, pil_to_array
 from .models.registry import create_model, get_model_info
 from .models.spec import ModelSpec
 from .models.wiener import check_kernel_explains
+from .onnx_model import OnnxModule, check_onnx_options
 from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import Task, command_task
 from .tensors import chw_to_hwc, from_float, hwc_to_chw, image_to_tensor, tensor_to_image, to_float
-from .weights import WeightsNotFoundError, find_weights
+from .weights import WeightsNotFoundError, find_weights, saved_model_options
 
 __all__ = ["COLOUR_ROUTES", "Restorer", "check_image", "check_sigma", "load_model", "restore"]
 
@@ -54,6 +55,9 @@ FLOAT_MARGIN = 0.5
 #: ``colour`` (always the colour model) or ``gray`` (always the blind gray model).
 COLOUR_ROUTES = ("auto", "colour", "gray")
 _CHROMA_NAMES = {(1, 1): "4:4:4", (1, 2): "4:2:2", (2, 2): "4:2:0"}
+#: The files :func:`load_model` takes for a model: an export, or weights whose metadata
+#: names their model.
+ONNX_SUFFIX, WEIGHTS_SUFFIXES = ".onnx", (".safetensors", ".pth", ".pt")
 
 _MODEL_CACHE: OrderedDict[tuple, nn.Module] = OrderedDict()
 _MODEL_CACHE_SIZE = 3
@@ -120,7 +124,7 @@ def _check_kernel_explains(planes: np.ndarray, kernel: np.ndarray) -> None:
 # the model behind a restorer: one factory for every front end
 # ---------------------------------------------------------------------------------------
 def load_model(
-    model: str | nn.Module,
+    model: str | os.PathLike | nn.Module,
     task: str = "denoise",
     *,
     with_kernel: bool = False,
@@ -136,19 +140,31 @@ def load_model(
     :class:`~conversenet.models.ModelSpec`, with notes for the user.
 
     ``model``: a registered name (its spec is the registry's; with ``weights`` or
-    ``model_options`` the configuration may differ, so its minimum size is probed), or an
-    ``nn.Module`` (its ``spec`` attribute if it has one, as an exported file's
-    :class:`~conversenet.onnx_backend.OnnxModule`, else probed: ``in_channels`` from
-    its first convolution, ``scale`` as given). ``offline_model``: loaded instead, with a
-    note, when the weights of ``model`` are absent.
+    ``model_options`` the configuration may differ, so its minimum size is probed); the
+    path of a file from ``conversenet export`` (``.onnx``: an
+    :class:`~conversenet.onnx_backend.OnnxModule` run by onnxruntime on the CPU, with the
+    spec the file stores; it holds its weights and options); the path of a weights file
+    (``.safetensors`` from ``conversenet train``, whose metadata names the model and its
+    options); or an ``nn.Module`` (its ``spec`` attribute if it has one, as an
+    ``OnnxModule``, else probed: ``in_channels`` from its first convolution, ``scale`` as
+    given). ``offline_model``: loaded instead, with a note, when the weights of ``model``
+    are absent.
     """
+    if _is_model_file(model):
+        if Path(model).suffix.lower() == ONNX_SUFFIX:
+            options = {"weights": weights, "model_options": model_options, "device": device}
+            check_onnx_options(options)
+            model = OnnxModule(model)  # restored as any module that carries its spec
+        else:
+            model, weights = _model_named_in(model, weights), model
     if isinstance(model, str):
         return _load_named(
             model, task, with_kernel, weights, device, download, model_options, offline_model
         )
     if not isinstance(model, nn.Module):
         raise TypeError(
-            f"model must be a model name, an nn.Module or None, got {type(model).__name__}"
+            "model must be a model name, a model file, an nn.Module or None, "
+            f"got {type(model).__name__}"
         )
     if weights is not None or model_options:
         raise ValueError("weights= and model_options= apply to a model name, not to an nn.Module")
@@ -157,6 +173,35 @@ def load_model(
         spec = _probed_spec(model, command_task(task, with_kernel), scale, in_channels)
     spec.check_command(task, with_kernel)
     return model.to(device).eval(), spec, []
+
+
+def _is_model_file(model) -> bool:
+    """Whether ``model`` names a file (a path, or a string with a model file's suffix)."""
+    suffixes = (ONNX_SUFFIX, *WEIGHTS_SUFFIXES)
+    return isinstance(model, os.PathLike) or (
+        isinstance(model, str) and Path(model).suffix.lower() in suffixes
+    )
+
+
+def _model_named_in(path: str | os.PathLike, weights: str | os.PathLike | None) -> str:
+    """The registered model whose weights file ``path`` is, as its metadata says."""
+    path = Path(path)
+    if path.suffix.lower() not in WEIGHTS_SUFFIXES:
+        raise ValueError(
+            f"a model file is an exported {ONNX_SUFFIX} file or a weights file "
+            f"({', '.join(WEIGHTS_SUFFIXES)}), got {path}"
+        )
+    if weights is not None:
+        raise ValueError(f"the model is the weights file {path}: weights= does not apply")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such weights file: {path}")
+    name, _ = saved_model_options(path)
+    if name is None:
+        raise ValueError(
+            f"{path} does not name its model (the .safetensors files of `conversenet train` "
+            f"do): pass the model name, with weights={str(path)!r}"
+        )
+    return name
 
 
 def _load_named(
@@ -311,8 +356,10 @@ class Restorer:
 
     Args:
         task: ``"denoise"``, ``"sr"`` or ``"deblur"`` (with a ``kernel``: non-blind).
-        model: a registered model name, an ``nn.Module`` (images in [0, 1], ``(N, C, H,
-            W)``; an exported file's :class:`~conversenet.onnx_backend.OnnxModule`), or
+        model: a registered model name, the path of a ``.onnx`` file from ``conversenet
+            export`` (run by onnxruntime) or of a ``.safetensors`` file from ``conversenet
+            train``, an ``nn.Module`` (images in [0, 1], ``(N, C, H, W)``; an exported
+            file's :class:`~conversenet.onnx_backend.OnnxModule`), or
             ``None`` for the task's default model (:mod:`conversenet.tasks`),
             which falls back to the task's offline model, with a note, when its weights
             are absent. :func:`load_model` loads it and reads its
@@ -351,7 +398,7 @@ class Restorer:
     def __init__(
         self,
         task: str = "denoise",
-        model: str | nn.Module | None = None,
+        model: str | os.PathLike | nn.Module | None = None,
         *,
         weights: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
@@ -406,7 +453,8 @@ class Restorer:
             scale=scale,
             in_channels=in_channels,
         )
-        self._check_options(isinstance(model, str), scale, in_channels, sigma)
+        registered = not isinstance(model, nn.Module) and not isinstance(self.model, OnnxModule)
+        self._check_options(registered, scale, in_channels, sigma)
         self.runner, tile_notes = _make_runner(
             self.model, self.spec, self.kernel, tile, tile_overlap, x8
         )
@@ -791,7 +839,7 @@ def _resize_plane(plane: np.ndarray, scale: int) -> np.ndarray:
 def restore(
     image,
     task: str = "denoise",
-    model: str | nn.Module | Restorer | None = None,
+    model: str | os.PathLike | nn.Module | Restorer | None = None,
     *,
     progress: bool = False,
     chroma_subsampling: tuple[int, int] | None = None,
@@ -804,8 +852,9 @@ def restore(
             4 = RGBA) of dtype uint8, uint16 or float in [0, 1]; a PIL image; or a
             ``torch.Tensor`` ``(C, H, W)`` or ``(N, C, H, W)`` (float in [0, 1], or uint8).
         task: ``"denoise"``, ``"sr"`` or ``"deblur"``.
-        model: a model name (see ``conversenet.list_models()``), an ``nn.Module``, a
-            :class:`Restorer`, or ``None`` for the task's default model.
+        model: a model name (see ``conversenet.list_models()``), a ``.onnx`` file from
+            ``conversenet export`` or a ``.safetensors`` file from ``conversenet train``, an
+            ``nn.Module``, a :class:`Restorer`, or ``None`` for the task's default model.
         progress: show a progress bar over tiles on stderr.
         chroma_subsampling: for an array decoded from a JPEG, its chroma subsampling
             (``(2, 2)`` for 4:2:0; see calling a :class:`Restorer`); read from the file for
