@@ -356,13 +356,11 @@ class Restorer:
 
     Args:
         task: ``"denoise"``, ``"sr"`` or ``"deblur"`` (with a ``kernel``: non-blind).
-        model: a registered model name, the path of a ``.onnx`` file from ``conversenet
-            export`` (run by onnxruntime) or of a ``.safetensors`` file from ``conversenet
-            train``, an ``nn.Module`` (images in [0, 1], ``(N, C, H, W)``; an exported
-            file's :class:`~conversenet.onnx_backend.OnnxModule`), or
-            ``None`` for the task's default model (:mod:`conversenet.tasks`),
-            which falls back to the task's offline model, with a note, when its weights
-            are absent. :func:`load_model` loads it and reads its
+        model: a registered model name, a model file (``.onnx`` from ``conversenet export``,
+            run by onnxruntime; ``.safetensors`` from ``conversenet train``), an ``nn.Module``
+            (images in [0, 1], ``(N, C, H, W)``), or ``None`` for the task's default model
+            (:mod:`conversenet.tasks`), which falls back to the task's offline model, with
+            a note, when its weights are absent. :func:`load_model` loads it and reads its
             :class:`~conversenet.models.ModelSpec` (``restorer.spec``).
         weights: weights file for a named model (default: the published weights, found
             by :func:`conversenet.weights.resolve_weights`).
@@ -453,8 +451,7 @@ class Restorer:
             scale=scale,
             in_channels=in_channels,
         )
-        registered = not isinstance(model, nn.Module) and not isinstance(self.model, OnnxModule)
-        self._check_options(registered, scale, in_channels, sigma)
+        self._check_options(model, scale, in_channels, sigma)
         self.runner, tile_notes = _make_runner(
             self.model, self.spec, self.kernel, tile, tile_overlap, x8
         )
@@ -477,10 +474,9 @@ class Restorer:
     def fixed_sigma(self) -> float | None:
         return self.spec.fixed_sigma
 
-    def _check_options(
-        self, named: bool, scale: int | None, in_channels: int | None, sigma: float | None
-    ) -> None:
-        """Options that do not fit the model loaded; the note on sigma."""
+    def _check_options(self, model, scale, in_channels, sigma) -> None:
+        """Options that do not fit the model loaded (``model`` as given); the note on sigma."""
+        named = isinstance(model, str | os.PathLike) and not isinstance(self.model, OnnxModule)
         if self.colour_route != "auto" and not self._routes:
             raise ValueError(
                 f"colour_route {self.colour_route!r} chooses between the colour and the gray "

@@ -267,7 +267,11 @@ def _add_restore_command(subparsers, task: str) -> None:
             help="which kernel of a .mat file holding several (0-based)",
         )
         p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
-    p.add_argument("--model", metavar="NAME", help=f"model name (default {default})")
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help=f"model name, or a .onnx file from `conversenet export` (default {default})",
+    )
     add_model_options(p)
     _add_restore_options(p, example_suffix)
 
