@@ -118,7 +118,7 @@ def read_test_image(path: str | Path, channels: int) -> np.ndarray:
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """(1, C, H, W) float tensor in [0, 1] → H×W or H×W×C uint8 (clamp, ×255, round)."""
-    return tensor_to_image(x, np.uint8, gray_2d=True)
+    return tensor_to_image(x.float(), np.uint8, gray_2d=True)  # rounded in float32
 
 
 def degrade(hr: np.ndarray, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
