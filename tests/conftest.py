@@ -12,10 +12,12 @@ suite still runs on a bare checkout.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -338,6 +340,15 @@ def tiny_training_config(folder: Path, **sections: Any) -> dict[str, Any]:
         },
     }
     return training_config(base, **sections)
+
+
+@pytest.fixture
+def quiet_exporter():
+    """The ONNX exporter without its logs and warnings (``pytestmark`` of the export tests)."""
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -25,7 +22,7 @@ from conversenet.evaluation import (
 )
 from conversenet.metrics import psnr
 
-from conftest import REPO_ROOT, need_shared, official_weights, write_random_images
+from conftest import REPO_ROOT, need_shared, official_weights, run_cli, write_random_images
 
 
 def official_table(section: str) -> dict[str, list[float]]:
@@ -161,22 +158,10 @@ def test_eval_command_writes_results_json_and_images(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(need_shared("data", "Set12", "01.png"), data / "01.png")
-    env = {**os.environ, "CONVERSENET_WEIGHTS": str(need_shared("weights", "official"))}
+    env = {"CONVERSENET_WEIGHTS": str(need_shared("weights", "official"))}
     out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "conversenet.cli",
-        "eval",
-        "--model",
-        "converse_dncnn",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    args = ["eval", "--model", "converse_dncnn", "--data", data, "--out", out, "--quiet"]
+    proc = run_cli(*args, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "converse_dncnn" and results["dataset"] == "data"
@@ -206,17 +191,7 @@ def test_eval_command_chooses_the_colour_basis_of_a_gray_model(tmp_path, model, 
 
 
 def test_eval_command_reports_a_missing_kernel_clearly(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "conversenet.cli",
-        "eval",
-        "--model",
-        "conversenet",
-        "--data",
-        str(tmp_path),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = run_cli("eval", "--model", "conversenet", "--data", tmp_path, timeout=120)
     assert proc.returncode == 1
     assert "needs --kernel" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -227,22 +202,10 @@ def test_reproduce_command_prints_rows_beside_the_paper(tmp_path):
     root = tmp_path / "datasets"
     (root / "set5").mkdir(parents=True)
     shutil.copy(set5 / "bird.bmp", root / "set5" / "bird.bmp")
-    env = {**os.environ, "CONVERSENET_WEIGHTS": str(need_shared("weights", "official"))}
-    cmd = [
-        sys.executable,
-        "-m",
-        "conversenet.cli",
-        "reproduce",
-        "--data",
-        str(root),
-        "--models",
-        "converse_srresnet",
-        "converse_dncnn",
-        "--quiet",
-        "--out",
-        str(tmp_path / "all.json"),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    env = {"CONVERSENET_WEIGHTS": str(need_shared("weights", "official"))}
+    models = ["--models", "converse_srresnet", "converse_dncnn"]
+    args = ["reproduce", "--data", root, *models, "--quiet", "--out", tmp_path / "all.json"]
+    proc = run_cli(*args, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     row = next(line for line in proc.stdout.splitlines() if line.startswith("converse_srresnet"))
     assert row.split()[1:4] == ["Set5", "x4", "psnr_y"]

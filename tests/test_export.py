@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import logging
 import warnings
 
 import numpy as np
@@ -28,41 +27,28 @@ from conftest import need_shared, run_cli
 pytest.importorskip("onnxruntime", reason="ONNX export tests need the `onnx` extra")
 pytest.importorskip("onnxscript", reason="ONNX export tests need the `onnx` extra")
 onnx = pytest.importorskip("onnx", reason="ONNX export tests need the `onnx` extra")
+pytestmark = pytest.mark.usefixtures("quiet_exporter")
 
 TOLERANCE = 1e-4  # max abs difference from PyTorch, on [0, 1] images
 PAPER_MODELS = ("converse_dncnn", "converse_srresnet", "conversenet", "converse_usrnet")
 
 # Small configurations of every registered model (the architecture, not the size).
-SMALL = {
-    "dncnn": {"depth": 3, "num_features": 8},
-    "converse_dncnn": {"num_blocks": 2, "num_features": 8},
-    "conv_dncnn": {"num_blocks": 2, "num_features": 8},
-    "convt_dncnn": {"num_blocks": 2, "num_features": 8},
-    "converse_dncnn_compact": {"num_blocks": 2, "num_features": 8},
-    "converse_dncnn_compact_colour": {"num_blocks": 2, "num_features": 8},
-    "converse_srresnet_compact": {"num_blocks": 2, "num_features": 8},
-    "conversenet_compact": {"num_blocks": 2, "num_features": 8},
-    "msrresnet": {"num_blocks": 2, "num_features": 8},
-    "converse_srresnet": {"num_blocks": 2, "num_features": 8},
-    "converse_up_srresnet": {"num_blocks": 2, "num_features": 8},
-    "conv_srresnet": {"num_blocks": 2, "num_features": 8},
-    "convt_srresnet": {"num_blocks": 2, "num_features": 8},
-    "conversenet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
-    "convnet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
-    "converse_usrnet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
-    "conv_usrnet": {"num_blocks": 2, "num_features": 8, "num_iterations": 2},
+_BLOCKS = {"num_blocks": 2, "num_features": 8}
+_SMALL_GROUPS = {
+    ("dncnn",): {"depth": 3, "num_features": 8},
+    ("converse_dncnn", "conv_dncnn", "convt_dncnn"): _BLOCKS,
+    ("converse_dncnn_compact", "converse_dncnn_compact_colour"): _BLOCKS,
+    ("converse_srresnet_compact", "conversenet_compact"): _BLOCKS,
+    ("msrresnet", "converse_srresnet", "converse_up_srresnet"): _BLOCKS,
+    ("conv_srresnet", "convt_srresnet"): _BLOCKS,
+    ("conversenet", "convnet", "converse_usrnet", "conv_usrnet"): {**_BLOCKS, "num_iterations": 2},
+    ("converse_unet", "converse_unet_colour", "conv_unet_colour", "convt_unet_colour"): {
+        "widths": [4, 8, 8],
+        "num_blocks": [0, 1, 1],
+    },
 }
-for _name in ("converse_unet", "converse_unet_colour", "conv_unet_colour", "convt_unet_colour"):
-    SMALL[_name] = {"widths": [4, 8, 8], "num_blocks": [0, 1, 1]}
+SMALL = {name: dict(options) for names, options in _SMALL_GROUPS.items() for name in names}
 FAST_MODELS = ("converse_dncnn",)
-
-
-@pytest.fixture(autouse=True)
-def quiet_exporter():
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 def test_registry_is_covered():

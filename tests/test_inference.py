@@ -14,12 +14,13 @@ from torch import nn
 import conversenet
 from conversenet.colour import opponent_to_rgb, rgb_to_opponent
 from conversenet.evaluation import Protocol, degrade
-from conversenet.inference import Restorer, restore
+from conversenet.inference import Restorer, load_model, restore
 from conversenet.metrics import psnr
 from conversenet.models import create_model
 from conversenet.runner import PerChannel, tiled_apply
 from conversenet.samples import sample_image
 from conversenet.tasks import COMMAND_TASKS, get_task
+from conversenet.training.checkpoint import export_weights
 
 from conftest import TinyConverseNet, need_shared, official_weights
 
@@ -179,6 +180,32 @@ def test_named_model_of_the_wrong_task_is_refused():
 def test_missing_weights_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Restorer("denoise", weights=tmp_path / "missing.pth", download=False)
+
+
+def test_a_trained_weights_file_is_a_model(tmp_path):
+    """A ``.safetensors`` file of ``conversenet train`` names its model and options: its
+    path loads that model with those weights, as the name and ``weights=`` do."""
+    options = {"num_blocks": 2, "num_features": 8}
+    torch.manual_seed(0)
+    model = create_model("converse_dncnn_compact", **options)
+    meta = {"model": "converse_dncnn_compact", "options": options}
+    path = export_weights(model.state_dict(), tmp_path / "mine.safetensors", meta)
+    loaded, spec, notes = load_model(path)
+    assert spec.name == "converse_dncnn_compact" and notes == []
+    saved = model.state_dict()
+    assert all(torch.equal(value, saved[key]) for key, value in loaded.state_dict().items())
+    noisy = np.random.default_rng(0).integers(0, 256, (20, 18), dtype=np.uint8)
+    by_name = Restorer("denoise", "converse_dncnn_compact", weights=path)(noisy)[0]
+    np.testing.assert_array_equal(restore(noisy, "denoise", str(path)), by_name)
+    with pytest.raises(ValueError, match="weights= does not apply"):
+        load_model(path, weights=path)
+    torch.save(model.state_dict(), tmp_path / "plain.pth")
+    with pytest.raises(ValueError, match=r"does not name its model.*weights='.*plain\.pth'"):
+        Restorer("denoise", tmp_path / "plain.pth")
+    with pytest.raises(FileNotFoundError, match=r"no such weights file: .*gone\.safetensors"):
+        load_model(tmp_path / "gone.safetensors")
+    with pytest.raises(ValueError, match=r"an exported \.onnx file or a weights file"):
+        load_model(tmp_path / "mine.txt")
 
 
 # ---------------------------------------------------------------------------------------

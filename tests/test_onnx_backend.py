@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import warnings
 
 import numpy as np
@@ -19,7 +18,7 @@ import torch
 import conversenet
 from conversenet.cli import main
 from conversenet.export import export_model
-from conversenet.inference import Restorer
+from conversenet.inference import Restorer, load_model, restore
 from conversenet.io import load_image, save_image
 from conversenet.metrics import psnr
 from conversenet.models import get_model_info
@@ -29,17 +28,10 @@ from conversenet.samples import sample_image
 pytest.importorskip("onnxruntime", reason="the onnxruntime backend needs the `onnx` extra")
 pytest.importorskip("onnxscript", reason="exporting needs the `onnx` extra")
 pytest.importorskip("onnx", reason="exporting needs the `onnx` extra")
+pytestmark = pytest.mark.usefixtures("quiet_exporter")
 
 COMPACT = "converse_dncnn_compact"
 SIZE = 32
-
-
-@pytest.fixture(autouse=True)
-def quiet_exporter():
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +201,77 @@ def test_cli_denoise_with_onnxruntime_matches_torch(compact_onnx, tmp_path, caps
     assert np.abs(ours.astype(int) - reference.astype(int)).max() <= 1
 
 
+# ---------------------------------------------------------------------------------------
+# a file's path as the model: load_model, Restorer, restore() and the command
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("as_text", [False, True], ids=["Path", "str"])
+def test_load_model_takes_the_file_and_restores_as_pytorch(compact_onnx, as_text):
+    path = str(compact_onnx[0]) if as_text else compact_onnx[0]
+    module, spec, notes = load_model(path, "denoise")
+    assert isinstance(module, OnnxModule) and notes == []
+    assert spec == read_onnx_metadata(path).spec()
+    _, noisy = clean_and_noisy(70, 51, seed=4)
+    ours, _ = Restorer("denoise", path, tile_overlap=8)(noisy)
+    reference, _ = Restorer("denoise", COMPACT, tile=SIZE, tile_overlap=8, download=False)(noisy)
+    assert ours.shape == noisy.shape and ours.dtype == np.uint8
+    assert np.abs(ours.astype(int) - reference.astype(int)).max() <= 1  # as the tiles test
+    # one path: the same restorer as make_onnx_restorer's, and restore() takes the file too
+    np.testing.assert_array_equal(
+        ours, make_onnx_restorer(path, "denoise", tile_overlap=8)(noisy)[0]
+    )
+    np.testing.assert_array_equal(ours, restore(noisy, "denoise", path, tile_overlap=8))
+
+
+def test_a_missing_or_damaged_file_is_refused_clearly(compact_onnx, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no such ONNX file: .*missing\.onnx"):
+        load_model(tmp_path / "missing.onnx", "denoise")
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match=r"junk\.onnx: not an ONNX model onnxruntime can load"):
+        Restorer("denoise", tmp_path / "junk.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.onnx: empty file \(0 bytes\)"):
+        load_model(str(tmp_path / "empty.onnx"))
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(compact_onnx[0].read_bytes()[:2000])
+    with pytest.raises(ValueError, match=r"cut\.onnx: not an ONNX model onnxruntime can load"):
+        load_model(cut)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"weights": "w.pth"}, "takes no weights file"),
+        ({"model_options": {"num_blocks": 2}}, "takes no model options"),
+        ({"device": "cuda"}, "runs on the CPU"),
+    ],
+)
+def test_load_model_refuses_what_the_file_fixes(compact_onnx, options, message):
+    with pytest.raises(ValueError, match=message):
+        load_model(compact_onnx[0], "denoise", **options)
+
+
+def test_cli_model_option_takes_the_file(compact_onnx, tmp_path):
+    _, noisy = clean_and_noisy(45, 60, seed=2)
+    save_image(tmp_path / "noisy.png", noisy)
+    common = ["denoise", str(tmp_path / "noisy.png"), "--tile-overlap", "8", "--quiet"]
+    onnx = str(compact_onnx[0])
+    assert main([*common, "-o", str(tmp_path / "model.png"), "--model", onnx]) == 0
+    assert main([*common, "-o", str(tmp_path / "onnx.png"), "--onnx", onnx]) == 0
+    np.testing.assert_array_equal(
+        load_image(tmp_path / "model.png"), load_image(tmp_path / "onnx.png")
+    )
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--backend", "onnxruntime"], "needs --onnx FILE"),
+        (
+            ["--backend", "torch", "--model", "{onnx}"],
+            "compact.onnx runs with --backend onnxruntime",
+        ),
+        (["--onnx", "{onnx}", "--model", "{onnx}"], "give the ONNX file once"),
+        (["--model", "{dir}/missing.onnx"], "no such ONNX file"),
         (["--backend", "torch", "--onnx", "{onnx}"], "--backend onnxruntime"),
         (["--onnx", "{dir}/missing.onnx"], "no such ONNX file"),
     ],

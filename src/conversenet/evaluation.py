@@ -36,6 +36,7 @@ from .io import IMAGE_EXTENSIONS, ImageFileError, peek_image, save_image
 from .runner import ModelRunner, PerChannel, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import get_task
+from .tensors import image_to_tensor, tensor_to_image, to_float
 
 __all__ = [
     "Protocol",
@@ -117,30 +118,21 @@ def read_test_image(path: str | Path, channels: int) -> np.ndarray:
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """(1, C, H, W) float tensor in [0, 1] → H×W or H×W×C uint8 (clamp, ×255, round)."""
-    img = x.detach().squeeze(0).float().clamp(0, 1).cpu().numpy()
-    img = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
-    return np.uint8((img * 255.0).round())
+    return tensor_to_image(x.float(), np.uint8, gray_2d=True)  # rounded in float32
 
 
 def degrade(hr: np.ndarray, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """Return (ground truth uint8 after mod-crop, degraded float32 model input)."""
     hr = modcrop(hr, protocol.modcrop)
     if protocol.task == "denoise":
-        lq = add_gaussian_noise(hr.astype(np.float32) / 255.0, protocol.sigma, seed=protocol.seed)
+        lq = add_gaussian_noise(to_float(hr), protocol.sigma, seed=protocol.seed)
     elif protocol.task == "sr":
-        lq = imresize(hr.astype(np.float32) / 255.0, 1.0 / protocol.scale).astype(np.float32)
+        lq = imresize(to_float(hr), 1.0 / protocol.scale).astype(np.float32)
     else:
-        blurred = blur(hr, protocol.kernel)
         lq = add_gaussian_noise(
-            blurred.astype(np.float32) / 255.0, protocol.noise, seed=protocol.seed
+            to_float(blur(hr, protocol.kernel)), protocol.noise, seed=protocol.seed
         )
     return hr, lq
-
-
-def _to_tensor(img: np.ndarray, device) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
-    t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)
-    return t[None].to(device)
 
 
 def _score(restored: np.ndarray, hr: np.ndarray, border: int, ssim: bool) -> dict[str, float]:
@@ -199,7 +191,7 @@ def score_images(
         hr, lq = degrade(read_test_image(path, protocol.channels), protocol)
         start = time.perf_counter()
         with torch.inference_mode():
-            restored = to_uint8(runner(_to_tensor(lq, device)))
+            restored = to_uint8(runner(image_to_tensor(lq, device)))
         seconds = time.perf_counter() - start
         if restored.shape != hr.shape:
             raise ValueError(
@@ -216,7 +208,7 @@ def _baseline(lq: np.ndarray, protocol: Protocol) -> np.ndarray:
     """The degraded input as an image of the ground truth's size, rounded to uint8."""
     if protocol.task == "sr":
         lq = imresize(lq, protocol.scale)
-    return to_uint8(_to_tensor(lq, "cpu"))
+    return to_uint8(image_to_tensor(lq))
 
 
 def evaluate(

@@ -42,7 +42,7 @@ from . import functional as CF
 from ._version import __version__
 from .io import missing_folder, remove_empty_folders
 from .models import ModelInfo, create_model, get_model_info
-from .onnx_backend import create_session
+from .onnx_model import create_session
 
 __all__ = [
     "DEFAULT_SIZE",

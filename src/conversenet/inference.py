@@ -37,10 +37,12 @@ from .io import array_to_pil, jpeg_chroma_subsampling, pil_to_array
 from .models.registry import create_model, get_model_info
 from .models.spec import ModelSpec
 from .models.wiener import check_kernel_explains
+from .onnx_model import OnnxModule, check_onnx_options
 from .runner import MIN_TILE, ModelRunner, ProgressFn, minimum_input_size, model_channels
 from .runtime import reuse_freed_memory
 from .tasks import Task, command_task
-from .weights import WeightsNotFoundError, find_weights
+from .tensors import chw_to_hwc, from_float, hwc_to_chw, image_to_tensor, tensor_to_image, to_float
+from .weights import WeightsNotFoundError, find_weights, saved_model_options
 
 __all__ = ["COLOUR_ROUTES", "Restorer", "check_image", "check_sigma", "load_model", "restore"]
 
@@ -53,6 +55,9 @@ FLOAT_MARGIN = 0.5
 #: ``colour`` (always the colour model) or ``gray`` (always the blind gray model).
 COLOUR_ROUTES = ("auto", "colour", "gray")
 _CHROMA_NAMES = {(1, 1): "4:4:4", (1, 2): "4:2:2", (2, 2): "4:2:0"}
+#: The files :func:`load_model` takes for a model: an export, or weights whose metadata
+#: names their model.
+ONNX_SUFFIX, WEIGHTS_SUFFIXES = ".onnx", (".safetensors", ".pth", ".pt")
 
 _MODEL_CACHE: OrderedDict[tuple, nn.Module] = OrderedDict()
 _MODEL_CACHE_SIZE = 3
@@ -112,16 +117,14 @@ def _as_kernel(kernel) -> np.ndarray:
 
 def _check_kernel_explains(planes: np.ndarray, kernel: np.ndarray) -> None:
     """:func:`~conversenet.models.wiener.check_kernel_explains` on float planes (H, W, C)."""
-    check_kernel_explains(
-        torch.from_numpy(planes.transpose(2, 0, 1))[None], torch.from_numpy(kernel)
-    )
+    check_kernel_explains(hwc_to_chw(planes)[None], torch.from_numpy(kernel))
 
 
 # ---------------------------------------------------------------------------------------
 # the model behind a restorer: one factory for every front end
 # ---------------------------------------------------------------------------------------
 def load_model(
-    model: str | nn.Module,
+    model: str | os.PathLike | nn.Module,
     task: str = "denoise",
     *,
     with_kernel: bool = False,
@@ -137,19 +140,31 @@ def load_model(
     :class:`~conversenet.models.ModelSpec`, with notes for the user.
 
     ``model``: a registered name (its spec is the registry's; with ``weights`` or
-    ``model_options`` the configuration may differ, so its minimum size is probed), or an
-    ``nn.Module`` (its ``spec`` attribute if it has one, as an exported file's
-    :class:`~conversenet.onnx_backend.OnnxModule`, else probed: ``in_channels`` from
-    its first convolution, ``scale`` as given). ``offline_model``: loaded instead, with a
-    note, when the weights of ``model`` are absent.
+    ``model_options`` the configuration may differ, so its minimum size is probed); the
+    path of a file from ``conversenet export`` (``.onnx``: an
+    :class:`~conversenet.onnx_backend.OnnxModule` run by onnxruntime on the CPU, with the
+    spec the file stores; it holds its weights and options); the path of a weights file
+    (``.safetensors`` from ``conversenet train``, whose metadata names the model and its
+    options); or an ``nn.Module`` (its ``spec`` attribute if it has one, as an
+    ``OnnxModule``, else probed: ``in_channels`` from its first convolution, ``scale`` as
+    given). ``offline_model``: loaded instead, with a note, when the weights of ``model``
+    are absent.
     """
+    if _is_model_file(model):
+        if Path(model).suffix.lower() == ONNX_SUFFIX:
+            options = {"weights": weights, "model_options": model_options, "device": device}
+            check_onnx_options(options)
+            model = OnnxModule(model)  # restored as any module that carries its spec
+        else:
+            model, weights = _model_named_in(model, weights), model
     if isinstance(model, str):
         return _load_named(
             model, task, with_kernel, weights, device, download, model_options, offline_model
         )
     if not isinstance(model, nn.Module):
         raise TypeError(
-            f"model must be a model name, an nn.Module or None, got {type(model).__name__}"
+            "model must be a model name, a model file, an nn.Module or None, "
+            f"got {type(model).__name__}"
         )
     if weights is not None or model_options:
         raise ValueError("weights= and model_options= apply to a model name, not to an nn.Module")
@@ -158,6 +173,35 @@ def load_model(
         spec = _probed_spec(model, command_task(task, with_kernel), scale, in_channels)
     spec.check_command(task, with_kernel)
     return model.to(device).eval(), spec, []
+
+
+def _is_model_file(model) -> bool:
+    """Whether ``model`` names a file (a path, or a string with a model file's suffix)."""
+    suffixes = (ONNX_SUFFIX, *WEIGHTS_SUFFIXES)
+    return isinstance(model, os.PathLike) or (
+        isinstance(model, str) and Path(model).suffix.lower() in suffixes
+    )
+
+
+def _model_named_in(path: str | os.PathLike, weights: str | os.PathLike | None) -> str:
+    """The registered model whose weights file ``path`` is, as its metadata says."""
+    path = Path(path)
+    if path.suffix.lower() not in WEIGHTS_SUFFIXES:
+        raise ValueError(
+            f"a model file is an exported {ONNX_SUFFIX} file or a weights file "
+            f"({', '.join(WEIGHTS_SUFFIXES)}), got {path}"
+        )
+    if weights is not None:
+        raise ValueError(f"the model is the weights file {path}: weights= does not apply")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such weights file: {path}")
+    name, _ = saved_model_options(path)
+    if name is None:
+        raise ValueError(
+            f"{path} does not name its model (the .safetensors files of `conversenet train` "
+            f"do): pass the model name, with weights={str(path)!r}"
+        )
+    return name
 
 
 def _load_named(
@@ -312,11 +356,11 @@ class Restorer:
 
     Args:
         task: ``"denoise"``, ``"sr"`` or ``"deblur"`` (with a ``kernel``: non-blind).
-        model: a registered model name, an ``nn.Module`` (images in [0, 1], ``(N, C, H,
-            W)``; an exported file's :class:`~conversenet.onnx_backend.OnnxModule`), or
-            ``None`` for the task's default model (:mod:`conversenet.tasks`),
-            which falls back to the task's offline model, with a note, when its weights
-            are absent. :func:`load_model` loads it and reads its
+        model: a registered model name, a model file (``.onnx`` from ``conversenet export``,
+            run by onnxruntime; ``.safetensors`` from ``conversenet train``), an ``nn.Module``
+            (images in [0, 1], ``(N, C, H, W)``), or ``None`` for the task's default model
+            (:mod:`conversenet.tasks`), which falls back to the task's offline model, with
+            a note, when its weights are absent. :func:`load_model` loads it and reads its
             :class:`~conversenet.models.ModelSpec` (``restorer.spec``).
         weights: weights file for a named model (default: the published weights, found
             by :func:`conversenet.weights.resolve_weights`).
@@ -352,7 +396,7 @@ class Restorer:
     def __init__(
         self,
         task: str = "denoise",
-        model: str | nn.Module | None = None,
+        model: str | os.PathLike | nn.Module | None = None,
         *,
         weights: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
@@ -407,7 +451,7 @@ class Restorer:
             scale=scale,
             in_channels=in_channels,
         )
-        self._check_options(isinstance(model, str), scale, in_channels, sigma)
+        self._check_options(model, scale, in_channels, sigma)
         self.runner, tile_notes = _make_runner(
             self.model, self.spec, self.kernel, tile, tile_overlap, x8
         )
@@ -430,10 +474,9 @@ class Restorer:
     def fixed_sigma(self) -> float | None:
         return self.spec.fixed_sigma
 
-    def _check_options(
-        self, named: bool, scale: int | None, in_channels: int | None, sigma: float | None
-    ) -> None:
-        """Options that do not fit the model loaded; the note on sigma."""
+    def _check_options(self, model, scale, in_channels, sigma) -> None:
+        """Options that do not fit the model loaded (``model`` as given); the note on sigma."""
+        named = isinstance(model, str | os.PathLike) and not isinstance(self.model, OnnxModule)
         if self.colour_route != "auto" and not self._routes:
             raise ValueError(
                 f"colour_route {self.colour_route!r} chooses between the colour and the gray "
@@ -499,8 +542,8 @@ class Restorer:
     def _run(self, planes: np.ndarray, progress: ProgressFn | None) -> np.ndarray:
         """Restore float32 planes (H, W, C) with C == model channels -> (sH, sW, C')."""
         with torch.inference_mode():
-            y = self.runner(_planes_to_tensor(planes).to(self.device), progress=progress)
-            return y[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+            y = self.runner(image_to_tensor(planes, self.device), progress=progress)
+            return tensor_to_image(y, inplace=True)
 
     def __call__(
         self,
@@ -537,7 +580,7 @@ class Restorer:
         if self.in_channels == colour_channels:
             out = self._run(planes, progress)
         elif self.in_channels == 1 and colour_channels == 3:
-            x = _planes_to_tensor(planes).to(self.device)
+            x = image_to_tensor(planes, self.device)
             out, note = _run_gray_on_colour(self.runner, self.spec, x, progress, chroma)
             notes.append(note)
         elif self.in_channels == 3 and colour_channels == 1:
@@ -551,7 +594,7 @@ class Restorer:
                 f"{self.model_name} takes {self.in_channels}-channel images; cannot restore an "
                 f"image with {colour_channels} colour channel(s)"
             )
-        return _join_alpha(image, _from_float(out, image.dtype), alpha, self.scale, notes), notes
+        return _join_alpha(image, from_float(out, image.dtype), alpha, self.scale, notes), notes
 
 
 def _size_notes(runner: ModelRunner, name: str, height: int, width: int) -> list[str]:
@@ -596,7 +639,7 @@ def _run_gray_on_colour(
         y = [runner(x[:, :1], progress=progress)]
         for c in (1, 2):
             y.append(_at_resolution(runner, x[:, c : c + 1], factors, progress))
-        out = inverse(torch.cat(y, 1))[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+        out = tensor_to_image(inverse(torch.cat(y, 1)), inplace=True)
     return out, f"{spec.name} is a gray model: {_gray_note(basis, spec.fixed_sigma, chroma)}"
 
 
@@ -612,7 +655,7 @@ def _split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]
     alpha = None
     if image.ndim == 3 and image.shape[2] in (2, 4):
         alpha, image = image[..., -1], image[..., :-1]
-    planes = _to_float(image)
+    planes = to_float(image)
     return (planes[..., None] if planes.ndim == 2 else planes), alpha, colour_channels
 
 
@@ -780,31 +823,10 @@ def check_image(image) -> np.ndarray:
     return image
 
 
-def _planes_to_tensor(planes: np.ndarray) -> Tensor:
-    """Float32 planes (H, W, C) -> a batch of one (1, C, H, W)."""
-    return torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
-
-
-def _to_float(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) / 65535
-    return image.astype(np.float32)
-
-
-def _from_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype == np.uint8:
-        return np.rint(x * 255).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.rint(x * 65535).astype(np.uint16)
-    return x.astype(dtype)
-
-
 def _resize_plane(plane: np.ndarray, scale: int) -> np.ndarray:
-    t = torch.from_numpy(_to_float(plane))[None, None]
+    t = image_to_tensor(plane)
     up = F.interpolate(t, scale_factor=scale, mode="bicubic", align_corners=False)
-    return _from_float(up[0, 0].clamp(0, 1).numpy(), plane.dtype)
+    return tensor_to_image(up, plane.dtype, gray_2d=True, inplace=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -813,7 +835,7 @@ def _resize_plane(plane: np.ndarray, scale: int) -> np.ndarray:
 def restore(
     image,
     task: str = "denoise",
-    model: str | nn.Module | Restorer | None = None,
+    model: str | os.PathLike | nn.Module | Restorer | None = None,
     *,
     progress: bool = False,
     chroma_subsampling: tuple[int, int] | None = None,
@@ -826,8 +848,9 @@ def restore(
             4 = RGBA) of dtype uint8, uint16 or float in [0, 1]; a PIL image; or a
             ``torch.Tensor`` ``(C, H, W)`` or ``(N, C, H, W)`` (float in [0, 1], or uint8).
         task: ``"denoise"``, ``"sr"`` or ``"deblur"``.
-        model: a model name (see ``conversenet.list_models()``), an ``nn.Module``, a
-            :class:`Restorer`, or ``None`` for the task's default model.
+        model: a model name (see ``conversenet.list_models()``), a ``.onnx`` file from
+            ``conversenet export`` or a ``.safetensors`` file from ``conversenet train``, an
+            ``nn.Module``, a :class:`Restorer`, or ``None`` for the task's default model.
         progress: show a progress bar over tiles on stderr.
         chroma_subsampling: for an array decoded from a JPEG, its chroma subsampling
             (``(2, 2)`` for 4:2:0; see calling a :class:`Restorer`); read from the file for
@@ -920,12 +943,10 @@ def _restore_tensor(
     notes: list[str] = []
     outputs = []
     for sample in batch.detach().cpu():
-        array = sample.permute(1, 2, 0).numpy()
+        array = chw_to_hwc(sample)
         if sample.is_floating_point():
             array = array.astype(np.float32)
-        out = _restore_array(array, restorer, progress, notes, chroma)
-        out = out[..., None] if out.ndim == 2 else out
-        outputs.append(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
+        outputs.append(hwc_to_chw(_restore_array(array, restorer, progress, notes, chroma)))
     for note in dict.fromkeys(notes):
         warnings.warn(note, UserWarning, stacklevel=3)
     result = torch.stack(outputs).to(device=image.device, dtype=image.dtype)

@@ -27,9 +27,10 @@ from .inference import Restorer
 from .io import IMAGE_EXTENSIONS, ImageInfo, load_image_with_info, save_image
 from .metrics import psnr
 from .models import list_models
-from .onnx_backend import make_onnx_restorer, read_onnx_metadata
+from .onnx_model import read_onnx_metadata
 from .samples import sample_image
 from .tasks import COMMAND_TASKS, command_task
+from .tensors import from_float
 
 __all__ = [
     "AUTO_MODEL",
@@ -94,7 +95,7 @@ def _display(image: np.ndarray) -> np.ndarray:
         return image
     if image.dtype == np.uint16:
         return np.rint(image / 257.0).astype(np.uint8)
-    return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return from_float(image, np.uint8)
 
 
 def _to_255(image: np.ndarray) -> np.ndarray:
@@ -181,11 +182,9 @@ def _make_restorer(
     download: bool,
     onnx_files: Mapping[str, str | os.PathLike],
 ) -> Restorer:
-    options = {"sigma": sigma, "kernel": kernel}
     onnx = _onnx_tasks(onnx_files) if model in dict(onnx_files) else {}
-    if model in onnx:
-        return make_onnx_restorer(onnx[model][1], task, **options)
-    return Restorer(task, None if model == AUTO_MODEL else model, download=download, **options)
+    model = onnx[model][1] if model in onnx else None if model == AUTO_MODEL else model
+    return Restorer(task, model, download=download, sigma=sigma, kernel=kernel)
 
 
 def restore_upload(

@@ -239,6 +239,14 @@ class Case:
     changed: tuple[str, ...] = ()  # existing files the command may change (--overwrite)
 
 
+def denoise_one(name: str, *extra: str, shape=None) -> Callable[[Path, dict], list]:
+    """The arguments of :func:`denoise` on one random image ``name`` (of ``shape``) with
+    the options ``extra``."""
+    return lambda t, w: denoise(
+        t, w, image(t, name, None if shape is None else rgb(shape)), extra=extra
+    )
+
+
 def existing(tmp: Path, name: str) -> None:
     """An output that exists before the command runs (not an input)."""
     (tmp / "out").mkdir(exist_ok=True)
@@ -530,31 +538,27 @@ CASES = [
     ),
     Case(
         "--tile 1",
-        lambda t, w: denoise(t, w, image(t, "tiny_tile.png"), extra=("--tile", "1")),
+        denoise_one("tiny_tile.png", "--tile", "1"),
         0,
         outputs=("out/tiny_tile.png",),
         stderr="tile 1 is below the smallest useful tile",
     ),
     Case(
         "--tile-overlap not below half the tile",
-        lambda t, w: denoise(
-            t, w, image(t, "ov.png"), extra=("--tile", "32", "--tile-overlap", "16")
-        ),
+        denoise_one("ov.png", "--tile", "32", "--tile-overlap", "16"),
         2,
         "below half the tile",
     ),
     Case(
         "--tile-overlap without tiles",
-        lambda t, w: denoise(t, w, image(t, "one.png"), extra=("--tile-overlap", "100000")),
+        denoise_one("one.png", "--tile-overlap", "100000"),
         0,
         outputs=("out/one.png",),
         stderr="--tile-overlap 100000 is not used: the image is restored in one pass",
     ),
     Case(
         "--tile-overlap above half the automatic tile",
-        lambda t, w: denoise(
-            t, w, image(t, "big.png", rgb((600, 20))), extra=("--tile-overlap", "100000")
-        ),
+        denoise_one("big.png", "--tile-overlap", "100000", shape=(600, 20)),
         1,
         r"--tile-overlap 100000 must be below half the tile, \d+ pixels for this image",
         "big.png",
@@ -562,7 +566,7 @@ CASES = [
     *(
         Case(
             f"--sigma {bad}",
-            lambda t, w, bad=bad: denoise(t, w, image(t, "s.png"), extra=("--sigma", bad)),
+            denoise_one("s.png", "--sigma", bad),
             2,
             "0 < sigma <= 255",
         )
@@ -647,14 +651,14 @@ CASES = [
     ),
     Case(
         "--model-option overrides the file's options",
-        lambda t, w: denoise(t, w, image(t, "mo.png"), extra=("--model-option", "num_blocks=2")),
+        denoise_one("mo.png", "--model-option", "num_blocks=2"),
         1,
         r"missing keys.*m_body\.1",
         "converse_dncnn.safetensors",
     ),
     Case(
         "unknown --model-option",
-        lambda t, w: denoise(t, w, image(t, "uo.png"), extra=("--model-option", "depth=3")),
+        denoise_one("uo.png", "--model-option", "depth=3"),
         1,
         "does not take 'depth'",
     ),

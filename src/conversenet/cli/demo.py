@@ -38,6 +38,7 @@ from ..inference import Restorer
 from ..io import load_image, save_image
 from ..metrics import psnr
 from ..samples import demo_kernel, sample_image
+from ..tensors import from_float, to_float
 from ..weights import WeightsNotFoundError, weights_dir_candidates
 from ._common import fail, select_device, set_threads
 
@@ -58,27 +59,24 @@ class Case:
 def make_cases(hr: np.ndarray, tasks) -> list[Case]:
     """The degraded inputs of the demo, from an 8-bit RGB (or gray) image."""
 
-    def to_uint8(x: np.ndarray) -> np.ndarray:
-        return np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
-
     rgb = hr if hr.ndim == 3 else np.repeat(hr[..., None], 3, axis=2)
     rgb = rgb[: rgb.shape[0] // 4 * 4, : rgb.shape[1] // 4 * 4, :3]
     gray = np.asarray(Image.fromarray(rgb).convert("L"))
     cases = []
     if "denoise" in tasks:
         clean = rgb if hr.ndim == 3 else gray
-        noisy = to_uint8(add_gaussian_noise(clean.astype(np.float32) / 255, 25.0, seed=0))
+        noisy = from_float(add_gaussian_noise(to_float(clean), 25.0, seed=0), np.uint8)
         cases.append(Case("denoise", "denoise", clean, noisy, noisy, "noisy, sigma 25"))
     if "sr" in tasks:
-        lr = to_uint8(imresize(rgb.astype(np.float32) / 255, 1 / 4))
+        lr = from_float(imresize(to_float(rgb), 1 / 4), np.uint8)
         bicubic = np.asarray(
             Image.fromarray(lr).resize((rgb.shape[1], rgb.shape[0]), Image.BICUBIC)
         )
         cases.append(Case("sr", "super-resolution x4", rgb, lr, bicubic, "bicubic x4"))
     if "deblur" in tasks:
         kernel = demo_kernel()
-        blurred = blur(rgb, kernel, mode="wrap").astype(np.float32) / 255
-        degraded = to_uint8(add_gaussian_noise(blurred, 2.55, seed=0))
+        blurred = to_float(blur(rgb, kernel, mode="wrap"))
+        degraded = from_float(add_gaussian_noise(blurred, 2.55, seed=0), np.uint8)
         cases.append(Case("deblur", "deblur", rgb, degraded, degraded, "blurred + noise", kernel))
     return cases
 

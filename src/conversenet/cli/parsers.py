@@ -62,6 +62,22 @@ holds checkpoints is resumed from the newest valid one. Ctrl-C saves a checkpoin
 stops. Launch with torchrun for data-parallel training (NCCL on GPU, gloo on CPU).
 """
 
+EXPORT = """``conversenet export``: export a model to ONNX (for onnxruntime and other runtimes).
+
+Export MODEL to an ONNX file, then run it in onnxruntime and report the largest difference
+from PyTorch. A fixed size (the default, 256x256) is fastest; the onnxruntime backend cuts
+larger images into tiles of that size. --dynamic takes any size. Needs the `onnx` extra
+(pip install 'conversenet[onnx]').
+"""
+
+SERVE = """``conversenet serve``: browser app: upload an image, restore it, compare and download.
+
+Start a local web page (Gradio) to restore images: upload one or use the sample photo,
+choose the task and model, compare the result with a slider, see the PSNR against an
+uploaded reference, download the result. Needs the `web` extra (pip install
+'conversenet[web]').
+"""
+
 #: ``conversenet serve``'s defaults (those of :func:`conversenet.web.serve`).
 DEFAULT_HOST, DEFAULT_PORT, MAX_UPLOAD_MB = "127.0.0.1", 7860, 25
 DEMO_OUT = Path("conversenet-demo")
@@ -251,7 +267,11 @@ def _add_restore_command(subparsers, task: str) -> None:
             help="which kernel of a .mat file holding several (0-based)",
         )
         p.add_argument("--kernel-var", metavar="NAME", help="the variable of a .mat file")
-    p.add_argument("--model", metavar="NAME", help=f"model name (default {default})")
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help=f"model name, or a .onnx file from `conversenet export` (default {default})",
+    )
     add_model_options(p)
     _add_restore_options(p, example_suffix)
 
@@ -424,17 +444,10 @@ def _add_train(subparsers) -> None:
 
 
 def _add_export(subparsers) -> None:
-    p = subparsers.add_parser(
-        "export",
-        help="export a model to ONNX (for onnxruntime and other runtimes)",
-        description="Export MODEL to an ONNX file, then run it in onnxruntime and report the "
-        "largest difference from PyTorch. A fixed size (the default, 256x256) is fastest; the "
-        "onnxruntime backend cuts larger images into tiles of that size. --dynamic takes any "
-        "size. Needs the `onnx` extra (pip install 'conversenet[onnx]').",
-        epilog="Run the file with `conversenet denoise|sr|deblur --backend onnxruntime "
-        "--onnx FILE`.",
+    p = add_command(subparsers, "export", EXPORT, "export")
+    p.epilog = (
+        "Run the file with `conversenet denoise|sr|deblur --backend onnxruntime --onnx FILE`."
     )
-    p.set_defaults(module="export")
     p.add_argument(
         "model", metavar="MODEL", help="registered model name (see `conversenet models`)"
     )
@@ -469,15 +482,7 @@ def _add_export(subparsers) -> None:
 
 
 def _add_serve(subparsers) -> None:
-    p = subparsers.add_parser(
-        "serve",
-        help="browser app: upload an image, restore it, compare and download",
-        description="Start a local web page (Gradio) to restore images: upload one or use "
-        "the sample photo, choose the task and model, compare the result with a slider, see "
-        "the PSNR against an uploaded reference, download the result. Needs the `web` extra "
-        "(pip install 'conversenet[web]').",
-    )
-    p.set_defaults(module="serve")
+    p = add_command(subparsers, "serve", SERVE, "serve")
     p.add_argument(
         "--host",
         default=DEFAULT_HOST,

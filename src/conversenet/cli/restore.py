@@ -28,7 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..data.kernels import load_kernel
-from ..inference import Restorer
+from ..inference import ONNX_SUFFIX, Restorer
 from ..io import (
     IMAGE_EXTENSIONS,
     ImageFileError,
@@ -298,7 +298,7 @@ def _make_restorer(args) -> Restorer:
     if args.task == "deblur" and args.kernel is not None:
         options["kernel"] = _load_kernel(args)
     try:
-        if args.backend == "onnxruntime" or args.onnx is not None:
+        if args.backend == "onnxruntime" or args.onnx is not None or _is_onnx(args.model):
             return _onnx_restorer(args, options)
         return Restorer(args.task, args.model, **options)
     except ValueError as err:  # a kernel the model cannot take: name its file
@@ -307,18 +307,26 @@ def _make_restorer(args) -> Restorer:
         raise
 
 
+def _is_onnx(model: str | None) -> bool:
+    return model is not None and Path(model).suffix.lower() == ONNX_SUFFIX
+
+
 def _onnx_restorer(args, options: dict) -> Restorer:
-    """The restorer of ``--backend onnxruntime --onnx FILE``."""
+    """The restorer of ``--backend onnxruntime --onnx FILE`` (or ``--model FILE.onnx``):
+    :class:`Restorer` on the file, with onnxruntime's threads."""
+    path, model, option = args.onnx, args.model, "--onnx FILE"
+    if _is_onnx(args.model):
+        if args.onnx is not None:
+            raise ValueError("give the ONNX file once: --onnx FILE or --model FILE.onnx")
+        path, model, option = args.model, None, f"--model {args.model}"
     if args.backend == "torch":
-        raise ValueError("--onnx FILE runs with --backend onnxruntime, not --backend torch")
-    if args.onnx is None:
+        raise ValueError(f"{option} runs with --backend onnxruntime, not --backend torch")
+    if path is None:
         raise ValueError(
-            "--backend onnxruntime needs --onnx FILE, a model exported with "
-            "`conversenet export MODEL -o FILE`"
+            "--backend onnxruntime needs --onnx FILE (or --model FILE.onnx), a model exported "
+            "with `conversenet export MODEL -o FILE`"
         )
-    return make_onnx_restorer(
-        args.onnx, args.task, model=args.model, threads=args.threads, **options
-    )
+    return make_onnx_restorer(path, args.task, model=model, threads=args.threads, **options)
 
 
 class _Terminated(BaseException):

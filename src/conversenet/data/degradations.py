@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_int
+from ..tensors import chw_to_hwc, image_to_tensor, tensor_to_image
 from .imresize import imresize
 from .protocol import blur, check_kernel, modcrop
 
@@ -77,14 +78,9 @@ def _to_chw(img) -> Tensor:
     if isinstance(img, np.ndarray):
         if img.ndim not in (2, 3):
             raise ValueError(f"numpy image must be HxW or HxWxC, got shape {img.shape}")
-        if img.dtype == np.uint8:
-            arr = img.astype(np.float32) / np.float32(255.0)
-        elif np.issubdtype(img.dtype, np.floating):
-            arr = img.astype(np.float32)
-        else:
+        if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
             raise TypeError(f"numpy image must be uint8 or float in [0, 1], got {img.dtype}")
-        arr = arr[..., None] if arr.ndim == 2 else arr
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+        return image_to_tensor(img)[0]
     raise TypeError(f"image must be a numpy array or a tensor, got {type(img).__name__}")
 
 
@@ -346,17 +342,15 @@ class DeblurDegradation(Degradation):
 
     def apply(self, hq: Tensor, rng: np.random.Generator) -> tuple[Tensor, ...]:
         kernel = self.sample_kernel(rng)
-        image = hq.detach().cpu().permute(1, 2, 0).numpy()
         if self.quantize:
-            image_u8 = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-            hq = torch.from_numpy(image_u8.transpose(2, 0, 1).astype(np.float32) / 255.0)
+            image_u8 = tensor_to_image(hq, np.uint8)
+            hq = image_to_tensor(image_u8)[0]
             blurred = blur(image_u8, kernel).astype(np.float64) / 255.0
         else:
-            blurred = blur(image.astype(np.float64), kernel)
+            blurred = blur(chw_to_hwc(hq).astype(np.float64), kernel)
         blurred = blurred[:: self.scale, :: self.scale]
         noise = _gaussian_noise(blurred.shape, *self.noise, rng).numpy()
-        lq = np.ascontiguousarray((blurred + noise).transpose(2, 0, 1), dtype=np.float32)
-        out = (torch.from_numpy(lq), hq.contiguous())
+        out = (image_to_tensor(blurred + noise)[0], hq.contiguous())
         if self.nonblind:
             out = (*out, torch.from_numpy(kernel.astype(np.float32))[None])
         return out

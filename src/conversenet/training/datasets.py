@@ -26,6 +26,7 @@ from torch.utils.data import Dataset, DistributedSampler
 
 from ..data import degradations as D
 from ..io import IMAGE_EXTENSIONS, ImageFileError, load_image
+from ..tensors import image_to_tensor
 from .config import Config
 
 __all__ = [
@@ -215,7 +216,7 @@ class PatchDataset(Dataset):
         top = int(rng.integers(0, h - p + 1))
         left = int(rng.integers(0, w - p + 1))
         patch = augment(img[top : top + p, left : left + p], int(rng.integers(8)))
-        hq = torch.from_numpy(patch.transpose(2, 0, 1).astype(np.float32) / 255.0)
+        hq = image_to_tensor(patch)[0]
         out = self.degradation.apply(hq, rng)
         sample = {"input": out[0].float().contiguous(), "target": out[1].float().contiguous()}
         if len(out) > 2:
