@@ -1,6 +1,7 @@
 """Building blocks shared by the model zoo: the paper's two-branch block around a chosen
 spatial operator (:class:`ConverseBlock` around Converse2D), the depthwise convolutions of
-the controls, and the SRResNet residual block.
+the controls, the SRResNet residual block, and :class:`BlockOperator`, the spatial
+operator of a model family's blocks (the keywords :class:`BlockOptions` of every family).
 
 A *control* block reproduces the layout of :class:`ConverseBlock`
 exactly (same sub-module names, same parameter count) with the Converse2D layer swapped
@@ -10,7 +11,9 @@ kernel size. They are the "Conv-" and "ConvT-" baselines of the paper's ablation
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -18,11 +21,13 @@ from torch.nn import functional as F
 
 from ..checks import check_choice, check_int
 from ..operator import PADDING_MODES, Converse2D
-from ..operator.checks import tracks_grad
+from ..operator.checks import check_hyperparameters, tracks_grad
 from ..operator.fft import is_tracing
 
 __all__ = [
     "OPERATORS",
+    "BlockOperator",
+    "BlockOptions",
     "ConverseBlock",
     "ConverseBlockAlpha",
     "LayerNorm2d",
@@ -81,23 +86,91 @@ def make_block(
     eps: float = 1e-5,
     alpha: bool = False,
 ) -> nn.Module:
-    """One block around ``operator``: a :class:`ConverseBlock` (or
-    :class:`ConverseBlockAlpha` with ``alpha``) for ``converse``, the
-    same :class:`TwoBranchBlock` around :func:`depthwise_conv` for
-    ``conv`` and ``convt``.
+    """One block around ``operator``: :meth:`BlockOperator.block` of
+    ``BlockOperator(operator, kernel_size, padding, padding_mode, eps)``."""
+    return BlockOperator(operator, kernel_size, padding, padding_mode, eps).block(channels, alpha)
 
-    ``padding`` and ``eps`` only concern Converse2D; the control blocks pad by
-    :math:`(k-1)/2`, which keeps the spatial size.
+
+class BlockOptions(TypedDict, total=False):
+    """The keywords that set the spatial operator of a model family's blocks: the fields
+    of :class:`BlockOperator`, each of which, left out, keeps the family's default (its
+    ``block_defaults``)."""
+
+    operator: str
+    kernel_size: int
+    padding: int
+    padding_mode: str
+    eps: float
+
+
+@dataclass(frozen=True)
+class BlockOperator:
+    """The spatial operator of a model's blocks (checked), and the blocks built around it.
+
+    A model family holds its default as ``block_defaults`` and takes the fields as
+    keywords (:class:`BlockOptions`), e.g. ``ConverseDnCNN(kernel_size=5)`` or
+    ``ConverseSRResNet(operator="convt")``.
+
+    Attributes:
+        operator: ``converse`` (a :class:`ConverseBlock` around Converse2D), or the
+            ``conv``/``convt`` controls (the same :class:`TwoBranchBlock` around a
+            depthwise :class:`~torch.nn.Conv2d`/:class:`~torch.nn.ConvTranspose2d` of the
+            same, odd, kernel size: :func:`depthwise_conv`).
+        kernel_size: kernel side.
+        padding: Converse2D's padding (the controls pad by :math:`(k-1)/2`, which keeps
+            the spatial size).
+        padding_mode: the boundary of the padding (``convt`` pads with zeros).
+        eps: the floor of Converse2D's regulariser λ (Converse2D only).
+
+    Example:
+        >>> BlockOperator("conv", kernel_size=5).blocks(8, 2)(torch.rand(1, 8, 9, 9)).shape
+        torch.Size([1, 8, 9, 9])
     """
-    if check_operator(operator) == "converse":
-        cls = ConverseBlockAlpha if alpha else ConverseBlock
-        return cls(channels, kernel_size, padding, padding_mode, eps)
-    transposed = operator == "convt"
-    return TwoBranchBlock(
-        channels,
-        lambda c: depthwise_conv(c, kernel_size, padding_mode, transposed),
-        residual_scales=alpha,
-    )
+
+    operator: str = "converse"
+    kernel_size: int = 3
+    padding: int = 2
+    padding_mode: str = "circular"
+    eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        check_operator(self.operator)
+        check_hyperparameters(self.kernel_size, 1, self.padding, self.padding_mode, self.eps)
+
+    def updated(self, options: Mapping[str, Any], owner: str) -> BlockOperator:
+        """This operator with the fields that ``options`` (the ``**block`` keywords of the
+        model ``owner``) set; ``TypeError`` for a keyword that is none of them."""
+        names = [f.name for f in fields(self)]
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise TypeError(
+                f"{owner}() got an unexpected keyword argument {', '.join(map(repr, unknown))} "
+                f"(its block keywords are {', '.join(names)})"
+            )
+        return replace(self, **options)
+
+    def block(self, channels: int, alpha: bool = False) -> nn.Module:
+        """One block of ``channels`` channels: a :class:`ConverseBlock` (or
+        :class:`ConverseBlockAlpha` with ``alpha``) for ``converse``, the same
+        :class:`TwoBranchBlock` (with residual scales if ``alpha``) around
+        :func:`depthwise_conv` for ``conv`` and ``convt``."""
+        if self.operator == "converse":
+            cls = ConverseBlockAlpha if alpha else ConverseBlock
+            return cls(channels, self.kernel_size, self.padding, self.padding_mode, self.eps)
+        transposed = self.operator == "convt"
+        return TwoBranchBlock(
+            channels,
+            lambda c: depthwise_conv(c, self.kernel_size, self.padding_mode, transposed),
+            residual_scales=alpha,
+        )
+
+    def blocks(self, channels: int, count: int, alpha: bool = False) -> nn.Sequential:
+        """``count`` blocks in a row (:meth:`block`)."""
+        return nn.Sequential(*(self.block(channels, alpha) for _ in range(count)))
+
+    def extra_repr(self) -> str:
+        """The fields as keywords, for the ``extra_repr`` of a model."""
+        return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
 
 
 class ResidualBlock(nn.Module):

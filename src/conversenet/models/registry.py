@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,6 +402,19 @@ _ENTRIES = (
 _REGISTRY: Mapping[str, ModelInfo] = MappingProxyType({info.name: info for info in _ENTRIES})
 
 
+def _keywords(builder: type[nn.Module]) -> list[str]:
+    """The keywords ``builder`` takes: its named parameters, then the keys of its
+    ``**kwargs: Unpack[TypedDict]`` if it has one (a family's block keywords)."""
+    names = []
+    for parameter in inspect.signature(builder).parameters.values():
+        if parameter.kind is not parameter.VAR_KEYWORD:
+            names.append(parameter.name)
+            continue
+        hint = typing.get_type_hints(builder.__init__)[parameter.name]  # Unpack[TypedDict]
+        names += list(typing.get_type_hints(typing.get_args(hint)[0]))
+    return names
+
+
 def _unknown(name: object) -> ValueError:
     known = sorted(_REGISTRY)
     hint = ""
@@ -502,7 +516,7 @@ def create_model(
                 f"{name!r}; create {saved_name!r} with it"
             )
         overrides = {**saved_options, **overrides}  # what you pass wins over the file
-    params = inspect.signature(info.builder).parameters
+    params = _keywords(info.builder)
     unknown = sorted(set(overrides) - set(params))
     if unknown:
         raise TypeError(

@@ -12,12 +12,15 @@ network output.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import Tensor, nn
 from torch.nn import functional as F
+from typing_extensions import Unpack
 
 from ..checks import check_choice, check_int
 from ..operator import Converse2D
-from .blocks import ResidualBlock, check_operator, make_block
+from .blocks import BlockOperator, BlockOptions, ResidualBlock
 from .upsamplers import NearestConvUpsample, convt_upsampler
 
 __all__ = [
@@ -118,16 +121,21 @@ class ConverseSRResNet(nn.Module):
         num_features: width.
         num_blocks: blocks in the body.
         upscale: 2, 3 (one stage of that scale) or 4 (two ×2 stages).
-        kernel_size, padding, padding_mode, eps: of the spatial operator inside the blocks
-            (``padding_mode`` is also used by the Converse2D upsamplers; ``padding`` and
-            ``eps`` concern Converse2D only).
         up_kernel_size, up_padding, up_eps: of the upsamplers (``up_padding`` and
-            ``up_eps`` concern Converse2D only).
-        operator: the spatial operator, ``converse``, ``conv`` or ``convt``.
+            ``up_eps`` concern Converse2D only; the Converse2D upsamplers pad in the
+            blocks' ``padding_mode``).
+        **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
+            :class:`~conversenet.models.blocks.BlockOptions`), else :attr:`block_defaults`;
+            ``operator`` also chooses the upsamplers.
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C_{out}, sH, sW)`.
     """
+
+    #: The blocks' spatial operator where no keyword changes it: that of the published model.
+    block_defaults: ClassVar[BlockOperator] = BlockOperator(
+        kernel_size=5, padding=4, padding_mode="replicate"
+    )
 
     def __init__(
         self,
@@ -136,44 +144,40 @@ class ConverseSRResNet(nn.Module):
         num_features: int = 64,
         num_blocks: int = 16,
         upscale: int = 4,
-        kernel_size: int = 5,
-        padding: int = 4,
-        padding_mode: str = "replicate",
-        eps: float = 1e-5,
         up_kernel_size: int = 2,
         up_padding: int = 2,
         up_eps: float = 1e-3,
-        operator: str = "converse",
+        **block: Unpack[BlockOptions],
     ) -> None:
         super().__init__()
-        self.operator = check_operator(operator)
+        spatial = self.block_operator = self.block_defaults.updated(block, type(self).__name__)
         scales = _stage_scales(upscale)
         self.upscale = upscale
         nf = num_features
 
-        def block() -> nn.Module:
-            return make_block(operator, nf, kernel_size, padding, padding_mode, eps)
-
         def upsampler(scale: int) -> nn.Module:
-            if operator == "converse":
-                return Converse2D(nf, nf, up_kernel_size, scale, up_padding, padding_mode, up_eps)
-            if operator == "conv":
+            if spatial.operator == "converse":
+                return Converse2D(
+                    nf, nf, up_kernel_size, scale, up_padding, spatial.padding_mode, up_eps
+                )
+            if spatial.operator == "conv":
                 return NearestConvUpsample(nf, up_kernel_size, scale)
             return convt_upsampler(nf, up_kernel_size, scale)
 
+        block = spatial.block
         self.conv_first = nn.Conv2d(in_channels, nf, 1)
-        self.conv_body = nn.Sequential(*(block() for _ in range(num_blocks)))
-        self.upconv1 = block()
+        self.conv_body = spatial.blocks(nf, num_blocks)
+        self.upconv1 = block(nf)
         self.up1 = upsampler(scales[0])
         if len(scales) == 2:
-            self.upconv2 = block()
+            self.upconv2 = block(nf)
             self.up2 = upsampler(scales[1])
-        self.conv_hres = block()
+        self.conv_hres = block(nf)
         self.conv_last = nn.Conv2d(nf, out_channels, 1, bias=False)
         self.gelu = nn.GELU()
 
     def extra_repr(self) -> str:
-        return f"operator={self.operator!r}, upscale={self.upscale}"
+        return f"{self.block_operator.extra_repr()}, upscale={self.upscale}"
 
     def forward(self, x: Tensor) -> Tensor:
         stages = [(self.upconv1, self.up1)]
