@@ -13,19 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..checks import check_choice, check_int
+from ..checks import check_choice, check_int, check_positive_ints
 from ..operator import PADDING_MODES, Converse2D
 from ..operator.checks import check_hyperparameters, tracks_grad
 from ..operator.fft import is_tracing
 
 __all__ = [
     "OPERATORS",
+    "BlockModel",
     "BlockOperator",
     "BlockOptions",
     "ConverseBlock",
@@ -107,9 +108,9 @@ class BlockOptions(TypedDict, total=False):
 class BlockOperator:
     """The spatial operator of a model's blocks (checked), and the blocks built around it.
 
-    A model family holds its default as ``block_defaults`` and takes the fields as
-    keywords (:class:`BlockOptions`), e.g. ``ConverseDnCNN(kernel_size=5)`` or
-    ``ConverseSRResNet(operator="convt")``.
+    A model family (:class:`BlockModel`) holds its default as ``block_defaults`` and takes
+    the fields as keywords (:class:`BlockOptions`), e.g. ``ConverseDnCNN(kernel_size=5)``
+    or ``ConverseSRResNet(operator="convt")``.
 
     Attributes:
         operator: ``converse`` (a :class:`ConverseBlock` around Converse2D), or the
@@ -137,18 +138,6 @@ class BlockOperator:
         check_operator(self.operator)
         check_hyperparameters(self.kernel_size, 1, self.padding, self.padding_mode, self.eps)
 
-    def updated(self, options: Mapping[str, Any], owner: str) -> BlockOperator:
-        """This operator with the fields that ``options`` (the ``**block`` keywords of the
-        model ``owner``) set; ``TypeError`` for a keyword that is none of them."""
-        names = [f.name for f in fields(self)]
-        unknown = sorted(set(options) - set(names))
-        if unknown:
-            raise TypeError(
-                f"{owner}() got an unexpected keyword argument {', '.join(map(repr, unknown))} "
-                f"(its block keywords are {', '.join(names)})"
-            )
-        return replace(self, **options)
-
     def block(self, channels: int, alpha: bool = False) -> nn.Module:
         """One block of ``channels`` channels: a :class:`ConverseBlock` (or
         :class:`ConverseBlockAlpha` with ``alpha``) for ``converse``, the same
@@ -171,6 +160,34 @@ class BlockOperator:
     def extra_repr(self) -> str:
         """The fields as keywords, for the ``extra_repr`` of a model."""
         return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+
+
+class BlockModel(nn.Module):
+    """Base of the model families whose blocks share one spatial operator.
+
+    A family sets its default operator as ``block_defaults``, takes the fields as
+    ``**block: Unpack[BlockOptions]`` and calls ``super().__init__(block, **sizes)``: the
+    sizes (channels, widths, counts) are checked to be ints >= 1, and the default updated
+    by the keywords is ``block_operator``, which builds the blocks.
+    """
+
+    #: The blocks' spatial operator where no keyword changes it (each family sets its own).
+    block_defaults: ClassVar[BlockOperator] = BlockOperator()
+
+    def __init__(self, block: Mapping[str, Any], **sizes: int) -> None:
+        super().__init__()
+        check_positive_ints(**sizes)
+        names = [f.name for f in fields(BlockOperator)]
+        unknown = sorted(set(block) - set(names))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got an unexpected keyword argument "
+                f"{', '.join(map(repr, unknown))} (its block keywords are {', '.join(names)})"
+            )
+        self.block_operator = replace(self.block_defaults, **block)
+
+    def extra_repr(self) -> str:
+        return self.block_operator.extra_repr()
 
 
 class ResidualBlock(nn.Module):

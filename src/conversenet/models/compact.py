@@ -12,19 +12,16 @@ configs/compact_denoiser_blind.yaml``.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 from typing_extensions import Unpack
 
-from ..checks import check_positive_ints
-from .blocks import BlockOperator, BlockOptions
+from .blocks import BlockModel, BlockOperator, BlockOptions
 
 __all__ = ["CompactConverseDenoiser"]
 
 
-class CompactConverseDenoiser(nn.Module):
+class CompactConverseDenoiser(BlockModel):
     """Small blind Converse denoiser with a global residual connection.
 
     Args:
@@ -44,7 +41,7 @@ class CompactConverseDenoiser(nn.Module):
     #: The blocks' spatial operator where no keyword changes it. The paper's models use
     #: eps 1e-5; 0.05 bounds the gain of every Converse2D (λ ≥ 0.05) and made short CPU
     #: training converge markedly faster.
-    block_defaults: ClassVar[BlockOperator] = BlockOperator(kernel_size=5, padding=4, eps=5e-2)
+    block_defaults = BlockOperator(kernel_size=5, padding=4, eps=5e-2)
 
     def __init__(
         self,
@@ -54,14 +51,13 @@ class CompactConverseDenoiser(nn.Module):
         downscale: int = 2,
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        check_positive_ints(
+        super().__init__(
+            block,
             in_channels=in_channels,
             num_features=num_features,
             num_blocks=num_blocks,
             downscale=downscale,
         )
-        self.block_operator = self.block_defaults.updated(block, type(self).__name__)
         self.in_channels = in_channels
         self.downscale = downscale
         planes = in_channels * downscale * downscale
@@ -72,7 +68,7 @@ class CompactConverseDenoiser(nn.Module):
         nn.init.zeros_(self.m_tail.bias)
 
     def extra_repr(self) -> str:
-        return f"{self.block_operator.extra_repr()}, downscale={self.downscale}"
+        return f"{super().extra_repr()}, downscale={self.downscale}"
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:

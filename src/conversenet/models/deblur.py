@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from torch import Tensor, nn
 from typing_extensions import Unpack
 
-from ..checks import check_positive_ints
-from .blocks import BlockOperator, BlockOptions
+from .blocks import BlockModel, BlockOperator, BlockOptions
 
 __all__ = ["ConverseNet", "prior_blocks"]
 
 
-class ConverseNet(nn.Module):
+class ConverseNet(BlockModel):
     """ConverseNet for blind deblurring, and its control ConvNet.
 
     1×1 conv (C→64); the same stack of 7 blocks (kernel 3, padding 2, circular) applied
@@ -34,7 +31,7 @@ class ConverseNet(nn.Module):
     """
 
     #: The blocks' spatial operator where no keyword changes it: that of the published model.
-    block_defaults: ClassVar[BlockOperator] = BlockOperator(kernel_size=3, padding=2)
+    block_defaults = BlockOperator(kernel_size=3, padding=2)
 
     def __init__(
         self,
@@ -44,21 +41,20 @@ class ConverseNet(nn.Module):
         num_iterations: int = 5,
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        check_positive_ints(
+        super().__init__(
+            block,
             in_channels=in_channels,
             num_features=num_features,
             num_blocks=num_blocks,
             num_iterations=num_iterations,
         )
-        self.block_operator = self.block_defaults.updated(block, type(self).__name__)
         self.num_iterations = num_iterations
         self.p = prior_blocks(self.block_operator.blocks(num_features, num_blocks))
         self.conv1 = nn.Conv2d(in_channels, num_features, 1)
         self.conv2 = nn.Conv2d(num_features, in_channels, 1)
 
     def extra_repr(self) -> str:
-        return f"{self.block_operator.extra_repr()}, num_iterations={self.num_iterations}"
+        return f"{super().extra_repr()}, num_iterations={self.num_iterations}"
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)

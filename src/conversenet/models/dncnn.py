@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from torch import Tensor, nn
 from typing_extensions import Unpack
 
 from ..checks import check_int, check_positive_ints
-from .blocks import BlockOperator, BlockOptions
+from .blocks import BlockModel, BlockOperator, BlockOptions
 
 __all__ = ["ConverseDnCNN", "DnCNN"]
 
@@ -52,7 +50,7 @@ class DnCNN(nn.Module):
         return x - self.model(x)
 
 
-class ConverseDnCNN(nn.Module):
+class ConverseDnCNN(BlockModel):
     """Converse-DnCNN and its controls: 1×1 conv (C→64), ``num_blocks`` blocks around one
     spatial operator, 1×1 conv (64→C). The network maps the noisy image to the clean one
     directly (no global skip).
@@ -78,9 +76,7 @@ class ConverseDnCNN(nn.Module):
     """
 
     #: The blocks' spatial operator where no keyword changes it: that of the published model.
-    block_defaults: ClassVar[BlockOperator] = BlockOperator(
-        kernel_size=7, padding=6, padding_mode="circular"
-    )
+    block_defaults = BlockOperator(kernel_size=7, padding=6, padding_mode="circular")
 
     def __init__(
         self,
@@ -89,17 +85,12 @@ class ConverseDnCNN(nn.Module):
         num_blocks: int = 20,
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        check_positive_ints(
-            in_channels=in_channels, num_features=num_features, num_blocks=num_blocks
+        super().__init__(
+            block, in_channels=in_channels, num_features=num_features, num_blocks=num_blocks
         )
-        self.block_operator = self.block_defaults.updated(block, type(self).__name__)
         self.m_head = nn.Sequential(nn.Conv2d(in_channels, num_features, 1))
         self.m_body = self.block_operator.blocks(num_features, num_blocks)
         self.m_tail = nn.Sequential(nn.Conv2d(num_features, in_channels, 1))
-
-    def extra_repr(self) -> str:
-        return self.block_operator.extra_repr()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.m_tail(self.m_body(self.m_head(x)))

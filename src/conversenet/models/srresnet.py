@@ -12,15 +12,13 @@ network output.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from torch import Tensor, nn
 from torch.nn import functional as F
 from typing_extensions import Unpack
 
 from ..checks import check_choice, check_int
 from ..operator import Converse2D
-from .blocks import BlockOperator, BlockOptions, ResidualBlock
+from .blocks import BlockModel, BlockOperator, BlockOptions, ResidualBlock
 from .upsamplers import NearestConvUpsample, convt_upsampler
 
 __all__ = [
@@ -98,7 +96,7 @@ class MSRResNet(nn.Module):
         return _upsampling_forward(self, x, stages, self.lrelu)
 
 
-class ConverseSRResNet(nn.Module):
+class ConverseSRResNet(BlockModel):
     """Converse-SRResNet and its controls.
 
     1×1 conv_first (C→64) + GELU; ``num_blocks`` blocks (kernel 5, padding 4, replicate);
@@ -133,9 +131,7 @@ class ConverseSRResNet(nn.Module):
     """
 
     #: The blocks' spatial operator where no keyword changes it: that of the published model.
-    block_defaults: ClassVar[BlockOperator] = BlockOperator(
-        kernel_size=5, padding=4, padding_mode="replicate"
-    )
+    block_defaults = BlockOperator(kernel_size=5, padding=4, padding_mode="replicate")
 
     def __init__(
         self,
@@ -149,8 +145,8 @@ class ConverseSRResNet(nn.Module):
         up_eps: float = 1e-3,
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        spatial = self.block_operator = self.block_defaults.updated(block, type(self).__name__)
+        super().__init__(block, num_features=num_features)
+        spatial = self.block_operator
         scales = _stage_scales(upscale)
         self.upscale = upscale
         nf = num_features
@@ -177,7 +173,7 @@ class ConverseSRResNet(nn.Module):
         self.gelu = nn.GELU()
 
     def extra_repr(self) -> str:
-        return f"{self.block_operator.extra_repr()}, upscale={self.upscale}"
+        return f"{super().extra_repr()}, upscale={self.upscale}"
 
     def forward(self, x: Tensor) -> Tensor:
         stages = [(self.upconv1, self.up1)]

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 from typing_extensions import Unpack
 
 from ..checks import check_int
-from .blocks import BlockOperator, BlockOptions
+from .blocks import BlockModel, BlockOperator, BlockOptions
 from .upsamplers import make_upsampler
 
 __all__ = ["ConverseUNet"]
@@ -47,7 +46,7 @@ def _check_levels(widths: Sequence[int], num_blocks: Sequence[int]) -> tuple[lis
     return widths, num_blocks
 
 
-class ConverseUNet(nn.Module):
+class ConverseUNet(BlockModel):
     """U-shaped blind denoiser on a chosen spatial operator, with a global residual.
 
     Level ``i`` works at :math:`2^{-i}` of the input resolution with ``widths[i]`` features
@@ -74,7 +73,7 @@ class ConverseUNet(nn.Module):
 
     #: The blocks' spatial operator where no keyword changes it (eps 0.05 bounds every
     #: Converse2D's gain, as in the compact denoiser).
-    block_defaults: ClassVar[BlockOperator] = BlockOperator(kernel_size=5, padding=4, eps=5e-2)
+    block_defaults = BlockOperator(kernel_size=5, padding=4, eps=5e-2)
 
     def __init__(
         self,
@@ -83,10 +82,9 @@ class ConverseUNet(nn.Module):
         num_blocks: Sequence[int] = (0, 2, 4),
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        check_int("in_channels", in_channels, minimum=1)
+        super().__init__(block, in_channels=in_channels)
         widths, num_blocks = _check_levels(widths, num_blocks)
-        spatial = self.block_operator = self.block_defaults.updated(block, type(self).__name__)
+        spatial = self.block_operator
         self.in_channels = in_channels
         self.levels = len(widths)
         #: The downscaling of the deepest level (sizes are padded to a multiple of it).
@@ -106,7 +104,7 @@ class ConverseUNet(nn.Module):
         nn.init.zeros_(self.tail.bias)
 
     def extra_repr(self) -> str:
-        return f"{self.block_operator.extra_repr()}, levels={self.levels}"
+        return f"{super().extra_repr()}, levels={self.levels}"
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -13,7 +13,6 @@ Only the first data step upsamples (by ``sf``); the later ones use scale 1.
 from __future__ import annotations
 
 import numbers
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -21,8 +20,7 @@ from torch.nn import functional as F
 from typing_extensions import Unpack
 
 from .. import functional as CF
-from ..checks import check_positive_ints
-from .blocks import BlockOperator, BlockOptions
+from .blocks import BlockModel, BlockOperator, BlockOptions
 from .deblur import prior_blocks
 
 __all__ = ["ConvDataStep", "ConverseDataStep", "ConverseUSRNet", "KernelNet"]
@@ -120,7 +118,7 @@ class ConvDataStep(nn.Module):
         return out.view(n, c, h, w)
 
 
-class ConverseUSRNet(nn.Module):
+class ConverseUSRNet(BlockModel):
     """Converse-USRNet for non-blind deblurring, and its control Conv-USRNet:
     ``model(x, kernel, sf=1)``.
 
@@ -154,7 +152,7 @@ class ConverseUSRNet(nn.Module):
 
     #: The prior blocks' spatial operator where no keyword changes it: that of the
     #: published model.
-    block_defaults: ClassVar[BlockOperator] = BlockOperator(kernel_size=3, padding=2)
+    block_defaults = BlockOperator(kernel_size=3, padding=2)
 
     def __init__(
         self,
@@ -168,9 +166,7 @@ class ConverseUSRNet(nn.Module):
         data_eps: float = 1e-3,
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        check_positive_ints(num_blocks=num_blocks, num_iterations=num_iterations)
-        self.block_operator = self.block_defaults.updated(block, type(self).__name__)
+        super().__init__(block, num_blocks=num_blocks, num_iterations=num_iterations)
         self.blur_kernel_size = blur_kernel_size
         self.d = (
             ConverseDataStep(num_features, data_eps)
@@ -184,9 +180,6 @@ class ConverseUSRNet(nn.Module):
         self.convs = nn.ModuleList(
             nn.Conv2d(kernel_channels, num_features, 1) for _ in range(num_iterations)
         )
-
-    def extra_repr(self) -> str:
-        return self.block_operator.extra_repr()
 
     def _prepare_kernel(self, kernel: Tensor, x: Tensor) -> Tensor:
         if not isinstance(kernel, Tensor):
