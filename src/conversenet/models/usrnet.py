@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from typing_extensions import Unpack
 
 from .. import functional as CF
+from ..operator.checks import check_blur_kernel
 from .blocks import BlockModel, BlockOperator, BlockOptions
 from .deblur import prior_blocks
 
@@ -182,19 +183,9 @@ class ConverseUSRNet(BlockModel):
         )
 
     def _prepare_kernel(self, kernel: Tensor, x: Tensor) -> Tensor:
-        if not isinstance(kernel, Tensor):
-            raise TypeError(f"kernel must be a torch.Tensor, got {type(kernel).__name__}")
-        if kernel.dim() == 2:
-            kernel = kernel[None, None]
-        if kernel.dim() != 4 or kernel.shape[1] != 1 or kernel.shape[-1] != kernel.shape[-2]:
-            raise ValueError(
-                f"kernel must have shape (N, 1, k, k) (or (k, k)), got {tuple(kernel.shape)}"
-            )
-        if kernel.shape[0] not in (1, x.shape[0]):
-            raise ValueError(
-                f"kernel batch size must be 1 or the image batch size {x.shape[0]}, "
-                f"got {kernel.shape[0]}"
-            )
+        kernel = check_blur_kernel(kernel, x)
+        if kernel.shape[-1] != kernel.shape[-2]:
+            raise ValueError(f"kernel must be square, got {tuple(kernel.shape)}")
         size, target = kernel.shape[-1], self.blur_kernel_size
         if size > target or (target - size) % 2:
             raise ValueError(
