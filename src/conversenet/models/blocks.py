@@ -34,9 +34,12 @@ __all__ = [
     "LayerNorm2d",
     "ResidualBlock",
     "TwoBranchBlock",
+    "check_images",
     "check_operator",
     "depthwise_conv",
     "make_block",
+    "reflect_conv3x3",
+    "reflect_pad_to_multiple",
 ]
 
 #: Spatial operators a block can be built around: Converse2D, or the depthwise
@@ -188,6 +191,33 @@ class BlockModel(nn.Module):
 
     def extra_repr(self) -> str:
         return self.block_operator.extra_repr()
+
+
+def check_images(x: Tensor, in_channels: int) -> tuple[int, int]:
+    """(H, W) of a batch of images ``x`` of shape (N, ``in_channels``, H, W)."""
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise ValueError(
+            f"expected an input of shape (N, {in_channels}, H, W), got {tuple(x.shape)}"
+        )
+    return x.shape[-2], x.shape[-1]
+
+
+def reflect_pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
+    """``x`` (N, C, H, W) reflect-padded at the bottom and right to the next multiples of
+    ``multiple`` (``x`` itself where they are already); crop back with ``[..., :H, :W]``."""
+    pad_h, pad_w = (-x.shape[-2]) % multiple, (-x.shape[-1]) % multiple
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
+
+
+def reflect_conv3x3(in_channels: int, out_channels: int, zero: bool = False) -> nn.Conv2d:
+    """A size-preserving 3×3 convolution with reflect padding (the head and tail of the
+    residual denoisers); with ``zero``, its weight and bias start at zero, so that a
+    network that adds its output to the input starts as the identity."""
+    conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
+    if zero:
+        nn.init.zeros_(conv.weight)
+        nn.init.zeros_(conv.bias)
+    return conv
 
 
 class ResidualBlock(nn.Module):

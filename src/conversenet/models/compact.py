@@ -13,10 +13,17 @@ configs/compact_denoiser_blind.yaml``.
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from typing_extensions import Unpack
 
-from .blocks import BlockModel, BlockOperator, BlockOptions
+from .blocks import (
+    BlockModel,
+    BlockOperator,
+    BlockOptions,
+    check_images,
+    reflect_conv3x3,
+    reflect_pad_to_multiple,
+)
 
 __all__ = ["CompactConverseDenoiser"]
 
@@ -61,24 +68,17 @@ class CompactConverseDenoiser(BlockModel):
         self.in_channels = in_channels
         self.downscale = downscale
         planes = in_channels * downscale * downscale
-        self.m_head = nn.Conv2d(planes, num_features, 3, padding=1, padding_mode="reflect")
+        self.m_head = reflect_conv3x3(planes, num_features)
         self.m_body = self.block_operator.blocks(num_features, num_blocks)
-        self.m_tail = nn.Conv2d(num_features, planes, 3, padding=1, padding_mode="reflect")
-        nn.init.zeros_(self.m_tail.weight)
-        nn.init.zeros_(self.m_tail.bias)
+        self.m_tail = reflect_conv3x3(num_features, planes, zero=True)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, downscale={self.downscale}"
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected an input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
-        h, w = x.shape[-2:]
+        h, w = check_images(x, self.in_channels)
         s = self.downscale
-        pad_h, pad_w = (-h) % s, (-w) % s
-        y = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
+        y = reflect_pad_to_multiple(x, s)
         y = F.pixel_unshuffle(y, s) if s > 1 else y
         y = self.m_tail(self.m_body(self.m_head(y)))
         y = F.pixel_shuffle(y, s) if s > 1 else y

@@ -22,12 +22,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 from typing_extensions import Unpack
 
 from ..checks import check_int
-from .blocks import BlockModel, BlockOperator, BlockOptions
+from .blocks import (
+    BlockModel,
+    BlockOperator,
+    BlockOptions,
+    check_images,
+    reflect_conv3x3,
+    reflect_pad_to_multiple,
+)
 from .upsamplers import make_upsampler
 
 __all__ = ["ConverseUNet"]
@@ -90,7 +96,7 @@ class ConverseUNet(BlockModel):
         #: The downscaling of the deepest level (sizes are padded to a multiple of it).
         self.downscale = 2 ** (self.levels - 1)
         pairs = list(pairwise(widths))
-        self.head = nn.Conv2d(in_channels, widths[0], 3, padding=1, padding_mode="reflect")
+        self.head = reflect_conv3x3(in_channels, widths[0])
         self.encoders = nn.ModuleList(
             spatial.blocks(w, n) for w, n in zip(widths, num_blocks, strict=True)
         )
@@ -99,28 +105,20 @@ class ConverseUNet(BlockModel):
         self.decoders = nn.ModuleList(
             spatial.blocks(w, n) for w, n in zip(widths, num_blocks[:-1], strict=False)
         )
-        self.tail = nn.Conv2d(widths[0], in_channels, 3, padding=1, padding_mode="reflect")
-        nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
+        self.tail = reflect_conv3x3(widths[0], in_channels, zero=True)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, levels={self.levels}"
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected an input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
+        h, w = check_images(x, self.in_channels)
         multiple = self.downscale
-        h, w = x.shape[-2:]
         if min(h, w) < 4 * multiple:
             raise ValueError(
                 f"{type(self).__name__} with {self.levels} levels needs an image of at least "
                 f"{4 * multiple}x{4 * multiple} pixels, got {h}x{w}"
             )
-        pad_h, pad_w = (-h) % multiple, (-w) % multiple
-        y = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
-        y = self.head(y)
+        y = self.head(reflect_pad_to_multiple(x, multiple))
         skips = []
         for level, encoder in enumerate(self.encoders):
             y = encoder(y)
