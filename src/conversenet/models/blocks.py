@@ -34,12 +34,10 @@ __all__ = [
     "LayerNorm2d",
     "ResidualBlock",
     "TwoBranchBlock",
-    "check_images",
     "check_operator",
     "depthwise_conv",
     "make_block",
     "reflect_conv3x3",
-    "reflect_pad_to_multiple",
 ]
 
 #: Spatial operators a block can be built around: Converse2D, or the depthwise
@@ -193,20 +191,45 @@ class BlockModel(nn.Module):
         return self.block_operator.extra_repr()
 
 
-def check_images(x: Tensor, in_channels: int) -> tuple[int, int]:
-    """(H, W) of a batch of images ``x`` of shape (N, ``in_channels``, H, W)."""
-    if x.dim() != 4 or x.shape[1] != in_channels:
-        raise ValueError(
-            f"expected an input of shape (N, {in_channels}, H, W), got {tuple(x.shape)}"
-        )
-    return x.shape[-2], x.shape[-1]
+class ResidualDenoiser(BlockModel):
+    """Base of the blind denoisers that add their output to their input (global residual).
 
+    :meth:`forward` checks the images (N, ``in_channels``, H, W), at least ``min_side``
+    pixels on each side, reflect-pads them at the bottom and right to multiples of
+    ``downscale``, and adds :meth:`residual` of the padded images, cropped back, to the
+    input. A subclass sets ``in_channels`` and ``downscale`` and defines :meth:`residual`;
+    its tail, a 3×3 convolution that starts at zero (:func:`reflect_conv3x3`), makes the
+    untrained network the identity.
+    """
 
-def reflect_pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
-    """``x`` (N, C, H, W) reflect-padded at the bottom and right to the next multiples of
-    ``multiple`` (``x`` itself where they are already); crop back with ``[..., :H, :W]``."""
-    pad_h, pad_w = (-x.shape[-2]) % multiple, (-x.shape[-1]) % multiple
-    return F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
+    in_channels: int
+    downscale: int
+
+    @property
+    def min_side(self) -> int:
+        """The smallest image side the model takes."""
+        return 1
+
+    def residual(self, y: Tensor) -> Tensor:
+        """What the model adds to the padded images ``y`` (minus its noise estimate): same
+        shape."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected an input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        h, w = x.shape[-2:]
+        if min(h, w) < self.min_side:
+            side = self.min_side
+            raise ValueError(
+                f"{type(self).__name__} needs an image of at least {side}x{side} pixels, "
+                f"got {h}x{w}"
+            )
+        pad_h, pad_w = (-h) % self.downscale, (-w) % self.downscale
+        y = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
+        return x + self.residual(y)[..., :h, :w]
 
 
 def reflect_conv3x3(in_channels: int, out_channels: int, zero: bool = False) -> nn.Conv2d:

@@ -16,19 +16,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from typing_extensions import Unpack
 
-from .blocks import (
-    BlockModel,
-    BlockOperator,
-    BlockOptions,
-    check_images,
-    reflect_conv3x3,
-    reflect_pad_to_multiple,
-)
+from .blocks import BlockOperator, BlockOptions, ResidualDenoiser, reflect_conv3x3
 
 __all__ = ["CompactConverseDenoiser"]
 
 
-class CompactConverseDenoiser(BlockModel):
+class CompactConverseDenoiser(ResidualDenoiser):
     """Small blind Converse denoiser with a global residual connection.
 
     Args:
@@ -75,11 +68,8 @@ class CompactConverseDenoiser(BlockModel):
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, downscale={self.downscale}"
 
-    def forward(self, x: Tensor) -> Tensor:
-        h, w = check_images(x, self.in_channels)
+    def residual(self, y: Tensor) -> Tensor:
         s = self.downscale
-        y = reflect_pad_to_multiple(x, s)
         y = F.pixel_unshuffle(y, s) if s > 1 else y
         y = self.m_tail(self.m_body(self.m_head(y)))
-        y = F.pixel_shuffle(y, s) if s > 1 else y
-        return x + y[..., :h, :w]
+        return F.pixel_shuffle(y, s) if s > 1 else y

@@ -26,14 +26,7 @@ from torch import Tensor, nn
 from typing_extensions import Unpack
 
 from ..checks import check_int
-from .blocks import (
-    BlockModel,
-    BlockOperator,
-    BlockOptions,
-    check_images,
-    reflect_conv3x3,
-    reflect_pad_to_multiple,
-)
+from .blocks import BlockOperator, BlockOptions, ResidualDenoiser, reflect_conv3x3
 from .upsamplers import make_upsampler
 
 __all__ = ["ConverseUNet"]
@@ -52,7 +45,7 @@ def _check_levels(widths: Sequence[int], num_blocks: Sequence[int]) -> tuple[lis
     return widths, num_blocks
 
 
-class ConverseUNet(BlockModel):
+class ConverseUNet(ResidualDenoiser):
     """U-shaped blind denoiser on a chosen spatial operator, with a global residual.
 
     Level ``i`` works at :math:`2^{-i}` of the input resolution with ``widths[i]`` features
@@ -110,15 +103,13 @@ class ConverseUNet(BlockModel):
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, levels={self.levels}"
 
-    def forward(self, x: Tensor) -> Tensor:
-        h, w = check_images(x, self.in_channels)
-        multiple = self.downscale
-        if min(h, w) < 4 * multiple:
-            raise ValueError(
-                f"{type(self).__name__} with {self.levels} levels needs an image of at least "
-                f"{4 * multiple}x{4 * multiple} pixels, got {h}x{w}"
-            )
-        y = self.head(reflect_pad_to_multiple(x, multiple))
+    @property
+    def min_side(self) -> int:
+        """Four pixels at the deepest level."""
+        return 4 * self.downscale
+
+    def residual(self, y: Tensor) -> Tensor:
+        y = self.head(y)
         skips = []
         for level, encoder in enumerate(self.encoders):
             y = encoder(y)
@@ -127,4 +118,4 @@ class ConverseUNet(BlockModel):
                 y = self.downs[level](y)
         for level in reversed(range(len(self.ups))):
             y = self.decoders[level](self.ups[level](y) + skips[level])
-        return x + self.tail(y)[..., :h, :w]
+        return self.tail(y)
