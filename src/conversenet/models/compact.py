@@ -30,7 +30,7 @@ class CompactConverseDenoiser(ResidualDenoiser):
         num_blocks: number of blocks (:class:`~conversenet.models.blocks.ConverseBlock`).
         downscale: pixel-unshuffle factor before the blocks (1: full resolution).
         **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
-            :class:`~conversenet.models.blocks.BlockOptions`), else :attr:`block_defaults`.
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`.
 
     Shape:
         - Input: :math:`(N, C, H, W)` noisy image in [0, 1], any size (odd sizes are

@@ -24,7 +24,7 @@ class ConverseNet(BlockModel):
         in_channels: image channels.
         num_features, num_blocks, num_iterations: width, depth, repetitions of the stack.
         **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
-            :class:`~conversenet.models.blocks.BlockOptions`), else :attr:`block_defaults`.
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`.
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: same.

@@ -69,7 +69,7 @@ class ConverseDnCNN(BlockModel):
         num_features: block width.
         num_blocks: number of blocks.
         **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
-            :class:`~conversenet.models.blocks.BlockOptions`), else :attr:`block_defaults`.
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`.
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: same.

@@ -159,7 +159,7 @@ class ConverseSRResNet(BlockModel, _UpsamplingNet):
             ``up_eps`` concern Converse2D only; the Converse2D upsamplers pad in the
             blocks' ``padding_mode``).
         **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
-            :class:`~conversenet.models.blocks.BlockOptions`), else :attr:`block_defaults`;
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`;
             ``operator`` also chooses the upsamplers.
 
     Shape:

@@ -57,7 +57,7 @@ class ConverseUNet(ResidualDenoiser):
         widths: features per level, from full resolution down.
         num_blocks: blocks per level (:meth:`~conversenet.models.blocks.BlockOperator.block`).
         **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
-            :class:`~conversenet.models.blocks.BlockOptions`), else :attr:`block_defaults`.
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`.
             ``operator`` also chooses the upsamplers: ``converse`` (Converse2D blocks and
             Converse2D ×2 upsamplers), or the ``conv``/``convt`` controls (depthwise
             convolutions and nearest + conv / transposed-convolution upsamplers; same

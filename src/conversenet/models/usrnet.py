@@ -144,7 +144,7 @@ class ConverseUSRNet(BlockModel):
         kernel_hidden, kernel_channels: MLP width and number of embedded maps.
         data_eps: ε of the reverse-convolution data step's λ.
         **block: the prior blocks' spatial operator (``operator``, ``kernel_size``, ...:
-            :class:`~conversenet.models.blocks.BlockOptions`), else :attr:`block_defaults`.
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`.
 
     Shape:
         - x: :math:`(N, C, H, W)` in [0, 1]; kernel: :math:`(N \\text{ or } 1, 1, k, k)`
