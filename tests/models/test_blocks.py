@@ -90,7 +90,7 @@ def test_families_build_their_blocks_with_their_defaults(family):
 @pytest.mark.parametrize("family", FAMILY_DEFAULTS, ids=lambda f: f.__name__)
 def test_families_take_the_block_keywords(family):
     model = family(operator="conv", kernel_size=3, padding_mode="reflect")
-    assert model.block_operator.operator == "conv"
+    assert model.operator == model.block_operator.operator == "conv"
     assert not any(isinstance(m, ConverseBlock) for m in model.modules())
     # the depthwise convolutions of the blocks (type(m) leaves out the conv upsamplers)
     depthwise = [m for m in model.modules() if type(m) is nn.Conv2d and m.groups > 1]

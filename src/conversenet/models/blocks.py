@@ -1,7 +1,8 @@
 """Building blocks shared by the model zoo: the paper's two-branch block around a chosen
 spatial operator (:class:`ConverseBlock` around Converse2D), the depthwise convolutions of
-the controls, the SRResNet residual block, and :class:`BlockOperator`, the spatial
-operator of a model family's blocks (the keywords :class:`BlockOptions` of every family).
+the controls, the SRResNet residual block; :class:`BlockOperator`, the spatial operator
+of a model family's blocks (the keywords :class:`BlockOptions` of every family), and the
+bases of the families, :class:`BlockModel` and :class:`ResidualDenoiser`.
 
 A *control* block reproduces the layout of :class:`ConverseBlock`
 exactly (same sub-module names, same parameter count) with the Converse2D layer swapped
@@ -186,6 +187,11 @@ class BlockModel(nn.Module):
                 f"{', '.join(map(repr, unknown))} (its block keywords are {', '.join(names)})"
             )
         self.block_operator = replace(self.block_defaults, **block)
+
+    @property
+    def operator(self) -> str:
+        """The blocks' spatial operator: ``converse``, ``conv`` or ``convt``."""
+        return self.block_operator.operator
 
     def extra_repr(self) -> str:
         return self.block_operator.extra_repr()
