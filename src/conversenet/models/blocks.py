@@ -168,17 +168,28 @@ class BlockModel(nn.Module):
     """Base of the model families whose blocks share one spatial operator.
 
     A family sets its default operator as ``block_defaults``, takes the fields as
-    ``**block: Unpack[BlockOptions]`` and calls ``super().__init__(block, **sizes)``: the
-    sizes (channels, widths, counts) are checked to be ints >= 1, and the default updated
-    by the keywords is ``block_operator``, which builds the blocks.
+    ``**block: Unpack[BlockOptions]`` and calls ``super().__init__(block, in_channels,
+    num_features, num_blocks, **sizes)``: the sizes it gives (its own in ``sizes``) are
+    checked to be ints >= 1, and the default updated by the keywords is
+    ``block_operator``, which builds the blocks.
     """
 
     #: The blocks' spatial operator where no keyword changes it (each family sets its own).
     block_defaults: ClassVar[BlockOperator] = BlockOperator()
 
-    def __init__(self, block: Mapping[str, Any], **sizes: int) -> None:
+    def __init__(
+        self,
+        block: Mapping[str, Any],
+        in_channels: int,
+        num_features: int | None = None,
+        num_blocks: int | None = None,
+        **sizes: int,
+    ) -> None:
         super().__init__()
-        check_positive_ints(**sizes)
+        trunk = {"num_features": num_features, "num_blocks": num_blocks}
+        sizes = {name: size for name, size in trunk.items() if size is not None} | sizes
+        check_positive_ints(in_channels=in_channels, **sizes)
+        self.in_channels = in_channels
         names = [f.name for f in fields(BlockOperator)]
         unknown = sorted(set(block) - set(names))
         if unknown:
@@ -203,12 +214,11 @@ class ResidualDenoiser(BlockModel):
     :meth:`forward` checks the images (N, ``in_channels``, H, W), at least ``min_side``
     pixels on each side, reflect-pads them at the bottom and right to multiples of
     ``downscale``, and adds :meth:`residual` of the padded images, cropped back, to the
-    input. A subclass sets ``in_channels`` and ``downscale`` and defines :meth:`residual`;
+    input. A subclass sets ``downscale`` and defines :meth:`residual`;
     its tail, a 3×3 convolution that starts at zero (:func:`reflect_conv3x3`), makes the
     untrained network the identity.
     """
 
-    in_channels: int
     downscale: int
 
     @property

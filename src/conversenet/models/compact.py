@@ -51,14 +51,7 @@ class CompactConverseDenoiser(ResidualDenoiser):
         downscale: int = 2,
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__(
-            block,
-            in_channels=in_channels,
-            num_features=num_features,
-            num_blocks=num_blocks,
-            downscale=downscale,
-        )
-        self.in_channels = in_channels
+        super().__init__(block, in_channels, num_features, num_blocks, downscale=downscale)
         self.downscale = downscale
         planes = in_channels * downscale * downscale
         self.m_head = reflect_conv3x3(planes, num_features)

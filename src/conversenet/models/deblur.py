@@ -42,11 +42,7 @@ class ConverseNet(BlockModel):
         **block: Unpack[BlockOptions],
     ) -> None:
         super().__init__(
-            block,
-            in_channels=in_channels,
-            num_features=num_features,
-            num_blocks=num_blocks,
-            num_iterations=num_iterations,
+            block, in_channels, num_features, num_blocks, num_iterations=num_iterations
         )
         self.num_iterations = num_iterations
         self.p = prior_blocks(self.block_operator.blocks(num_features, num_blocks))

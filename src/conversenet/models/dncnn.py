@@ -85,9 +85,7 @@ class ConverseDnCNN(BlockModel):
         num_blocks: int = 20,
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__(
-            block, in_channels=in_channels, num_features=num_features, num_blocks=num_blocks
-        )
+        super().__init__(block, in_channels, num_features, num_blocks)
         self.m_head = nn.Sequential(nn.Conv2d(in_channels, num_features, 1))
         self.m_body = self.block_operator.blocks(num_features, num_blocks)
         self.m_tail = nn.Sequential(nn.Conv2d(num_features, in_channels, 1))

@@ -181,7 +181,7 @@ class ConverseSRResNet(BlockModel, _UpsamplingNet):
         up_eps: float = 1e-3,
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__(block, num_features=num_features)
+        super().__init__(block, in_channels, num_features, num_blocks, out_channels=out_channels)
         spatial = self.block_operator
         scales = _stage_scales(upscale)
         self.upscale = upscale

@@ -81,10 +81,9 @@ class ConverseUNet(ResidualDenoiser):
         num_blocks: Sequence[int] = (0, 2, 4),
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__(block, in_channels=in_channels)
+        super().__init__(block, in_channels)
         widths, num_blocks = _check_levels(widths, num_blocks)
         spatial = self.block_operator
-        self.in_channels = in_channels
         self.levels = len(widths)
         #: The downscaling of the deepest level (sizes are padded to a multiple of it).
         self.downscale = 2 ** (self.levels - 1)

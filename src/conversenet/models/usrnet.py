@@ -167,7 +167,9 @@ class ConverseUSRNet(BlockModel):
         data_eps: float = 1e-3,
         **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__(block, num_blocks=num_blocks, num_iterations=num_iterations)
+        super().__init__(
+            block, in_channels, num_features, num_blocks, num_iterations=num_iterations
+        )
         self.blur_kernel_size = blur_kernel_size
         self.d = (
             ConverseDataStep(num_features, data_eps)
