@@ -30,7 +30,7 @@ class ConverseNet(BlockModel):
         - Input: :math:`(N, C, H, W)`; Output: same.
     """
 
-    #: The blocks' spatial operator where no keyword changes it: that of the published model.
+    #: The blocks' spatial operator where no keyword changes it (the published model's).
     block_defaults = BlockOperator(kernel_size=3, padding=2)
 
     def __init__(

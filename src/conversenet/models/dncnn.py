@@ -75,7 +75,7 @@ class ConverseDnCNN(BlockModel):
         - Input: :math:`(N, C, H, W)`; Output: same.
     """
 
-    #: The blocks' spatial operator where no keyword changes it: that of the published model.
+    #: The blocks' spatial operator where no keyword changes it (the published model's).
     block_defaults = BlockOperator(kernel_size=7, padding=6, padding_mode="circular")
 
     def __init__(

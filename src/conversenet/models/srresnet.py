@@ -166,7 +166,7 @@ class ConverseSRResNet(BlockModel, _UpsamplingNet):
         - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C_{out}, sH, sW)`.
     """
 
-    #: The blocks' spatial operator where no keyword changes it: that of the published model.
+    #: The blocks' spatial operator where no keyword changes it (the published model's).
     block_defaults = BlockOperator(kernel_size=5, padding=4, padding_mode="replicate")
 
     def __init__(

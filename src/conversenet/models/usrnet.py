@@ -151,8 +151,8 @@ class ConverseUSRNet(BlockModel):
           summing to 1; output: :math:`(N, C, sf\\,H, sf\\,W)`.
     """
 
-    #: The prior blocks' spatial operator where no keyword changes it: that of the
-    #: published model.
+    #: The prior blocks' spatial operator where no keyword changes it (the published
+    #: model's).
     block_defaults = BlockOperator(kernel_size=3, padding=2)
 
     def __init__(
