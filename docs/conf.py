@@ -86,7 +86,8 @@ napoleon_custom_sections = ["Shape"]  # kornia-style shapes, rendered as written
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(torch|numpy|np|nn|F|PIL|Image|scipy|onnxruntime|gradio|yaml)(\..*)?"),
-    (r"py:.*", r"(os|io|pathlib|typing|types|collections|dataclasses|enum|argparse)\..*"),
+    (r"py:.*", r"(os|io|pathlib|typing|typing_extensions|types|collections)\..*"),
+    (r"py:.*", r"(dataclasses|enum|argparse)\..*"),
     (r"py:.*", r"(logging|contextlib)\..*"),
     (r"py:.*", r"(Tensor|Module|Path|PathLike|Any|Callable|Iterable|Iterator|Mapping|Sequence)"),
     (r"py:.*", r"(ndarray|dtype|device|DType|ArrayLike|MappingProxyType|ModuleType|Enum)"),

@@ -56,8 +56,6 @@ def _tiny_weights(tmp_path, filename: str = "tiny.pth") -> tuple[PretrainedWeigh
         filename=filename,
         sha256=hashlib.sha256(data).hexdigest(),
         url=(server / filename).as_uri(),
-        task="denoise",
-        in_channels=1,
     )
     return weights, data
 

@@ -11,7 +11,7 @@ import numbers
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["check_choice", "check_int", "check_real"]
+__all__ = ["check_choice", "check_int", "check_positive_ints", "check_real"]
 
 
 def check_int(name: str, value: Any, minimum: int | None = None) -> int:
@@ -26,6 +26,18 @@ def check_int(name: str, value: Any, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_positive_ints(**values: Any) -> None:
+    """Each keyword's value an ``int`` >= 1 (a model's channels, widths and counts).
+
+    Example:
+        >>> check_positive_ints(in_channels=1, num_blocks=0)
+        Traceback (most recent call last):
+        ValueError: num_blocks must be >= 1, got 0
+    """
+    for name, value in values.items():
+        check_int(name, value, minimum=1)
 
 
 def check_real(

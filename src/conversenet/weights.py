@@ -80,17 +80,14 @@ class PretrainedWeights:
         sha256: hex SHA-256 digest of the file; every copy is checked against it.
         url: download address, or ``None`` for weights shipped inside the package
             (in :data:`PACKAGED_WEIGHTS_DIR`).
-        task, scale, in_channels: what the weights were trained for.
         license: terms of the weights.
-        description: training setting (e.g. noise level).
+        description: training setting (e.g. noise level). The task, scale and channels
+            are those of the registry entry that holds the record.
     """
 
     filename: str
     sha256: str
     url: str | None
-    task: str
-    scale: int = 1
-    in_channels: int = 3
     license: str = UPSTREAM_LICENSE
     description: str = ""
 

@@ -5,8 +5,19 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
+from conversenet.models import (
+    BlockOperator,
+    CompactConverseDenoiser,
+    ConverseDnCNN,
+    ConverseNet,
+    ConverseSRResNet,
+    ConverseUNet,
+    ConverseUSRNet,
+)
 from conversenet.models.blocks import ConverseBlock, ConverseBlockAlpha, make_block
+from conversenet.operator import Converse2D
 
 from conftest import relative_error
 
@@ -43,3 +54,63 @@ def test_block_inference_path_matches_the_autograd_path(make):
     assert relative_error(lean, reference.detach()) < 1e-5
     torch.testing.assert_close(lean_again, lean)
     torch.testing.assert_close(x, before)  # the input is never modified in place
+
+
+# ----------------------------------------------------------------------------------------
+# the spatial operator of a family's blocks
+# ----------------------------------------------------------------------------------------
+# Each family's defaults as the constructors of main spelled them (kernel_size, padding,
+# padding_mode, eps): changing one changes what create_model(name) builds.
+FAMILY_DEFAULTS = {
+    ConverseDnCNN: (7, 6, "circular", 1e-5),
+    CompactConverseDenoiser: (5, 4, "circular", 5e-2),
+    ConverseNet: (3, 2, "circular", 1e-5),
+    ConverseUSRNet: (3, 2, "circular", 1e-5),
+    ConverseSRResNet: (5, 4, "replicate", 1e-5),
+    ConverseUNet: (5, 4, "circular", 5e-2),
+}
+
+
+@pytest.mark.parametrize("family", FAMILY_DEFAULTS, ids=lambda f: f.__name__)
+def test_families_build_their_blocks_with_their_defaults(family):
+    kernel_size, padding, padding_mode, eps = FAMILY_DEFAULTS[family]
+    model = family()
+    assert model.block_operator == family.block_defaults
+    assert model.block_operator == BlockOperator(
+        "converse", kernel_size, padding, padding_mode, eps
+    )
+    converse = [m for m in model.modules() if isinstance(m, Converse2D) and m.scale == 1]
+    assert converse and all(
+        (m.kernel_size, m.padding, m.padding_mode, m.eps) == FAMILY_DEFAULTS[family]
+        for m in converse
+    )
+    assert f"operator='converse', kernel_size={kernel_size}" in repr(model)
+
+
+@pytest.mark.parametrize("family", FAMILY_DEFAULTS, ids=lambda f: f.__name__)
+def test_families_take_the_block_keywords(family):
+    model = family(operator="conv", kernel_size=3, padding_mode="reflect")
+    assert model.operator == model.block_operator.operator == "conv"
+    assert not any(isinstance(m, ConverseBlock) for m in model.modules())
+    # the depthwise convolutions of the blocks (type(m) leaves out the conv upsamplers)
+    depthwise = [m for m in model.modules() if type(m) is nn.Conv2d and m.groups > 1]
+    assert depthwise and all(
+        (m.kernel_size, m.padding_mode) == ((3, 3), "reflect") for m in depthwise
+    )
+    with pytest.raises(TypeError, match=rf"{family.__name__}\(\) got an unexpected keyword "):
+        family(kernel=3)
+    with pytest.raises(ValueError, match="kernel_size must be >= 1, got 0"):
+        family(kernel_size=0)
+    with pytest.raises(TypeError, match=r"padding must be an int, got float 2\.0"):
+        family(padding=2.0)
+    with pytest.raises(ValueError, match=r"operator must be one of \('converse', 'conv'"):
+        family(operator="deconv")
+
+
+def test_family_sizes_are_checked():
+    with pytest.raises(ValueError, match="num_blocks must be >= 1, got 0"):
+        ConverseNet(num_blocks=0)
+    with pytest.raises(TypeError, match=r"num_iterations must be an int, got float 2\.0"):
+        ConverseUSRNet(num_iterations=2.0)
+    with pytest.raises(ValueError, match="num_features must be >= 1, got 0"):
+        ConverseSRResNet(num_features=0)

@@ -187,8 +187,10 @@ def test_usrnet_input_errors(usrnet):
         usrnet(x, gaussian_kernel(6))
     with pytest.raises(ValueError, match="batch size must be 1 or"):
         usrnet(x, gaussian_kernel().repeat(3, 1, 1, 1))
-    with pytest.raises(ValueError, match=r"shape \(N, 1, k, k\)"):
+    with pytest.raises(ValueError, match=r"shape \(N, 1, kH, kW\)"):
         usrnet(x, gaussian_kernel().repeat(1, 3, 1, 1))
+    with pytest.raises(ValueError, match=r"kernel must be square, got \(1, 1, 7, 5\)"):
+        usrnet(x, gaussian_kernel()[..., 1:-1])
     with pytest.raises(ValueError, match="sf must be an integer"):
         usrnet(x, gaussian_kernel(), sf=0)
     with pytest.raises(TypeError, match=r"kernel must be a torch\.Tensor"):

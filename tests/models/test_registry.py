@@ -68,7 +68,6 @@ def test_model_info_is_consistent(name):
         assert w.url == UPSTREAM_URL.format(w.filename)
         assert w.url.startswith("https://github.com/cszn/ConverseNet/raw/main/model_zoo/")
         assert len(w.sha256) == 64 and int(w.sha256, 16) >= 0
-        assert (w.task, w.scale, w.in_channels) == (info.task, info.scale, info.in_channels)
         assert w.license
 
 
@@ -95,8 +94,13 @@ def test_overrides_reach_the_constructor():
 
 
 def test_unknown_override_is_a_type_error():
-    with pytest.raises(TypeError, match=r"does not take 'depth'.*num_blocks"):
+    # the named arguments, then the block keywords (BlockOptions) of the family
+    arguments = "in_channels, num_features, num_blocks, operator, kernel_size, padding, "
+    with pytest.raises(TypeError, match=rf"does not take 'depth'; its arguments are: {arguments}"):
         create_model("converse_dncnn", depth=4)
+    assert create_model("convt_srresnet", num_blocks=1, padding_mode="reflect").extra_repr() == (
+        "operator='convt', kernel_size=5, padding=4, padding_mode='reflect', eps=1e-05, upscale=4"
+    )
 
 
 def test_pretrained_without_published_weights():

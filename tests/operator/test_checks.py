@@ -25,6 +25,7 @@ from conversenet.operator import (
     reverse_conv,
     reverse_conv_literal,
 )
+from conversenet.operator.checks import check_blur_kernel
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -426,3 +427,19 @@ def test_forward_model_sizes():
         conv_downsample(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 9, 3), 2)
     with pytest.raises(ValueError, match=r"kernel 9x3 does not fit the output 8x8"):
         conv_downsample_adjoint(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 9, 3), 2)
+
+
+def test_blur_kernel_of_a_non_blind_model():
+    """One (kH, kW) kernel, or one per image, comes back as (1 or N, 1, kH, kW)."""
+    x = torch.rand(2, 3, 8, 8)
+    assert check_blur_kernel(torch.rand(5, 3), x).shape == (1, 1, 5, 3)
+    kernels = torch.rand(2, 1, 5, 5)
+    assert check_blur_kernel(kernels, x) is kernels
+    with pytest.raises(TypeError, match=r"kernel must be a torch\.Tensor, got list"):
+        check_blur_kernel([[1.0]], x)
+    with pytest.raises(
+        ValueError, match=re.escape("(N, 1, kH, kW) (or (kH, kW)), got (2, 3, 5, 5)")
+    ):
+        check_blur_kernel(torch.rand(2, 3, 5, 5), x)
+    with pytest.raises(ValueError, match="must be 1 or the image batch size 2, got 3"):
+        check_blur_kernel(torch.rand(3, 1, 5, 5), x)

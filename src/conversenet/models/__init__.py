@@ -2,12 +2,14 @@
 
 Use :func:`create_model` / :func:`list_models` / :func:`get_model_info`. Each family class
 takes its spatial operator as an argument (``operator="converse"``, ``"conv"`` or
-``"convt"``): the Conv-/ConvT- controls are registry entries of the same class.
+``"convt"``): the Conv-/ConvT- controls are registry entries of the same class. The
+keywords that set the blocks' operator (:class:`BlockOptions`) are the same in every
+family; each family's defaults are its ``block_defaults`` (a :class:`BlockOperator`).
 """
 
 from ..tasks import TASKS
 from .blind_deconv import BlindDeconvolution
-from .blocks import OPERATORS, ResidualBlock
+from .blocks import OPERATORS, BlockOperator, BlockOptions, ResidualBlock
 from .compact import CompactConverseDenoiser
 from .deblur import ConverseNet
 from .dncnn import ConverseDnCNN, DnCNN
@@ -22,6 +24,8 @@ __all__ = [
     "OPERATORS",
     "TASKS",
     "BlindDeconvolution",
+    "BlockOperator",
+    "BlockOptions",
     "CompactConverseDenoiser",
     "ConvDataStep",
     "ConverseDataStep",

@@ -1,6 +1,8 @@
 """Building blocks shared by the model zoo: the paper's two-branch block around a chosen
 spatial operator (:class:`ConverseBlock` around Converse2D), the depthwise convolutions of
-the controls, and the SRResNet residual block.
+the controls, the SRResNet residual block; :class:`BlockOperator`, the spatial operator
+of a model family's blocks (the keywords :class:`BlockOptions` of every family), and the
+bases of the families, :class:`BlockModel` and :class:`ResidualDenoiser`.
 
 A *control* block reproduces the layout of :class:`ConverseBlock`
 exactly (same sub-module names, same parameter count) with the Converse2D layer swapped
@@ -10,19 +12,24 @@ kernel size. They are the "Conv-" and "ConvT-" baselines of the paper's ablation
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar, TypedDict
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..checks import check_choice, check_int
+from ..checks import check_choice, check_int, check_positive_ints
 from ..operator import PADDING_MODES, Converse2D
-from ..operator.checks import tracks_grad
+from ..operator.checks import check_hyperparameters, tracks_grad
 from ..operator.fft import is_tracing
 
 __all__ = [
     "OPERATORS",
+    "BlockModel",
+    "BlockOperator",
+    "BlockOptions",
     "ConverseBlock",
     "ConverseBlockAlpha",
     "LayerNorm2d",
@@ -31,6 +38,7 @@ __all__ = [
     "check_operator",
     "depthwise_conv",
     "make_block",
+    "reflect_conv3x3",
 ]
 
 #: Spatial operators a block can be built around: Converse2D, or the depthwise
@@ -81,23 +89,174 @@ def make_block(
     eps: float = 1e-5,
     alpha: bool = False,
 ) -> nn.Module:
-    """One block around ``operator``: a :class:`ConverseBlock` (or
-    :class:`ConverseBlockAlpha` with ``alpha``) for ``converse``, the
-    same :class:`TwoBranchBlock` around :func:`depthwise_conv` for
-    ``conv`` and ``convt``.
+    """One block around ``operator``: :meth:`BlockOperator.block` of
+    ``BlockOperator(operator, kernel_size, padding, padding_mode, eps)``."""
+    return BlockOperator(operator, kernel_size, padding, padding_mode, eps).block(channels, alpha)
 
-    ``padding`` and ``eps`` only concern Converse2D; the control blocks pad by
-    :math:`(k-1)/2`, which keeps the spatial size.
+
+class BlockOptions(TypedDict, total=False):
+    """The keywords that set the spatial operator of a model family's blocks: the fields
+    of :class:`BlockOperator`, each of which, left out, keeps the family's default (its
+    ``block_defaults``)."""
+
+    operator: str
+    kernel_size: int
+    padding: int
+    padding_mode: str
+    eps: float
+
+
+@dataclass(frozen=True)
+class BlockOperator:
+    """The spatial operator of a model's blocks (checked), and the blocks built around it.
+
+    A model family (:class:`BlockModel`) holds its default as ``block_defaults`` and takes
+    the fields as keywords (:class:`BlockOptions`), e.g. ``ConverseDnCNN(kernel_size=5)``
+    or ``ConverseSRResNet(operator="convt")``.
+
+    Attributes:
+        operator: ``converse`` (a :class:`ConverseBlock` around Converse2D), or the
+            ``conv``/``convt`` controls (the same :class:`TwoBranchBlock` around a
+            depthwise :class:`~torch.nn.Conv2d`/:class:`~torch.nn.ConvTranspose2d` of the
+            same, odd, kernel size: :func:`depthwise_conv`).
+        kernel_size: kernel side.
+        padding: Converse2D's padding (the controls pad by :math:`(k-1)/2`, which keeps
+            the spatial size).
+        padding_mode: the boundary of the padding (``convt`` pads with zeros).
+        eps: the floor of Converse2D's regulariser λ (Converse2D only).
+
+    Example:
+        >>> BlockOperator("conv", kernel_size=5).blocks(8, 2)(torch.rand(1, 8, 9, 9)).shape
+        torch.Size([1, 8, 9, 9])
     """
-    if check_operator(operator) == "converse":
-        cls = ConverseBlockAlpha if alpha else ConverseBlock
-        return cls(channels, kernel_size, padding, padding_mode, eps)
-    transposed = operator == "convt"
-    return TwoBranchBlock(
-        channels,
-        lambda c: depthwise_conv(c, kernel_size, padding_mode, transposed),
-        residual_scales=alpha,
-    )
+
+    operator: str = "converse"
+    kernel_size: int = 3
+    padding: int = 2
+    padding_mode: str = "circular"
+    eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        check_operator(self.operator)
+        check_hyperparameters(self.kernel_size, 1, self.padding, self.padding_mode, self.eps)
+
+    def block(self, channels: int, alpha: bool = False) -> nn.Module:
+        """One block of ``channels`` channels: a :class:`ConverseBlock` (or
+        :class:`ConverseBlockAlpha` with ``alpha``) for ``converse``, the same
+        :class:`TwoBranchBlock` (with residual scales if ``alpha``) around
+        :func:`depthwise_conv` for ``conv`` and ``convt``."""
+        if self.operator == "converse":
+            cls = ConverseBlockAlpha if alpha else ConverseBlock
+            return cls(channels, self.kernel_size, self.padding, self.padding_mode, self.eps)
+        transposed = self.operator == "convt"
+        return TwoBranchBlock(
+            channels,
+            lambda c: depthwise_conv(c, self.kernel_size, self.padding_mode, transposed),
+            residual_scales=alpha,
+        )
+
+    def blocks(self, channels: int, count: int, alpha: bool = False) -> nn.Sequential:
+        """``count`` blocks in a row (:meth:`block`)."""
+        return nn.Sequential(*(self.block(channels, alpha) for _ in range(count)))
+
+    def extra_repr(self) -> str:
+        """The fields as keywords, for the ``extra_repr`` of a model."""
+        return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+
+
+class BlockModel(nn.Module):
+    """Base of the model families whose blocks share one spatial operator.
+
+    A family sets its default operator as ``block_defaults``, takes the fields as
+    ``**block: Unpack[BlockOptions]`` and calls ``super().__init__(block, in_channels,
+    num_features, num_blocks, **sizes)``: the sizes it gives (its own in ``sizes``) are
+    checked to be ints >= 1, and the default updated by the keywords is
+    ``block_operator``, which builds the blocks.
+    """
+
+    #: The blocks' spatial operator where no keyword changes it (each family sets its own).
+    block_defaults: ClassVar[BlockOperator] = BlockOperator()
+
+    def __init__(
+        self,
+        block: Mapping[str, Any],
+        in_channels: int,
+        num_features: int | None = None,
+        num_blocks: int | None = None,
+        **sizes: int,
+    ) -> None:
+        super().__init__()
+        trunk = {"num_features": num_features, "num_blocks": num_blocks}
+        sizes = {name: size for name, size in trunk.items() if size is not None} | sizes
+        check_positive_ints(in_channels=in_channels, **sizes)
+        self.in_channels = in_channels
+        names = [f.name for f in fields(BlockOperator)]
+        unknown = sorted(set(block) - set(names))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got an unexpected keyword argument "
+                f"{', '.join(map(repr, unknown))} (its block keywords are {', '.join(names)})"
+            )
+        self.block_operator = replace(self.block_defaults, **block)
+
+    @property
+    def operator(self) -> str:
+        """The blocks' spatial operator: ``converse``, ``conv`` or ``convt``."""
+        return self.block_operator.operator
+
+    def extra_repr(self) -> str:
+        return self.block_operator.extra_repr()
+
+
+class ResidualDenoiser(BlockModel):
+    """Base of the blind denoisers that add their output to their input (global residual).
+
+    :meth:`forward` checks the images (N, ``in_channels``, H, W), at least ``min_side``
+    pixels on each side, reflect-pads them at the bottom and right to multiples of
+    ``downscale``, and adds :meth:`residual` of the padded images, cropped back, to the
+    input. A subclass sets ``downscale`` and defines :meth:`residual`;
+    its tail, a 3×3 convolution that starts at zero (:func:`reflect_conv3x3`), makes the
+    untrained network the identity.
+    """
+
+    downscale: int
+
+    @property
+    def min_side(self) -> int:
+        """The smallest image side the model takes."""
+        return 1
+
+    def residual(self, y: Tensor) -> Tensor:
+        """What the model adds to the padded images ``y`` (minus its noise estimate): same
+        shape."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected an input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        h, w = x.shape[-2:]
+        if min(h, w) < self.min_side:
+            side = self.min_side
+            raise ValueError(
+                f"{type(self).__name__} needs an image of at least {side}x{side} pixels, "
+                f"got {h}x{w}"
+            )
+        pad_h, pad_w = (-h) % self.downscale, (-w) % self.downscale
+        y = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
+        return x + self.residual(y)[..., :h, :w]
+
+
+def reflect_conv3x3(in_channels: int, out_channels: int, zero: bool = False) -> nn.Conv2d:
+    """A size-preserving 3×3 convolution with reflect padding (the head and tail of the
+    residual denoisers); with ``zero``, its weight and bias start at zero, so that a
+    network that adds its output to the input starts as the identity."""
+    conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
+    if zero:
+        nn.init.zeros_(conv.weight)
+        nn.init.zeros_(conv.bias)
+    return conv
 
 
 class ResidualBlock(nn.Module):

@@ -13,28 +13,24 @@ configs/compact_denoiser_blind.yaml``.
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
+from typing_extensions import Unpack
 
-from ..checks import check_int
-from .blocks import ConverseBlock
+from .blocks import BlockOperator, BlockOptions, ResidualDenoiser, reflect_conv3x3
 
 __all__ = ["CompactConverseDenoiser"]
 
 
-class CompactConverseDenoiser(nn.Module):
+class CompactConverseDenoiser(ResidualDenoiser):
     """Small blind Converse denoiser with a global residual connection.
 
     Args:
         in_channels: image channels (1 for gray, 3 for RGB).
         num_features: width of the feature stack.
-        num_blocks: number of :class:`~conversenet.models.blocks.ConverseBlock`.
-        kernel_size: kernel side of every Converse2D.
-        padding: padding of every Converse2D.
-        padding_mode: padding mode of every Converse2D.
-        eps: floor of the Converse2D regulariser λ. The paper's models use 1e-5; the
-            compact model uses 0.05, which bounds the gain of every Converse2D (λ ≥ 0.05)
-            and made short CPU training converge markedly faster.
+        num_blocks: number of blocks (:class:`~conversenet.models.blocks.ConverseBlock`).
         downscale: pixel-unshuffle factor before the blocks (1: full resolution).
+        **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`.
 
     Shape:
         - Input: :math:`(N, C, H, W)` noisy image in [0, 1], any size (odd sizes are
@@ -42,49 +38,31 @@ class CompactConverseDenoiser(nn.Module):
         - Output: :math:`(N, C, H, W)` denoised image (not clamped).
     """
 
+    #: The blocks' spatial operator where no keyword changes it. The paper's models use
+    #: eps 1e-5; 0.05 bounds the gain of every Converse2D (λ ≥ 0.05) and made short CPU
+    #: training converge markedly faster.
+    block_defaults = BlockOperator(kernel_size=5, padding=4, eps=5e-2)
+
     def __init__(
         self,
         in_channels: int = 1,
         num_features: int = 48,
         num_blocks: int = 6,
-        kernel_size: int = 5,
-        padding: int = 4,
-        padding_mode: str = "circular",
-        eps: float = 5e-2,
         downscale: int = 2,
+        **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("num_features", num_features),
-            ("num_blocks", num_blocks),
-            ("downscale", downscale),
-        ):
-            check_int(name, value, minimum=1)
-        self.in_channels = in_channels
+        super().__init__(block, in_channels, num_features, num_blocks, downscale=downscale)
         self.downscale = downscale
         planes = in_channels * downscale * downscale
-        self.m_head = nn.Conv2d(planes, num_features, 3, padding=1, padding_mode="reflect")
-        self.m_body = nn.Sequential(
-            *[
-                ConverseBlock(num_features, kernel_size, padding, padding_mode, eps)
-                for _ in range(num_blocks)
-            ]
-        )
-        self.m_tail = nn.Conv2d(num_features, planes, 3, padding=1, padding_mode="reflect")
-        nn.init.zeros_(self.m_tail.weight)
-        nn.init.zeros_(self.m_tail.bias)
+        self.m_head = reflect_conv3x3(planes, num_features)
+        self.m_body = self.block_operator.blocks(num_features, num_blocks)
+        self.m_tail = reflect_conv3x3(num_features, planes, zero=True)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected an input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
-        h, w = x.shape[-2:]
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, downscale={self.downscale}"
+
+    def residual(self, y: Tensor) -> Tensor:
         s = self.downscale
-        pad_h, pad_w = (-h) % s, (-w) % s
-        y = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
         y = F.pixel_unshuffle(y, s) if s > 1 else y
         y = self.m_tail(self.m_body(self.m_head(y)))
-        y = F.pixel_shuffle(y, s) if s > 1 else y
-        return x + y[..., :h, :w]
+        return F.pixel_shuffle(y, s) if s > 1 else y

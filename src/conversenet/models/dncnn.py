@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
-from ..checks import check_int
-from .blocks import check_operator, make_block
+from ..checks import check_int, check_positive_ints
+from .blocks import BlockModel, BlockOperator, BlockOptions
 
 __all__ = ["ConverseDnCNN", "DnCNN"]
 
@@ -30,8 +31,7 @@ class DnCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_features: int = 64, depth: int = 17) -> None:
         super().__init__()
-        check_int("in_channels", in_channels, minimum=1)
-        check_int("num_features", num_features, minimum=1)
+        check_positive_ints(in_channels=in_channels, num_features=num_features)
         check_int("depth", depth, minimum=3)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, num_features, 3, 1, 1),
@@ -50,7 +50,7 @@ class DnCNN(nn.Module):
         return x - self.model(x)
 
 
-class ConverseDnCNN(nn.Module):
+class ConverseDnCNN(BlockModel):
     """Converse-DnCNN and its controls: 1×1 conv (C→64), ``num_blocks`` blocks around one
     spatial operator, 1×1 conv (64→C). The network maps the noisy image to the clean one
     directly (no global skip).
@@ -68,44 +68,27 @@ class ConverseDnCNN(nn.Module):
         in_channels: image channels.
         num_features: block width.
         num_blocks: number of blocks.
-        kernel_size, padding, padding_mode, eps: of every Converse2D (``padding`` and
-            ``eps`` concern Converse2D only).
-        operator: the spatial operator, ``converse``, ``conv`` or ``convt``.
+        **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`.
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: same.
     """
+
+    #: The blocks' spatial operator where no keyword changes it (the published model's).
+    block_defaults = BlockOperator(kernel_size=7, padding=6, padding_mode="circular")
 
     def __init__(
         self,
         in_channels: int = 1,
         num_features: int = 64,
         num_blocks: int = 20,
-        kernel_size: int = 7,
-        padding: int = 6,
-        padding_mode: str = "circular",
-        eps: float = 1e-5,
-        operator: str = "converse",
+        **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("num_features", num_features),
-            ("num_blocks", num_blocks),
-        ):
-            check_int(name, value, minimum=1)
-        self.operator = check_operator(operator)
+        super().__init__(block, in_channels, num_features, num_blocks)
         self.m_head = nn.Sequential(nn.Conv2d(in_channels, num_features, 1))
-        self.m_body = nn.Sequential(
-            *(
-                make_block(operator, num_features, kernel_size, padding, padding_mode, eps)
-                for _ in range(num_blocks)
-            )
-        )
+        self.m_body = self.block_operator.blocks(num_features, num_blocks)
         self.m_tail = nn.Sequential(nn.Conv2d(num_features, in_channels, 1))
-
-    def extra_repr(self) -> str:
-        return f"operator={self.operator!r}"
 
     def forward(self, x: Tensor) -> Tensor:
         return self.m_tail(self.m_body(self.m_head(x)))

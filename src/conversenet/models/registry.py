@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +104,17 @@ class ModelInfo:
         return ModelSpec(self.name, self.task, **{key: getattr(self, key) for key in facts})
 
 
-def _upstream(filename: str, sha256: str, **facts: Any) -> PretrainedWeights:
-    return PretrainedWeights(filename, sha256, UPSTREAM_URL.format(filename), **facts)
+def _upstream(filename: str, sha256: str, description: str) -> PretrainedWeights:
+    """The record of an official checkpoint, downloaded from the authors' repository."""
+    return PretrainedWeights(
+        filename, sha256, UPSTREAM_URL.format(filename), description=description
+    )
+
+
+def _packaged(filename: str, sha256: str, dataset: str, description: str) -> PretrainedWeights:
+    """The record of weights trained by this project on ``dataset``, shipped in the package."""
+    licence = f"Apache-2.0 (trained by the conversenet project on {dataset})"
+    return PretrainedWeights(filename, sha256, None, licence, description)
 
 
 def _entry(
@@ -160,8 +170,6 @@ _ENTRIES = (
         _upstream(
             "converse_dncnn.pth",
             "3b86c7f6e41a014448f923bc331232e1f45e2eae350dd7f9e18440803d283e89",
-            task="denoise",
-            in_channels=1,
             description="gray Gaussian denoising, sigma 25 (on the [0, 255] scale)",
         ),
         fixed_sigma=25.0,
@@ -188,13 +196,10 @@ _ENTRIES = (
         "denoise",
         "compact blind gray Converse denoiser (48 features, 6 blocks at half resolution), "
         "trained by this project",
-        PretrainedWeights(
-            filename="converse_dncnn_compact.safetensors",
-            sha256="f4b61c33cd9e1ab6d90d18a81e704b4865c85a435ea0cf6e30aafa9c2c43fa2f",
-            url=None,
-            task="denoise",
-            in_channels=1,
-            license="Apache-2.0 (trained by the conversenet project on Train400)",
+        _packaged(
+            "converse_dncnn_compact.safetensors",
+            "f4b61c33cd9e1ab6d90d18a81e704b4865c85a435ea0cf6e30aafa9c2c43fa2f",
+            dataset="Train400",
             description="blind gray Gaussian denoising, sigma in [0, 50] (0-255 scale)",
         ),
         min_size=7,
@@ -206,13 +211,10 @@ _ENTRIES = (
         "denoise",
         "compact blind colour Converse denoiser (96 features, 6 blocks at half resolution), "
         "trained by this project",
-        PretrainedWeights(
-            filename="converse_dncnn_compact_colour.safetensors",
-            sha256="edad64d2affd57071ff1e868f40a53392ee3f79a254c71de13030005359e1933",
-            url=None,
-            task="denoise",
-            in_channels=3,
-            license="Apache-2.0 (trained by the conversenet project on CSun_Hays80)",
+        _packaged(
+            "converse_dncnn_compact_colour.safetensors",
+            "edad64d2affd57071ff1e868f40a53392ee3f79a254c71de13030005359e1933",
+            dataset="CSun_Hays80",
             description="blind colour Gaussian denoising, sigma in [0, 50] (0-255 scale)",
         ),
         in_channels=3,
@@ -275,8 +277,6 @@ _ENTRIES = (
         _upstream(
             "converse_srresnet.pth",
             "ed75a697f1ebb9f9ad6a53b7875bb76098f23b48d87bf6f0b0dd8cde6df81d2f",
-            task="sr",
-            scale=4,
             description="x4 bicubic super-resolution, RGB",
         ),
     ),
@@ -285,13 +285,10 @@ _ENTRIES = (
         ConverseSRResNet,
         "sr",
         "compact x4 Converse-SRResNet (32 features, 6 blocks), RGB, trained by this project",
-        PretrainedWeights(
-            filename="converse_srresnet_compact.safetensors",
-            sha256="f4bb127faef4028247451d53c2276ea7f2a14c70ae423d195ee204abd1cf8a57",
-            url=None,
-            task="sr",
-            scale=4,
-            license="Apache-2.0 (trained by the conversenet project on CSun_Hays80)",
+        _packaged(
+            "converse_srresnet_compact.safetensors",
+            "f4bb127faef4028247451d53c2276ea7f2a14c70ae423d195ee204abd1cf8a57",
+            dataset="CSun_Hays80",
             description="x4 bicubic super-resolution, RGB",
         ),
         num_features=32,
@@ -326,7 +323,6 @@ _ENTRIES = (
         _upstream(
             "conversenet.pth",
             "603cbb29075178410db9ab6166b247d2ddff32f349c59a7e1763c46feca270bd",
-            task="deblur",
             description="blind deblurring, RGB",
         ),
         min_size=2,
@@ -344,13 +340,10 @@ _ENTRIES = (
         "deblur",
         "compact blind colour Converse deblurring model (64 features, 8 blocks at half "
         "resolution), trained by this project",
-        PretrainedWeights(
-            filename="conversenet_compact.safetensors",
-            sha256="124af6e4b01d4022d13a3d161eda6b119571ad138e795887991193e3be1b6557",
-            url=None,
-            task="deblur",
-            in_channels=3,
-            license="Apache-2.0 (trained by the conversenet project on CSun_Hays80)",
+        _packaged(
+            "conversenet_compact.safetensors",
+            "124af6e4b01d4022d13a3d161eda6b119571ad138e795887991193e3be1b6557",
+            dataset="CSun_Hays80",
             description="blind deblurring (7x7 Gaussian and motion blur, noise up to 2.55), RGB",
         ),
         in_channels=3,
@@ -376,7 +369,6 @@ _ENTRIES = (
         _upstream(
             "converse_usrnet.pth",
             "729529b8bc8cbda152d6b60734b01032b49c20fcb8b6da2fb33141d9c3378d82",
-            task="deblur_nonblind",
             description="non-blind deblurring with 7x7 kernels, RGB",
         ),
         min_size=7,
@@ -399,6 +391,19 @@ _ENTRIES = (
     ),
 )
 _REGISTRY: Mapping[str, ModelInfo] = MappingProxyType({info.name: info for info in _ENTRIES})
+
+
+def _keywords(builder: type[nn.Module]) -> list[str]:
+    """The keywords ``builder`` takes: its named parameters, then the keys of its
+    ``**kwargs: Unpack[TypedDict]`` if it has one (a family's block keywords)."""
+    names = []
+    for parameter in inspect.signature(builder).parameters.values():
+        if parameter.kind is not parameter.VAR_KEYWORD:
+            names.append(parameter.name)
+            continue
+        hint = typing.get_type_hints(builder.__init__)[parameter.name]  # Unpack[TypedDict]
+        names += list(typing.get_type_hints(typing.get_args(hint)[0]))
+    return names
 
 
 def _unknown(name: object) -> ValueError:
@@ -502,7 +507,7 @@ def create_model(
                 f"{name!r}; create {saved_name!r} with it"
             )
         overrides = {**saved_options, **overrides}  # what you pass wins over the file
-    params = inspect.signature(info.builder).parameters
+    params = _keywords(info.builder)
     unknown = sorted(set(overrides) - set(params))
     if unknown:
         raise TypeError(

@@ -12,12 +12,16 @@ network output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar
+
 from torch import Tensor, nn
 from torch.nn import functional as F
+from typing_extensions import Unpack
 
 from ..checks import check_choice, check_int
 from ..operator import Converse2D
-from .blocks import ResidualBlock, check_operator, make_block
+from .blocks import BlockModel, BlockOperator, BlockOptions, ResidualBlock
 from .upsamplers import NearestConvUpsample, convt_upsampler
 
 __all__ = [
@@ -36,21 +40,52 @@ def _stage_scales(upscale: int) -> tuple[int, ...]:
     return (2, 2) if upscale == 4 else (upscale,)
 
 
-def _upsampling_forward(
-    net: nn.Module, x: Tensor, stages: list[tuple[nn.Module, nn.Module]], act: nn.Module
-) -> Tensor:
-    """The forward pass shared by the SRResNet family: first conv, body, one (conv,
-    upsampler) pair per stage, conv_hres, conv_last, each followed by ``act`` but the last,
-    plus the bilinear upsampling of the input (``align_corners=False``)."""
-    feat = net.conv_body(act(net.conv_first(x)))
-    for conv, up in stages:
-        feat = act(up(conv(feat)))
-    out = net.conv_last(act(net.conv_hres(feat)))
-    skip = F.interpolate(x, scale_factor=net.upscale, mode="bilinear", align_corners=False)
-    return out + skip
+class _UpsamplingNet(nn.Module):
+    """The layout of the SRResNet family: ``conv_first``, ``conv_body``, one (convolution,
+    upsampler) pair per stage, ``conv_hres``, ``conv_last``, each followed by
+    :meth:`activation` but the last, plus the bilinear upsampling of the input
+    (``align_corners=False``)."""
+
+    upscale: int
+    #: The names of a stage's convolution and upsampler, followed by the stage number.
+    stage_names: ClassVar[tuple[str, str]] = ("upconv", "up")
+
+    def _add_stages(
+        self,
+        scales: tuple[int, ...],
+        conv: Callable[[], nn.Module],
+        upsampler: Callable[[int], nn.Module],
+    ) -> None:
+        """A convolution and an upsampler per stage (:func:`_stage_scales`), in this order."""
+        conv_name, up_name = self.stage_names
+        for i, scale in enumerate(scales, 1):
+            setattr(self, f"{conv_name}{i}", conv())
+            setattr(self, f"{up_name}{i}", upsampler(scale))
+
+    def stages(self) -> list[tuple[nn.Module, nn.Module]]:
+        """The (convolution, upsampler) pairs, in order."""
+        conv_name, up_name = self.stage_names
+        count = len(_stage_scales(self.upscale))
+        return [
+            (getattr(self, f"{conv_name}{i}"), getattr(self, f"{up_name}{i}"))
+            for i in range(1, count + 1)
+        ]
+
+    def activation(self) -> nn.Module:
+        """The activation after every layer but the last."""
+        return self.gelu
+
+    def forward(self, x: Tensor) -> Tensor:
+        act = self.activation()
+        feat = self.conv_body(act(self.conv_first(x)))
+        for conv, up in self.stages():
+            feat = act(up(conv(feat)))
+        out = self.conv_last(act(self.conv_hres(feat)))
+        skip = F.interpolate(x, scale_factor=self.upscale, mode="bilinear", align_corners=False)
+        return out + skip
 
 
-class MSRResNet(nn.Module):
+class MSRResNet(_UpsamplingNet):
     """Modified SRResNet (KAIR/BasicSR ``MSRResNet``): 3×3 conv + LeakyReLU(0.1),
     ``num_blocks`` residual blocks (no batch norm), pixel-shuffle upsampling (conv to 4C
     + shuffle ×2, twice for x4; conv to s²C + shuffle ×s for x2/x3), 3×3 conv_hres,
@@ -88,14 +123,16 @@ class MSRResNet(nn.Module):
         self.conv_last = nn.Conv2d(nf, out_channels, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
 
-    def forward(self, x: Tensor) -> Tensor:
-        stages = [(self.upconv1, self.pixel_shuffle)]
-        if self.upscale == 4:
-            stages.append((self.upconv2, self.pixel_shuffle))
-        return _upsampling_forward(self, x, stages, self.lrelu)
+    def stages(self) -> list[tuple[nn.Module, nn.Module]]:
+        """``upconv1`` (and ``upconv2`` for x4), each followed by the pixel shuffle."""
+        convs = [self.upconv1, self.upconv2] if self.upscale == 4 else [self.upconv1]
+        return [(conv, self.pixel_shuffle) for conv in convs]
+
+    def activation(self) -> nn.Module:
+        return self.lrelu
 
 
-class ConverseSRResNet(nn.Module):
+class ConverseSRResNet(BlockModel, _UpsamplingNet):
     """Converse-SRResNet and its controls.
 
     1×1 conv_first (C→64) + GELU; ``num_blocks`` blocks (kernel 5, padding 4, replicate);
@@ -118,16 +155,19 @@ class ConverseSRResNet(nn.Module):
         num_features: width.
         num_blocks: blocks in the body.
         upscale: 2, 3 (one stage of that scale) or 4 (two ×2 stages).
-        kernel_size, padding, padding_mode, eps: of the spatial operator inside the blocks
-            (``padding_mode`` is also used by the Converse2D upsamplers; ``padding`` and
-            ``eps`` concern Converse2D only).
         up_kernel_size, up_padding, up_eps: of the upsamplers (``up_padding`` and
-            ``up_eps`` concern Converse2D only).
-        operator: the spatial operator, ``converse``, ``conv`` or ``convt``.
+            ``up_eps`` concern Converse2D only; the Converse2D upsamplers pad in the
+            blocks' ``padding_mode``).
+        **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`;
+            ``operator`` also chooses the upsamplers.
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C_{out}, sH, sW)`.
     """
+
+    #: The blocks' spatial operator where no keyword changes it (the published model's).
+    block_defaults = BlockOperator(kernel_size=5, padding=4, padding_mode="replicate")
 
     def __init__(
         self,
@@ -136,53 +176,38 @@ class ConverseSRResNet(nn.Module):
         num_features: int = 64,
         num_blocks: int = 16,
         upscale: int = 4,
-        kernel_size: int = 5,
-        padding: int = 4,
-        padding_mode: str = "replicate",
-        eps: float = 1e-5,
         up_kernel_size: int = 2,
         up_padding: int = 2,
         up_eps: float = 1e-3,
-        operator: str = "converse",
+        **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        self.operator = check_operator(operator)
+        super().__init__(block, in_channels, num_features, num_blocks, out_channels=out_channels)
+        spatial = self.block_operator
         scales = _stage_scales(upscale)
         self.upscale = upscale
         nf = num_features
 
-        def block() -> nn.Module:
-            return make_block(operator, nf, kernel_size, padding, padding_mode, eps)
-
         def upsampler(scale: int) -> nn.Module:
-            if operator == "converse":
-                return Converse2D(nf, nf, up_kernel_size, scale, up_padding, padding_mode, up_eps)
-            if operator == "conv":
+            if spatial.operator == "converse":
+                return Converse2D(
+                    nf, nf, up_kernel_size, scale, up_padding, spatial.padding_mode, up_eps
+                )
+            if spatial.operator == "conv":
                 return NearestConvUpsample(nf, up_kernel_size, scale)
             return convt_upsampler(nf, up_kernel_size, scale)
 
         self.conv_first = nn.Conv2d(in_channels, nf, 1)
-        self.conv_body = nn.Sequential(*(block() for _ in range(num_blocks)))
-        self.upconv1 = block()
-        self.up1 = upsampler(scales[0])
-        if len(scales) == 2:
-            self.upconv2 = block()
-            self.up2 = upsampler(scales[1])
-        self.conv_hres = block()
+        self.conv_body = spatial.blocks(nf, num_blocks)
+        self._add_stages(scales, lambda: spatial.block(nf), upsampler)
+        self.conv_hres = spatial.block(nf)
         self.conv_last = nn.Conv2d(nf, out_channels, 1, bias=False)
         self.gelu = nn.GELU()
 
     def extra_repr(self) -> str:
-        return f"operator={self.operator!r}, upscale={self.upscale}"
-
-    def forward(self, x: Tensor) -> Tensor:
-        stages = [(self.upconv1, self.up1)]
-        if self.upscale == 4:
-            stages.append((self.upconv2, self.up2))
-        return _upsampling_forward(self, x, stages, self.gelu)
+        return f"{super().extra_repr()}, upscale={self.upscale}"
 
 
-class ConverseUpSRResNet(nn.Module):
+class ConverseUpSRResNet(_UpsamplingNet):
     """MSRResNet with Converse2D upsampling.
 
     3×3 conv_first + GELU, ``num_blocks`` residual blocks, then per stage a 3×3 conv
@@ -193,6 +218,8 @@ class ConverseUpSRResNet(nn.Module):
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C_{out}, sH, sW)`.
     """
+
+    stage_names = ("conv", "reverse")
 
     def __init__(
         self,
@@ -212,21 +239,11 @@ class ConverseUpSRResNet(nn.Module):
         nf = num_features
         self.conv_first = nn.Conv2d(in_channels, nf, 3, 1, 1)
         self.conv_body = nn.Sequential(*(ResidualBlock(nf) for _ in range(num_blocks)))
-        self.conv1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.reverse1 = Converse2D(
-            nf, nf, up_kernel_size, scales[0], up_padding, up_padding_mode, up_eps
+        self._add_stages(
+            scales,
+            lambda: nn.Conv2d(nf, nf, 3, 1, 1),
+            lambda s: Converse2D(nf, nf, up_kernel_size, s, up_padding, up_padding_mode, up_eps),
         )
-        if len(scales) == 2:
-            self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
-            self.reverse2 = Converse2D(
-                nf, nf, up_kernel_size, scales[1], up_padding, up_padding_mode, up_eps
-            )
         self.conv_hres = nn.Conv2d(nf, nf, 3, 1, 1)
         self.conv_last = nn.Conv2d(nf, out_channels, 3, 1, 1)
         self.gelu = nn.GELU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        stages = [(self.conv1, self.reverse1)]
-        if self.upscale == 4:
-            stages.append((self.conv2, self.reverse2))
-        return _upsampling_forward(self, x, stages, self.gelu)

@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
-import torch.nn.functional as F
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
 from ..checks import check_int
-from .blocks import check_operator, make_block
+from .blocks import BlockOperator, BlockOptions, ResidualDenoiser, reflect_conv3x3
 from .upsamplers import make_upsampler
 
 __all__ = ["ConverseUNet"]
@@ -45,7 +45,7 @@ def _check_levels(widths: Sequence[int], num_blocks: Sequence[int]) -> tuple[lis
     return widths, num_blocks
 
 
-class ConverseUNet(nn.Module):
+class ConverseUNet(ResidualDenoiser):
     """U-shaped blind denoiser on a chosen spatial operator, with a global residual.
 
     Level ``i`` works at :math:`2^{-i}` of the input resolution with ``widths[i]`` features
@@ -55,13 +55,13 @@ class ConverseUNet(nn.Module):
     Args:
         in_channels: image channels (1 for gray, 3 for RGB).
         widths: features per level, from full resolution down.
-        num_blocks: blocks per level (:func:`~conversenet.models.blocks.make_block`).
-        kernel_size, padding, padding_mode, eps: of the spatial operator inside the blocks
-            (``padding`` and ``eps`` concern Converse2D only; the default eps 0.05 bounds
-            every Converse2D's gain, as in the compact denoiser).
-        operator: ``converse`` (Converse2D blocks and Converse2D ×2 upsamplers), or the
-            ``conv``/``convt`` controls (depthwise convolutions and nearest + conv /
-            transposed-convolution upsamplers; same parameter count).
+        num_blocks: blocks per level (:meth:`~conversenet.models.blocks.BlockOperator.block`).
+        **block: the blocks' spatial operator (``operator``, ``kernel_size``, ...:
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`.
+            ``operator`` also chooses the upsamplers: ``converse`` (Converse2D blocks and
+            Converse2D ×2 upsamplers), or the ``conv``/``convt`` controls (depthwise
+            convolutions and nearest + conv / transposed-convolution upsamplers; same
+            parameter count).
 
     Shape:
         - Input: :math:`(N, C, H, W)` noisy image in [0, 1], any size of at least
@@ -70,63 +70,44 @@ class ConverseUNet(nn.Module):
         - Output: :math:`(N, C, H, W)` denoised image (not clamped).
     """
 
+    #: The blocks' spatial operator where no keyword changes it (eps 0.05 bounds every
+    #: Converse2D's gain, as in the compact denoiser).
+    block_defaults = BlockOperator(kernel_size=5, padding=4, eps=5e-2)
+
     def __init__(
         self,
         in_channels: int = 1,
         widths: Sequence[int] = (32, 64, 128),
         num_blocks: Sequence[int] = (0, 2, 4),
-        kernel_size: int = 5,
-        padding: int = 4,
-        padding_mode: str = "circular",
-        eps: float = 5e-2,
-        operator: str = "converse",
+        **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        check_int("in_channels", in_channels, minimum=1)
+        super().__init__(block, in_channels)
         widths, num_blocks = _check_levels(widths, num_blocks)
-        self.operator = check_operator(operator)
-        self.in_channels = in_channels
+        spatial = self.block_operator
         self.levels = len(widths)
         #: The downscaling of the deepest level (sizes are padded to a multiple of it).
         self.downscale = 2 ** (self.levels - 1)
-
-        def stage(width: int, count: int) -> nn.Sequential:
-            return nn.Sequential(
-                *(
-                    make_block(operator, width, kernel_size, padding, padding_mode, eps)
-                    for _ in range(count)
-                )
-            )
-
         pairs = list(pairwise(widths))
-        self.head = nn.Conv2d(in_channels, widths[0], 3, padding=1, padding_mode="reflect")
-        self.encoders = nn.ModuleList(stage(w, n) for w, n in zip(widths, num_blocks, strict=True))
-        self.downs = nn.ModuleList(nn.Conv2d(a, b, 2, stride=2) for a, b in pairs)
-        self.ups = nn.ModuleList(make_upsampler(operator, b, a, 2) for a, b in pairs)
-        self.decoders = nn.ModuleList(
-            stage(w, n) for w, n in zip(widths, num_blocks[:-1], strict=False)
+        self.head = reflect_conv3x3(in_channels, widths[0])
+        self.encoders = nn.ModuleList(
+            spatial.blocks(w, n) for w, n in zip(widths, num_blocks, strict=True)
         )
-        self.tail = nn.Conv2d(widths[0], in_channels, 3, padding=1, padding_mode="reflect")
-        nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
+        self.downs = nn.ModuleList(nn.Conv2d(a, b, 2, stride=2) for a, b in pairs)
+        self.ups = nn.ModuleList(make_upsampler(spatial.operator, b, a, 2) for a, b in pairs)
+        self.decoders = nn.ModuleList(
+            spatial.blocks(w, n) for w, n in zip(widths, num_blocks[:-1], strict=False)
+        )
+        self.tail = reflect_conv3x3(widths[0], in_channels, zero=True)
 
     def extra_repr(self) -> str:
-        return f"operator={self.operator!r}, levels={self.levels}"
+        return f"{super().extra_repr()}, levels={self.levels}"
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected an input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
-        multiple = self.downscale
-        h, w = x.shape[-2:]
-        if min(h, w) < 4 * multiple:
-            raise ValueError(
-                f"{type(self).__name__} with {self.levels} levels needs an image of at least "
-                f"{4 * multiple}x{4 * multiple} pixels, got {h}x{w}"
-            )
-        pad_h, pad_w = (-h) % multiple, (-w) % multiple
-        y = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
+    @property
+    def min_side(self) -> int:
+        """Four pixels at the deepest level."""
+        return 4 * self.downscale
+
+    def residual(self, y: Tensor) -> Tensor:
         y = self.head(y)
         skips = []
         for level, encoder in enumerate(self.encoders):
@@ -136,4 +117,4 @@ class ConverseUNet(nn.Module):
                 y = self.downs[level](y)
         for level in reversed(range(len(self.ups))):
             y = self.decoders[level](self.ups[level](y) + skips[level])
-        return x + self.tail(y)[..., :h, :w]
+        return self.tail(y)

@@ -17,10 +17,11 @@ import numbers
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from typing_extensions import Unpack
 
 from .. import functional as CF
-from ..checks import check_int
-from .blocks import check_operator
+from ..operator.checks import check_blur_kernel
+from .blocks import BlockModel, BlockOperator, BlockOptions
 from .deblur import prior_blocks
 
 __all__ = ["ConvDataStep", "ConverseDataStep", "ConverseUSRNet", "KernelNet"]
@@ -118,7 +119,7 @@ class ConvDataStep(nn.Module):
         return out.view(n, c, h, w)
 
 
-class ConverseUSRNet(nn.Module):
+class ConverseUSRNet(BlockModel):
     """Converse-USRNet for non-blind deblurring, and its control Conv-USRNet:
     ``model(x, kernel, sf=1)``.
 
@@ -138,18 +139,21 @@ class ConverseUSRNet(nn.Module):
     Args:
         in_channels: image channels.
         num_features, num_blocks, num_iterations: width, prior depth, unfolded steps.
-        kernel_size, padding, padding_mode, eps: of the spatial operator in the prior
-            blocks (``padding`` and ``eps`` concern Converse2D only).
         blur_kernel_size: side of the blur kernels the MLP takes (smaller odd kernels are
             zero-padded to it).
         kernel_hidden, kernel_channels: MLP width and number of embedded maps.
         data_eps: ε of the reverse-convolution data step's λ.
-        operator: the spatial operator, ``converse``, ``conv`` or ``convt``.
+        **block: the prior blocks' spatial operator (``operator``, ``kernel_size``, ...:
+            :class:`~conversenet.models.BlockOptions`), else :attr:`block_defaults`.
 
     Shape:
         - x: :math:`(N, C, H, W)` in [0, 1]; kernel: :math:`(N \\text{ or } 1, 1, k, k)`
           summing to 1; output: :math:`(N, C, sf\\,H, sf\\,W)`.
     """
+
+    #: The prior blocks' spatial operator where no keyword changes it (the published
+    #: model's).
+    block_defaults = BlockOperator(kernel_size=3, padding=2)
 
     def __init__(
         self,
@@ -157,27 +161,22 @@ class ConverseUSRNet(nn.Module):
         num_features: int = 64,
         num_blocks: int = 7,
         num_iterations: int = 5,
-        kernel_size: int = 3,
-        padding: int = 2,
-        padding_mode: str = "circular",
-        eps: float = 1e-5,
         blur_kernel_size: int = 7,
         kernel_hidden: int = 64,
         kernel_channels: int = 16,
         data_eps: float = 1e-3,
-        operator: str = "converse",
+        **block: Unpack[BlockOptions],
     ) -> None:
-        super().__init__()
-        check_int("num_iterations", num_iterations, minimum=1)
+        super().__init__(
+            block, in_channels, num_features, num_blocks, num_iterations=num_iterations
+        )
         self.blur_kernel_size = blur_kernel_size
         self.d = (
             ConverseDataStep(num_features, data_eps)
-            if check_operator(operator) == "converse"
+            if self.block_operator.operator == "converse"
             else ConvDataStep()
         )
-        self.p = prior_blocks(
-            operator, num_features, num_blocks, kernel_size, padding, padding_mode, eps, True
-        )
+        self.p = prior_blocks(self.block_operator.blocks(num_features, num_blocks, alpha=True))
         self.conv1 = nn.Conv2d(in_channels, num_features, 1)
         self.conv2 = nn.Conv2d(num_features, in_channels, 1)
         self.kernelnet = KernelNet(blur_kernel_size, kernel_hidden, kernel_channels)
@@ -186,19 +185,9 @@ class ConverseUSRNet(nn.Module):
         )
 
     def _prepare_kernel(self, kernel: Tensor, x: Tensor) -> Tensor:
-        if not isinstance(kernel, Tensor):
-            raise TypeError(f"kernel must be a torch.Tensor, got {type(kernel).__name__}")
-        if kernel.dim() == 2:
-            kernel = kernel[None, None]
-        if kernel.dim() != 4 or kernel.shape[1] != 1 or kernel.shape[-1] != kernel.shape[-2]:
-            raise ValueError(
-                f"kernel must have shape (N, 1, k, k) (or (k, k)), got {tuple(kernel.shape)}"
-            )
-        if kernel.shape[0] not in (1, x.shape[0]):
-            raise ValueError(
-                f"kernel batch size must be 1 or the image batch size {x.shape[0]}, "
-                f"got {kernel.shape[0]}"
-            )
+        kernel = check_blur_kernel(kernel, x)
+        if kernel.shape[-1] != kernel.shape[-2]:
+            raise ValueError(f"kernel must be square, got {tuple(kernel.shape)}")
         size, target = kernel.shape[-1], self.blur_kernel_size
         if size > target or (target - size) % 2:
             raise ValueError(

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_real
 from ..functional import conv_downsample, discrepancy_lambda, reverse_conv
+from ..operator.checks import check_blur_kernel
 from .blind_deconv import central_crop, estimate_noise_level
 
 __all__ = [
@@ -107,19 +108,7 @@ class WienerDeconvolution(nn.Module):
         return f"{self.in_channels}, noise_level={self.noise_level:g}, x0={self.x0!r}, lam={lam}"
 
     def _kernels(self, kernel: Tensor, x: Tensor) -> Tensor:
-        if not isinstance(kernel, Tensor):
-            raise TypeError(f"kernel must be a torch.Tensor, got {type(kernel).__name__}")
-        if kernel.dim() == 2:
-            kernel = kernel[None, None]
-        if kernel.dim() != 4 or kernel.shape[1] != 1:
-            raise ValueError(
-                f"kernel must have shape (N, 1, kH, kW) (or (kH, kW)), got {tuple(kernel.shape)}"
-            )
-        if kernel.shape[0] not in (1, x.shape[0]):
-            raise ValueError(
-                f"kernel batch size must be 1 or the image batch size {x.shape[0]}, "
-                f"got {kernel.shape[0]}"
-            )
+        kernel = check_blur_kernel(kernel, x)
         dtype = x.dtype if x.is_floating_point() else torch.float32
         return kernel.to(device=x.device, dtype=dtype).expand(-1, x.shape[1], -1, -1)
 

@@ -22,6 +22,7 @@ __all__ = [
     "METHODS",
     "PADDING_MODES",
     "X0_KINDS",
+    "check_blur_kernel",
     "check_converse_tensors",
     "check_hyperparameters",
     "check_options",
@@ -147,6 +148,25 @@ def check_kernel(kernel: object, x: Tensor, ndim: int, name: str = "input") -> N
         )
     if any(k == 0 for k in kernel.shape[2:]):
         raise ValueError(f"kernel must not be empty, got shape {tuple(kernel.shape)}")
+
+
+def check_blur_kernel(kernel: object, x: Tensor) -> Tensor:
+    """The blur kernel of a non-blind model called on the images ``x`` (N, C, H, W): one
+    kernel (kH, kW), or one for all or each image (1 or N, 1, kH, kW); as a 4-D tensor."""
+    if not isinstance(kernel, Tensor):
+        raise TypeError(f"kernel must be a torch.Tensor, got {type(kernel).__name__}")
+    if kernel.dim() == 2:
+        kernel = kernel[None, None]
+    if kernel.dim() != 4 or kernel.shape[1] != 1:
+        raise ValueError(
+            f"kernel must have shape (N, 1, kH, kW) (or (kH, kW)), got {tuple(kernel.shape)}"
+        )
+    if kernel.shape[0] not in (1, x.shape[0]):
+        raise ValueError(
+            f"kernel batch size must be 1 or the image batch size {x.shape[0]}, "
+            f"got {kernel.shape[0]}"
+        )
+    return kernel
 
 
 def check_lambda(lam: object, x: Tensor, ndim: int) -> Tensor | float:
