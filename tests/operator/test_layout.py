@@ -7,8 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conversenet.operator import Converse2D
+from conversenet.operator import Converse2D, solver
 from conversenet.operator.checks import pad
+
+from conftest import relative_error
 
 CL = torch.channels_last
 
@@ -44,3 +46,19 @@ def test_converse2d_gives_the_same_values_for_channels_last_input(padding_mode, 
         got = layer(x.contiguous(memory_format=CL))
     # the same transforms on other strides: float32 rounding
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_channel_chunks_keep_the_layout_and_the_values(monkeypatch):
+    """A large input outside autograd is solved a few channels at a time: the result of
+    channels-last features stays channels-last (no NCHW round trip between blocks)."""
+    torch.manual_seed(0)
+    layer = Converse2D(8, 8, kernel_size=5, padding=4)
+    x = torch.rand(1, 8, 16, 16).contiguous(memory_format=CL)
+    with torch.no_grad():
+        whole = layer(x)
+        monkeypatch.setattr(solver, "CHUNK_BYTES", 3 * 24 * 13 * 8)  # three channels a chunk
+        assert solver.channel_chunk(x, layer.weight, 1, 4) == 3
+        chunked = layer(x)
+    assert chunked.stride(1) == 1  # channels innermost (a crop of a channels-last tensor)
+    # a chunk's filter is built anew from its λ (not the layer's cache): float32 rounding
+    assert relative_error(chunked, whole) < 1e-5

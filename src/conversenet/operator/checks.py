@@ -230,12 +230,12 @@ def pad(x: Tensor, padding: int, padding_mode: str) -> Tensor:
     if padding == 0:
         return x
     check_reflect(x.shape[2:], padding, padding_mode)
-    if padding_mode == "circular" and _channels_innermost(x) and padding <= min(x.shape[2:]):
+    if padding_mode == "circular" and channels_innermost(x) and padding <= min(x.shape[2:]):
         return _pad_circular_channels_last(x, padding)
     return F.pad(x, (padding,) * (2 * (x.dim() - 2)), mode=padding_mode)
 
 
-def _channels_innermost(x: Tensor) -> bool:
+def channels_innermost(x: Tensor) -> bool:
     """Whether ``x`` is an (N, C, H, W) tensor stored channels-last (C the fastest axis),
     as a block's inference path keeps its features (``F.pad`` would return it in NCHW)."""
     return x.dim() == 4 and x.shape[1] > 1 and x.stride(1) == 1 and not x.is_contiguous()
