@@ -54,6 +54,26 @@ def test_block_inference_path_matches_the_autograd_path(make):
     assert relative_error(lean, reference.detach()) < 1e-5
     torch.testing.assert_close(lean_again, lean)
     torch.testing.assert_close(x, before)  # the input is never modified in place
+    # on the CPU the inference path keeps the features channels-last, whatever comes in
+    assert lean.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        from_channels_last = block(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(from_channels_last, lean, rtol=0, atol=0)
+
+
+def test_blocks_in_a_row_keep_channels_last_and_match_the_autograd_path():
+    """A trunk of blocks (the first converts, the others receive channels-last features,
+    cropped views of the operator's output included)."""
+    torch.manual_seed(0)
+    trunk = torch.nn.Sequential(
+        *(_randomised(ConverseBlock(8, kernel_size=5, padding=4)) for _ in range(3))
+    )
+    x = torch.rand(1, 8, 23, 18)
+    reference = trunk(x)
+    with torch.no_grad():
+        lean = trunk(x)
+    assert lean.is_contiguous(memory_format=torch.channels_last)
+    assert relative_error(lean, reference.detach()) < 1e-5
 
 
 # ----------------------------------------------------------------------------------------

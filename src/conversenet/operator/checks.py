@@ -250,4 +250,30 @@ def pad(x: Tensor, padding: int, padding_mode: str) -> Tensor:
     if padding == 0:
         return x
     check_reflect(x.shape[2:], padding, padding_mode)
+    if padding_mode == "circular" and channels_innermost(x) and padding <= min(x.shape[2:]):
+        return _pad_circular_channels_last(x, padding)
     return F.pad(x, (padding,) * (2 * (x.dim() - 2)), mode=padding_mode)
+
+
+def channels_innermost(x: Tensor) -> bool:
+    """Whether ``x`` is an (N, C, H, W) tensor stored channels-last (C the fastest axis),
+    as a block's inference path keeps its features (``F.pad`` would return it in NCHW)."""
+    return x.dim() == 4 and x.shape[1] > 1 and x.stride(1) == 1 and not x.is_contiguous()
+
+
+def _pad_circular_channels_last(x: Tensor, p: int) -> Tensor:
+    """Circular padding by ``p`` (at most the size of each axis) into a channels-last
+    tensor: the same values as ``F.pad(x, (p,) * 4, mode="circular")``."""
+    n, c, h, w = x.shape
+    out = torch.empty(
+        (n, c, h + 2 * p, w + 2 * p),
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=torch.channels_last,
+    )
+    out[:, :, p : p + h, p : p + w] = x
+    out[:, :, :p, p : p + w] = x[:, :, h - p :]
+    out[:, :, p + h :, p : p + w] = x[:, :, :p]
+    out[:, :, :, :p] = out[:, :, :, w : w + p]
+    out[:, :, :, p + w :] = out[:, :, :, p : 2 * p]
+    return out

@@ -59,6 +59,7 @@ from ..checks import check_choice, check_real
 from .checks import (
     METHODS,
     X0_KINDS,
+    channels_innermost,
     check_fits,
     check_input,
     check_kernel,
@@ -209,7 +210,9 @@ def solve(
         return out.to(x.dtype)
     chunk = c if spatial or isinstance(x0, Tensor) else channel_chunk(x, kernel, scale, padding)
     if chunk < c:  # a large input outside autograd: a few channels at a time (less memory)
-        out = x.new_empty(n, c, *(scale * size for size in sizes), dtype=dtype)
+        layout = torch.channels_last if channels_innermost(x) else torch.contiguous_format
+        out_sizes = (n, c, *(scale * size for size in sizes))
+        out = torch.empty(out_sizes, dtype=dtype, device=x.device, memory_format=layout)
         for start in range(0, c, chunk):
             part = slice(start, start + chunk)
             # (a chunk's filter is built from its λ; a layer caches whole filters only)
