@@ -105,7 +105,7 @@ def test_a_noisy_jpeg_upload_takes_the_route_of_the_command_line(tmp_path):
     assert f"with **{COMPACT}**" in result.message
     assert "a JPEG with 4:2:0 chroma" in result.message and "stored resolution" in result.message
     colour = restore_upload(None, "denoise", AUTO_MODEL, add_noise=True, **options)
-    assert "with **converse_dncnn_compact_colour**" in colour.message
+    assert "with **conv_unet_colour**" in colour.message
     assert "JPEG" not in colour.message
 
 

@@ -85,7 +85,7 @@ _TASKS = (
         "Gaussian denoising",
         default_model="converse_dncnn",
         offline_model="converse_dncnn_compact",
-        colour_model="converse_dncnn_compact_colour",
+        colour_model="conv_unet_colour",
         command="denoise",
         **_words("remove Gaussian noise", "Denoise", "Denoised", "_denoised"),
     ),

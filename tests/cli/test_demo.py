@@ -109,7 +109,7 @@ def test_demo_runs_offline_with_the_embedded_models(tmp_path):
     assert "Traceback" not in result.stderr
     rows = {s.split()[0]: s.split() for s in result.stdout.splitlines() if s.split()}
     offline = {
-        "denoise": "converse_dncnn_compact_colour",
+        "denoise": "conv_unet_colour",
         "sr": "converse_srresnet_compact",
         "deblur": "wiener",  # no offline blind model: the known kernel, non-blind
     }

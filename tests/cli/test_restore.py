@@ -320,9 +320,7 @@ def test_denoise_routes_a_noisy_jpeg_to_the_gray_model_and_says_why(tmp_path, ca
     colour_err = capsys.readouterr().err
     assert "a JPEG with 4:2:0 chroma: restored by converse_dncnn_compact" in auto_err
     assert "change the noise the colour model was trained on" in auto_err
-    assert (
-        "converse_dncnn_compact_colour, the colour model of denoise, as colour_route" in colour_err
-    )
+    assert "conv_unet_colour, the colour model of denoise, as colour_route" in colour_err
     auto, colour = load_image(tmp_path / "auto.png"), load_image(tmp_path / "colour.png")
     assert psnr(auto, clean) > psnr(colour, clean) + 1.5
 

@@ -237,7 +237,13 @@ _ENTRIES = (
         ConverseUNet,
         "denoise",
         "multi-scale blind colour Converse denoiser (U-shaped, 32/64/128 features at full, "
-        "1/2 and 1/4 resolution, Converse2D x2 upsamplers)",
+        "1/2 and 1/4 resolution, Converse2D x2 upsamplers), trained by this project",
+        _packaged(
+            "converse_unet_colour.safetensors",
+            "dfc120e2cff7e22159b18e3db9248bdce08e7e865c1e51804a4c2030dd5145e9",
+            dataset="CSun_Hays80",
+            description="blind colour Gaussian denoising, sigma in [0, 50] (0-255 scale)",
+        ),
         in_channels=3,
         min_size=16,
         size_multiple=4,
@@ -247,7 +253,13 @@ _ENTRIES = (
         ConverseUNet,
         "denoise",
         "Conv-UNet colour: converse_unet_colour with depthwise convolutions and nearest + "
-        "conv upsamplers (control)",
+        "conv upsamplers; the colour denoiser, trained by this project",
+        _packaged(
+            "conv_unet_colour.safetensors",
+            "259af7cd096a9cb7612186c47f155fc882fbf00d5a289c2e3939d14d891d4ede",
+            dataset="CSun_Hays80",
+            description="blind colour Gaussian denoising, sigma in [0, 50] (0-255 scale)",
+        ),
         in_channels=3,
         operator="conv",
         min_size=16,
