@@ -54,11 +54,16 @@ def test_block_inference_path_matches_the_autograd_path(make):
     assert relative_error(lean, reference.detach()) < 1e-5
     torch.testing.assert_close(lean_again, lean)
     torch.testing.assert_close(x, before)  # the input is never modified in place
-    # on the CPU the inference path keeps the features channels-last, whatever comes in
-    assert lean.is_contiguous(memory_format=torch.channels_last)
+    # on the CPU the inference path around Converse2D keeps the features channels-last,
+    # whatever comes in; the controls keep the layout they are given
     with torch.no_grad():
         from_channels_last = block(x.contiguous(memory_format=torch.channels_last))
-    torch.testing.assert_close(from_channels_last, lean, rtol=0, atol=0)
+    if isinstance(block.conv1[3], Converse2D):
+        assert lean.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(from_channels_last, lean, rtol=0, atol=0)
+    else:
+        assert lean.is_contiguous()
+        torch.testing.assert_close(from_channels_last, lean, rtol=1e-5, atol=1e-6)
 
 
 def test_blocks_in_a_row_keep_channels_last_and_match_the_autograd_path():

@@ -407,10 +407,17 @@ class TwoBranchBlock(nn.Module):
         """The same result with less memory and memory traffic: LayerNorm's affine folded
         into the following 1×1 convolution (W·(γx̂ + β) + b = (Wγ)·x̂ + (Wβ + b)), the 1×1
         convolutions as matrix products (no layout reorders or workspace), GELU in place,
-        intermediates freed as soon as they are used. On the CPU the features are kept
-        channels-last (the result too): the 1×1 convolutions and the layer norm run about
-        twice as fast, the operator's transforms as fast (docs/performance.md)."""
-        if x.device.type == "cpu" and x.dim() == 4 and not is_tracing():
+        intermediates freed as soon as they are used. Around Converse2D on the CPU the
+        features are kept channels-last (the result too): the 1×1 convolutions and the
+        layer norm run about twice as fast, the operator's transforms as fast; the depthwise
+        convolutions of the controls are slower so, and keep the layout they are given
+        (docs/performance.md)."""
+        if (
+            isinstance(self.conv1[3], Converse2D)
+            and x.device.type == "cpu"
+            and x.dim() == 4
+            and not is_tracing()
+        ):
             x = x.contiguous(memory_format=torch.channels_last)
         scales = (self.alpha1, self.alpha2) if self.residual_scales else (None, None)
         for branch, scale in zip((self.conv1, self.conv2), scales, strict=True):
