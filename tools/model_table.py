@@ -14,7 +14,8 @@ elementwise work such as GELU, LayerNorm and the spectral division is not counte
 seconds per megapixel of inference on 1024×1024 (wall-clock at 2 threads, and CPU time at
 one thread, which a loaded machine skews less; medians of 3 after a warm-up) and training
 steps per CPU-hour (batch 16 of 64×64 patches, one thread, CPU time, median
-of 3). Speeds come with the load average.
+of 3). Freed memory is reused (``conversenet.reuse_freed_memory``, as in the command
+line). Speeds come with the load average.
 
 **quality**: PSNR / SSIM with the ``conversenet eval`` protocols: gray denoisers on
 Set12, colour denoisers on the held-out CSun photos (``tools/prepare_csun.py``), both at
@@ -33,6 +34,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from conversenet import reuse_freed_memory
 from conversenet.evaluation import Protocol, evaluate
 from conversenet.models import create_model, get_model_info, list_models
 from conversenet.tasks import get_task
@@ -212,6 +214,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--csun", type=Path, default=Path("runs/data/csun_test10"))
     args = p.parse_args()
+    reuse_freed_memory()  # as the command line does: the speeds a user sees
     weights = dict(item.split("=", 1) for item in args.weights)
     shipped = [
         n for n in list_models() if (i := get_model_info(n)).pretrained and not i.pretrained.url
