@@ -164,6 +164,15 @@ class BlockOperator:
         return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
 
 
+def _output_in_input_layout(module: nn.Module, args: tuple, output: Any) -> Any:
+    """A model's output for an NCHW-contiguous input is NCHW-contiguous, though its blocks
+    may have worked channels-last (one copy of the few output channels)."""
+    x = args[0] if args else None
+    if isinstance(x, Tensor) and isinstance(output, Tensor) and x.is_contiguous():
+        return output.contiguous()
+    return output
+
+
 class BlockModel(nn.Module):
     """Base of the model families whose blocks share one spatial operator.
 
@@ -198,6 +207,7 @@ class BlockModel(nn.Module):
                 f"{', '.join(map(repr, unknown))} (its block keywords are {', '.join(names)})"
             )
         self.block_operator = replace(self.block_defaults, **block)
+        self.register_forward_hook(_output_in_input_layout)
 
     @property
     def operator(self) -> str:
