@@ -15,6 +15,7 @@ from conversenet.models import (
     ConverseSRResNet,
     ConverseUNet,
     ConverseUSRNet,
+    blocks,
 )
 from conversenet.models.blocks import ConverseBlock, ConverseBlockAlpha, make_block
 from conversenet.operator import Converse2D
@@ -139,3 +140,23 @@ def test_family_sizes_are_checked():
         ConverseUSRNet(num_iterations=2.0)
     with pytest.raises(ValueError, match="num_features must be >= 1, got 0"):
         ConverseSRResNet(num_features=0)
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["onednn", "addmm"])
+@pytest.mark.parametrize("gelu", [True, False])
+def test_pointwise_products_of_channels_last_features(monkeypatch, fused, gelu):
+    """The 1×1 convolutions of the inference path on channels-last features (oneDNN's
+    linear with the bias and GELU fused, or the plain product where the build lacks it)
+    and on NCHW ones: F.conv2d, then GELU."""
+    if not fused:
+        monkeypatch.setattr(blocks, "_FUSED_LINEAR", None)
+    torch.manual_seed(0)
+    x = torch.rand(2, 6, 9, 7)
+    weight, bias = torch.randn(5, 6), torch.randn(5)
+    expected = nn.functional.conv2d(x, weight[:, :, None, None], bias)
+    if gelu:
+        expected = nn.functional.gelu(expected)
+    for features in (x, x.contiguous(memory_format=torch.channels_last)):
+        got = blocks._pointwise(features, weight, bias, gelu=gelu)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        assert got.stride(1) == 1 or features.is_contiguous()  # the layout is kept
