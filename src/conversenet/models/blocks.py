@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..checks import check_choice, check_int, check_positive_ints
 from ..operator import PADDING_MODES, Converse2D
-from ..operator.checks import check_hyperparameters, tracks_grad
+from ..operator.checks import channels_innermost, check_hyperparameters, tracks_grad
 from ..operator.fft import is_tracing
 
 __all__ = [
@@ -311,9 +311,10 @@ def _pointwise(x: Tensor, weight: Tensor, bias: Tensor | None, gelu: bool = Fals
     about twice as fast on the CPU; there oneDNN's linear adds the bias and the GELU in
     the same pass (float32 CPU tensors)."""
     n, _, h, w = x.shape
-    if _channels_last(x):
+    if channels_innermost(x):
         flat = x.permute(0, 2, 3, 1).reshape(n * h * w, x.shape[1])  # a view, if uncropped
-        if _FUSED_LINEAR is not None and bias is not None and flat.dtype == torch.float32:
+        fusable = flat.device.type == "cpu" and flat.dtype == torch.float32
+        if _FUSED_LINEAR is not None and bias is not None and fusable:
             activation = ("gelu", [None], "none") if gelu else ("none", [], "")
             out = _FUSED_LINEAR(flat, weight.contiguous(), bias, *activation)
             return out.view(n, h, w, weight.shape[0]).permute(0, 3, 1, 2)
@@ -329,11 +330,6 @@ def _pointwise(x: Tensor, weight: Tensor, bias: Tensor | None, gelu: bool = Fals
                 out.add_(bias[:, None])
         out = out.view(n, weight.shape[0], h, w)
     return torch.ops.aten.gelu_(out) if gelu else out
-
-
-def _channels_last(x: Tensor) -> bool:
-    """Whether ``x`` (N, C, H, W) keeps its channels innermost (and is not also NCHW)."""
-    return x.dim() == 4 and x.stride(1) == 1 and x.shape[1] > 1 and not x.is_contiguous()
 
 
 def _dense(x: Tensor) -> bool:
@@ -358,7 +354,7 @@ class LayerNorm2d(nn.Module):
 
     def normalize(self, x: Tensor) -> Tensor:
         """(x − mean) / std over the channels, without the affine part (a new tensor)."""
-        if _channels_last(x):  # the channels are the innermost axis: one plain layer norm
+        if channels_innermost(x):  # the channels are the innermost axis: one plain layer norm
             return F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], eps=self.eps).permute(
                 0, 3, 1, 2
             )
