@@ -223,7 +223,9 @@ def export_module(
         check_sizes = _default_check_sizes(image, dynamic, size_multiple)
 
     def check_file(written: Path) -> tuple[float | None, float | None]:
-        return _compare(written, module, example_inputs, check_sizes) if check else (None, None)
+        if not check:
+            return None, None
+        return _compare(written, module, _random_inputs(example_inputs, check_sizes))
 
     (error, peak), seconds = _save_checked(program, path, check_file, start)
     sizes = tuple((int(h), int(w)) for h, w in check_sizes) if check else ()
@@ -363,32 +365,38 @@ def check_onnx(
     The image (first input) is redrawn at every (height, width) of ``sizes``; the other
     inputs (a blur kernel) are passed as given.
     """
-    return _compare(path, module, example_inputs, sizes, seed)[0]
+    return _compare(path, module, _random_inputs(example_inputs, sizes, seed))[0]
 
 
-def _compare(
-    path: str | os.PathLike,
-    module: nn.Module,
-    example_inputs: Sequence[Tensor],
-    sizes: Sequence[tuple[int, int]],
-    seed: int = 0,
-) -> tuple[float, float]:
-    """:func:`check_onnx`'s difference, and the largest absolute PyTorch output."""
-    session = create_session(path, threads=max(1, torch.get_num_threads()))
-    names = [i.name for i in session.get_inputs()]
-    worst = peak = 0.0
+def _random_inputs(
+    example_inputs: Sequence[Tensor], sizes: Sequence[tuple[int, int]], seed: int = 0
+) -> list[tuple[Tensor, ...]]:
+    """``example_inputs`` with the image redrawn uniformly in [0, 1] at each size."""
+    cases = []
     for index, (h, w) in enumerate(sizes):
         gen = torch.Generator().manual_seed(seed + index)
         image = torch.rand(1, example_inputs[0].shape[1], h, w, generator=gen)
-        inputs = (image, *example_inputs[1:])
+        cases.append((image, *example_inputs[1:]))
+    return cases
+
+
+def _compare(
+    path: str | os.PathLike, module: nn.Module, cases: Sequence[tuple[Tensor, ...]]
+) -> tuple[float, float]:
+    """The largest absolute difference between onnxruntime and PyTorch over ``cases``, and
+    the largest absolute PyTorch output."""
+    session = create_session(path, threads=max(1, torch.get_num_threads()))
+    names = [i.name for i in session.get_inputs()]
+    worst = peak = 0.0
+    for inputs in cases:
         with torch.no_grad():
             expected = module(*inputs).numpy()
         feed = {name: t.numpy() for name, t in zip(names, inputs, strict=True)}
         got = session.run(None, feed)[0]
         if got.shape != expected.shape:
+            size = "x".join(str(n) for n in inputs[0].shape[-2:])
             raise ValueError(
-                f"onnxruntime returned shape {got.shape} for input {h}x{w}, PyTorch "
-                f"{expected.shape}"
+                f"onnxruntime returned shape {got.shape} for input {size}, PyTorch {expected.shape}"
             )
         worst = max(worst, float(np.abs(got - expected).max()))
         peak = max(peak, float(np.abs(expected).max()))
