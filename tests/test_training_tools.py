@@ -1,17 +1,21 @@
-"""tools/model_table.py (the FLOP count it prints, checked against counts by hand) and
-tools/learning_curve.py (the extrapolation, on a curve of known form)."""
+"""tools/model_table.py (the FLOP count it prints, checked against counts by hand),
+tools/learning_curve.py (the extrapolation, on a curve of known form) and
+tools/gpu_sprint.sh (rehearsed on the CPU with a time limit of a few steps)."""
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import subprocess
+import tarfile
 
 import pytest
 import torch
 
 from conversenet.models import create_model
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, write_random_images
 
 
 def load_tool(name: str):
@@ -75,3 +79,38 @@ def test_learning_curve_extrapolates_a_log_linear_curve():
     assert "fit over steps 1000-4000: psnr = 20.000 + 1.500 ln(steps)" in text
     assert f"about {steps:,.0f} steps = {steps * 2e-4:,.1f} CPU hours" in text
     assert "fewer than 2 points" in curve.extrapolate(rows, 35.0, from_step=3000)
+
+
+SPRINT_FOLDERS = ("csun_train70", "csun_train70_half", "csun_test10_crop256", "Set5")
+
+
+def sprint(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DEVICE": "cpu", "BATCH": "1", "RUNS": str(tmp_path / "runs")}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = ["bash", str(REPO_ROOT / "tools" / "gpu_sprint.sh"), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_gpu_sprint_trains_packs_and_resumes_on_the_cpu(tmp_path):
+    data = tmp_path / "data"
+    for folder in SPRINT_FOLDERS:
+        write_random_images(data / folder, count=2, shape=(72, 72, 3))
+    for folder in ("Train400", "Set12"):
+        write_random_images(data / folder, count=2, shape=(48, 48))
+    out = tmp_path / "out"
+    for _ in range(2):  # the second sitting resumes the first
+        done = sprint(tmp_path, "1e-6", str(out), str(data), "sr_compact")
+        assert done.returncode == 0, done.stderr
+    log = (tmp_path / "runs" / "sr_compact" / "train.log").read_text()
+    assert "resumed from" in log and "time limit of 1e-06 minutes reached at step 2" in log
+    with tarfile.open(out / "sprint.tar.gz") as archive:
+        names = set(archive.getnames())
+    assert {"sr_compact/last_small.pt", "sr_compact/model.safetensors"} <= names
+
+
+def test_gpu_sprint_refuses_missing_data_and_unknown_runs_before_training(tmp_path):
+    missing = sprint(tmp_path, "1", str(tmp_path / "out"), str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "nowhere/csun_train70 is missing" in missing.stderr
+    unknown = sprint(tmp_path, "1", str(tmp_path / "out"), str(tmp_path), "sr_compact", "bogus")
+    assert unknown.returncode == 2 and "unknown run bogus" in unknown.stderr
+    assert not (tmp_path / "runs").exists()

@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from conversenet.cli import main
 from conversenet.models import create_model
 from conversenet.training import Trainer, build_loss, load_checkpoint
 from conversenet.training.config import config_from_dict
@@ -216,12 +217,38 @@ def test_cli_sigint_saves_a_checkpoint_and_resume_finishes(training_images, tmp_
 
 
 def test_cli_reports_config_errors(tmp_path, capsys):
-    from conversenet.cli import main
-
     path = tmp_path / "bad.yaml"
     path.write_text("task: denoise\noptim: {lrr: 1}\n")
     assert main(["train", str(path), "--out", str(tmp_path / "o")]) == 1
     assert "did you mean 'lr'" in capsys.readouterr().err
+
+
+def test_a_time_limit_ends_the_sitting_with_weights_and_resume_continues(
+    training_images, uninterrupted, tmp_path
+):
+    cfg = tiny_training_config(training_images, train={"time_limit_minutes": 1e-9})
+    out = tmp_path / "limited"
+    first = run(cfg, out)
+    assert first["time_limit_reached"] and not first["interrupted"]
+    assert first["step"] == 1
+    assert load_checkpoint(out / "checkpoint_00000001.pt")["step"] == 1
+    assert (out / WEIGHTS_NAME).is_file()  # the weights so far
+    assert "time limit of 1e-09 minutes reached at step 1" in (out / "train.log").read_text()
+    second = run(tiny_training_config(training_images), out)
+    assert second["step"] == 8 and not second["time_limit_reached"]
+    assert_states_equal(final_state(out), final_state(uninterrupted))
+
+
+def test_cli_time_limit_exits_0_and_refuses_a_negative_limit(training_images, tmp_path, capsys):
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_training_config(training_images)))
+    out = tmp_path / "cli"
+    assert main(["train", str(cfg_path), "--out", str(out), "--time-limit", "-1"]) == 1
+    assert "train.time_limit_minutes must be >= 0" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["train", str(cfg_path), "--out", str(out), "--time-limit", "1e-9"]) == 0
+    assert load_checkpoint(sorted(out.glob("checkpoint_*.pt"))[-1])["step"] == 1
+    assert (out / WEIGHTS_NAME).is_file()
 
 
 @pytest.mark.parametrize(

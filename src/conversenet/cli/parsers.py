@@ -440,6 +440,14 @@ def _add_train(subparsers) -> None:
         help="start from step 0 in a run folder whose checkpoints are all damaged (they are "
         "replaced as the new run saves); without it such a folder is refused",
     )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="stop this sitting after MINUTES of training: validate, save a checkpoint and "
+        "export the weights so far (exit 0); --resume continues (train.time_limit_minutes)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

@@ -9,6 +9,7 @@ Examples::
     conversenet train configs/compact_denoiser_blind.yaml --set train.total_steps=2000 \\
         --set optim.lr=1e-3 --out runs/compact
     conversenet train configs/converse_dncnn_s25.yaml --resume          # newest valid checkpoint
+    conversenet train configs/unet_denoiser_blind.yaml --time-limit 30  # a 30-minute sitting
     torchrun --nproc_per_node 4 -m conversenet.cli train configs/converse_srresnet_x4.yaml
 """
 
@@ -23,7 +24,10 @@ from ._common import fail
 
 def run(args: argparse.Namespace) -> int:
     try:
-        cfg = load_config(args.config, args.overrides)
+        overrides = list(args.overrides)
+        if args.time_limit is not None:
+            overrides.append(f"train.time_limit_minutes={args.time_limit}")
+        cfg = load_config(args.config, overrides)
         out = args.out
         if out is None:
             out = Path(cfg.train.out_dir) if cfg.train.out_dir else Path("runs") / args.config.stem

@@ -209,6 +209,10 @@ class TrainConfig:
     ``small_checkpoint``: with every checkpoint, also write ``last_small.pt``, the state
     small enough to commit (``weights``: weights and EMA in float16, no optimiser moments;
     ``weights+moments``: also Adam's moments in bfloat16; ``off``: none).
+
+    ``time_limit_minutes``: stop this sitting once it has trained that long (0: no limit):
+    the run validates, saves a checkpoint and exports the weights so far, and a later
+    ``--resume`` continues it (for sessions or jobs with a fixed budget).
     """
 
     total_steps: int = 1000
@@ -223,9 +227,14 @@ class TrainConfig:
     progress_bar: bool = True
     export_ema: bool = True
     out_dir: str | None = None
+    time_limit_minutes: float = 0.0
 
     def validate(self) -> None:
         _require(self.total_steps >= 1, f"train.total_steps must be >= 1, got {self.total_steps}")
+        _require(
+            self.time_limit_minutes >= 0,
+            f"train.time_limit_minutes must be >= 0 (0: no limit), got {self.time_limit_minutes}",
+        )
         _require(
             self.device in ("auto", "cpu") or self.device.startswith("cuda"),
             f"train.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}",

@@ -16,8 +16,9 @@ Training is step based; the data seen at step ``s`` is a function of ``(seed, s)
 (see :mod:`conversenet.training.datasets`), and a checkpoint stores the model, the EMA,
 the optimiser, the scheduler, the AMP scaler, the step and every random generator, so on
 CPU a resumed run reproduces the uninterrupted one bit for bit. SIGINT (Ctrl-C) and
-SIGTERM finish the current step, write a checkpoint and stop. A run that cannot start (a
-bad ``--resume``) writes nothing.
+SIGTERM finish the current step, write a checkpoint and stop; ``train.time_limit_minutes``
+ends a sitting the same way after validating and exporting the weights so far. A run that
+cannot start (a bad ``--resume``) writes nothing.
 
 The parts: :mod:`~conversenet.training.optimisation` (the model and one optimiser step),
 :mod:`~conversenet.training.resume` (which checkpoint to continue from),
@@ -91,6 +92,10 @@ class _Clock:
 
     def start(self) -> None:
         self.start_wall, self.start_cpu = time.perf_counter(), time.process_time()
+
+    def sitting_minutes(self) -> float:
+        """Wall-clock minutes since :meth:`start` (this sitting only)."""
+        return (time.perf_counter() - self.start_wall) / 60
 
     def read(self) -> dict[str, float]:
         return {
@@ -271,10 +276,11 @@ class Trainer:
             ctx.is_main and cfg.train.progress_bar,
             ctx.device,
         )
-        last_loss, interrupted = math.nan, False
+        last_loss, interrupted, out_of_time = math.nan, False, False
+        limit = cfg.train.time_limit_minutes
         self.clock.start()
         try:
-            while self.step < total and not interrupted:
+            while self.step < total and not (interrupted or out_of_time):
                 epoch, start_batch = divmod(self.step, self.sampler.batches_per_epoch)
                 self.sampler.set_epoch(epoch, start_batch)
                 for batch in self.loader:
@@ -283,24 +289,39 @@ class Trainer:
                     logged = self._after_step(progress)
                     last_loss = last_loss if logged is None else logged
                     interrupted = all_reduce_flag(self.stop.requested, ctx)
-                    if interrupted or self.step >= total:
+                    out_of_time = limit > 0 and all_reduce_flag(
+                        self.clock.sitting_minutes() >= limit, ctx
+                    )
+                    if interrupted or out_of_time or self.step >= total:
                         break
         finally:
             progress.close()
-        return self._finish(interrupted, last_loss)
+        return self._finish(interrupted, out_of_time, last_loss)
 
-    def _finish(self, interrupted: bool, last_loss: float) -> dict[str, Any]:
-        summary = {"step": self.step, "interrupted": interrupted, "loss": last_loss}
+    def _finish(self, interrupted: bool, out_of_time: bool, last_loss: float) -> dict[str, Any]:
+        summary = {
+            "step": self.step,
+            "interrupted": interrupted,
+            "time_limit_reached": out_of_time and not interrupted,
+            "loss": last_loss,
+        }
         if interrupted:
             self.save()
             barrier(self.ctx)
             log.warning("stopped at step %d; resume with --resume", self.step)
             return {**summary, "history": self.history}
+        if out_of_time and self.step < self.cfg.train.total_steps:
+            log.warning(
+                "time limit of %g minutes reached at step %d: validating, saving and exporting "
+                "the weights so far; resume with --resume",
+                self.cfg.train.time_limit_minutes,
+                self.step,
+            )
         val = self.run_validation()  # before the checkpoint, which then holds its result
         self.save()
         weights = self.export() if self.ctx.is_main else None
         if weights is not None:
-            log.info("final weights: %s", weights)
+            log.info("%s: %s", "weights so far" if out_of_time else "final weights", weights)
         barrier(self.ctx)
         return {
             **summary,
