@@ -285,7 +285,9 @@ def allocate_child(mib: int) -> dict:
 
 @pytest.mark.skipif(not LINUX, reason="Linux only")
 def test_peak_rise_in_a_fresh_process_sees_a_new_allocation():
-    assert 64 <= harness.in_fresh_process(allocate_child, mib=64)["rise"] < 100
+    # the resident set also holds file-backed pages (the libraries' code), which the kernel
+    # may drop during the call: the rise can fall a few pages short of the 64 MiB written
+    assert 63 <= harness.in_fresh_process(allocate_child, mib=64)["rise"] < 100
 
 
 @pytest.mark.skipif(not LINUX, reason="Linux only")
