@@ -299,10 +299,11 @@ class Trainer:
         return self._finish(interrupted, out_of_time, last_loss)
 
     def _finish(self, interrupted: bool, out_of_time: bool, last_loss: float) -> dict[str, Any]:
+        out_of_time = out_of_time and not interrupted and self.step < self.cfg.train.total_steps
         summary = {
             "step": self.step,
             "interrupted": interrupted,
-            "time_limit_reached": out_of_time and not interrupted,
+            "time_limit_reached": out_of_time,
             "loss": last_loss,
         }
         if interrupted:
@@ -310,7 +311,7 @@ class Trainer:
             barrier(self.ctx)
             log.warning("stopped at step %d; resume with --resume", self.step)
             return {**summary, "history": self.history}
-        if out_of_time and self.step < self.cfg.train.total_steps:
+        if out_of_time:
             log.warning(
                 "time limit of %g minutes reached at step %d: validating, saving and exporting "
                 "the weights so far; resume with --resume",
