@@ -19,9 +19,9 @@ import torch.multiprocessing as mp
 import yaml
 from safetensors.torch import load_file
 
-from conversenet.training import train
+from conversenet.training import load_checkpoint, train
 from conversenet.training.config import config_from_dict
-from conversenet.training.trainer import WEIGHTS_NAME
+from conversenet.training.trainer import WEIGHTS_NAME, _Clock
 
 from conftest import REPO_ROOT, tiny_training_config
 
@@ -59,6 +59,27 @@ def _rank_main(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
     train(config_from_dict(cfg), out)
 
 
+def _rank_main_late_clock(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
+    """:func:`_rank_main` where only rank 1's clock says the time limit has passed."""
+    _Clock.sitting_minutes = lambda self: 0.0 if rank == 0 else 1e9
+    _rank_main(rank, world, port, cfg, out)
+
+
+def _run_two_ranks(target, cfg: dict, out: Path) -> list[int | None]:
+    ctx = mp.get_context("fork")
+    port = _free_port()
+    procs = [ctx.Process(target=target, args=(r, 2, port, cfg, str(out))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+    codes = [p.exitcode for p in procs]  # None: still running (the ranks disagree and wait)
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    return codes
+
+
 def _assert_close(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for name in a:
@@ -67,22 +88,21 @@ def _assert_close(a: dict, b: dict) -> None:
 
 def test_two_gloo_processes_match_one_process(training_images, single_process, tmp_path):
     out = tmp_path / "ddp"
-    ctx = mp.get_context("fork")
-    port = _free_port()
-    procs = [
-        ctx.Process(target=_rank_main, args=(r, 2, port, _config(training_images), str(out)))
-        for r in range(2)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=180)
-    assert [p.exitcode for p in procs] == [0, 0]
+    assert _run_two_ranks(_rank_main, _config(training_images), out) == [0, 0]
     # only rank 0 writes: one log, one set of checkpoints, one weights file
     assert (out / WEIGHTS_NAME).is_file() and len(list(out.glob("checkpoint_*.pt"))) == 1
     log = (out / "train.log").read_text()
     assert "on 2 process(es)" in log and log.count("step 5/5 loss") == 1
     _assert_close(load_file(out / WEIGHTS_NAME), single_process)
+
+
+def test_a_time_limit_seen_by_one_rank_stops_both_after_the_same_step(training_images, tmp_path):
+    cfg = _config(training_images)
+    cfg["train"]["time_limit_minutes"] = 60.0  # only rank 1's clock says it is past
+    out = tmp_path / "limited"
+    assert _run_two_ranks(_rank_main_late_clock, cfg, out) == [0, 0]
+    assert load_checkpoint(sorted(out.glob("checkpoint_*.pt"))[-1])["step"] == 1
+    assert (out / WEIGHTS_NAME).is_file()
 
 
 @pytest.mark.slow
