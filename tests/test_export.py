@@ -34,6 +34,13 @@ PAPER_MODELS = ("converse_dncnn", "converse_srresnet", "conversenet", "converse_
 
 # Small configurations of every registered model (the architecture, not the size).
 _BLOCKS = {"num_blocks": 2, "num_features": 8}
+_UNETS = (
+    "converse_unet",
+    "conv_unet",
+    "converse_unet_colour",
+    "conv_unet_colour",
+    "convt_unet_colour",
+)
 _SMALL_GROUPS = {
     ("dncnn",): {"depth": 3, "num_features": 8},
     ("converse_dncnn", "conv_dncnn", "convt_dncnn"): _BLOCKS,
@@ -42,7 +49,7 @@ _SMALL_GROUPS = {
     ("msrresnet", "converse_srresnet", "converse_up_srresnet"): _BLOCKS,
     ("conv_srresnet", "convt_srresnet"): _BLOCKS,
     ("conversenet", "convnet", "converse_usrnet", "conv_usrnet"): {**_BLOCKS, "num_iterations": 2},
-    ("converse_unet", "converse_unet_colour", "conv_unet_colour", "convt_unet_colour"): {
+    _UNETS: {
         "widths": [4, 8, 8],
         "num_blocks": [0, 1, 1],
     },

@@ -16,7 +16,7 @@ from conversenet.colour import opponent_to_rgb, rgb_to_opponent
 from conversenet.evaluation import Protocol, degrade
 from conversenet.inference import Restorer, load_model, restore
 from conversenet.metrics import psnr
-from conversenet.models import create_model
+from conversenet.models import create_model, get_model_info
 from conversenet.runner import PerChannel, tiled_apply
 from conversenet.samples import sample_image
 from conversenet.tasks import COMMAND_TASKS, get_task
@@ -316,7 +316,8 @@ def test_a_default_model_is_hashed_once_per_restore(monkeypatch, tmp_path, offic
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         restore(image, "denoise", download=False)
-    expected = "converse_dncnn.pth" if official else "converse_dncnn_compact.safetensors"
+    offline = get_model_info(get_task("denoise").offline_model).pretrained.filename
+    expected = "converse_dncnn.pth" if official else offline
     assert [Path(p).name for p in hashed] == [expected]
     restore(image, "denoise", download=False)  # the loaded model is reused: no new hash
     assert len(hashed) == 1

@@ -44,8 +44,9 @@ def test_restore_falls_back_to_the_packaged_denoiser(monkeypatch, tmp_path):
     _no_official_weights(monkeypatch, tmp_path)
     clean, noisy = _noisy_crop()
     restorer = conversenet.inference.Restorer(task="denoise", download=False)
-    assert restorer.model_name == "converse_dncnn_compact"
-    assert any("converse_dncnn_compact" in note for note in restorer.notes)
+    offline = get_task("denoise").offline_model
+    assert restorer.model_name == offline
+    assert any(offline in note for note in restorer.notes)
     denoised = restorer(noisy)[0]
     assert psnr(denoised, clean) > psnr(noisy, clean) + 5
 
@@ -71,7 +72,7 @@ def test_denoise_command_works_offline_with_a_note(tmp_path):
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "converse_dncnn_compact" in proc.stderr
+    assert get_task("denoise").offline_model in proc.stderr
     denoised = load_image(tmp_path / "out" / "noisy.png")
     assert psnr(denoised, clean) > psnr(noisy, clean) + 5
 
@@ -105,7 +106,7 @@ def test_a_colour_image_is_denoised_by_the_colour_model(monkeypatch, tmp_path):
     restorer = conversenet.inference.Restorer(task="denoise", sigma=15, download=False)
     colour = get_task("denoise").colour_model
     assert restorer.model_name_for(noisy) == colour
-    assert restorer.model_name_for(noisy[..., 0]) == "converse_dncnn_compact"
+    assert restorer.model_name_for(noisy[..., 0]) == get_task("denoise").offline_model
     denoised, notes = restorer(noisy)
     assert denoised.shape == noisy.shape and denoised.dtype == np.uint8
     assert psnr(denoised, clean) > psnr(noisy, clean) + 6

@@ -20,6 +20,7 @@ from PIL import Image
 from conversenet.io import load_image, save_image
 from conversenet.metrics import psnr
 from conversenet.samples import sample_image
+from conversenet.tasks import get_task
 from conversenet.web import AUTO_MODEL, load_upload, models_for_task, restore_upload
 
 from conftest import need_shared, noisy_sample_jpeg
@@ -102,7 +103,7 @@ def test_a_noisy_jpeg_upload_takes_the_route_of_the_command_line(tmp_path):
     result = restore_upload(
         path, "denoise", AUTO_MODEL, reference_path=tmp_path / "clean.png", **options
     )
-    assert f"with **{COMPACT}**" in result.message
+    assert f"with **{get_task('denoise').offline_model}**" in result.message
     assert "a JPEG with 4:2:0 chroma" in result.message and "stored resolution" in result.message
     colour = restore_upload(None, "denoise", AUTO_MODEL, add_noise=True, **options)
     assert "with **conv_unet_colour**" in colour.message

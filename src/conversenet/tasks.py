@@ -84,7 +84,7 @@ _TASKS = (
         "denoise",
         "Gaussian denoising",
         default_model="converse_dncnn",
-        offline_model="converse_dncnn_compact",
+        offline_model="conv_unet",
         colour_model="conv_unet_colour",
         command="denoise",
         **_words("remove Gaussian noise", "Denoise", "Denoised", "_denoised"),

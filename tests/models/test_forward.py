@@ -27,7 +27,14 @@ for _name in ("converse_srresnet", "conv_srresnet", "convt_srresnet"):
     TINY[_name] = {"num_blocks": 1, "num_features": 8}
 for _name in ("conversenet", "convnet", "converse_usrnet", "conv_usrnet"):
     TINY[_name] = {"num_blocks": 1, "num_iterations": 2, "num_features": 8}
-for _name in ("converse_unet", "converse_unet_colour", "conv_unet_colour", "convt_unet_colour"):
+UNETS = (
+    "converse_unet",
+    "conv_unet",
+    "converse_unet_colour",
+    "conv_unet_colour",
+    "convt_unet_colour",
+)
+for _name in UNETS:
     TINY[_name] = {"widths": [4, 8, 8], "num_blocks": [0, 1, 1]}
 TINY["wiener"] = {}  # no parameters: nothing to shrink
 TINY["blind_deconv"] = {}  # no parameters (16×16 is too small to estimate: returned as is)

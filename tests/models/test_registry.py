@@ -13,7 +13,7 @@ from conversenet.runner import minimum_input_size
 from conftest import need_shared
 
 ALL = [
-    "blind_deconv", "conv_dncnn", "conv_srresnet", "conv_unet_colour", "conv_usrnet",
+    "blind_deconv", "conv_dncnn", "conv_srresnet", "conv_unet", "conv_unet_colour", "conv_usrnet",
     "converse_dncnn", "converse_dncnn_compact", "converse_dncnn_compact_colour",
     "converse_srresnet", "converse_srresnet_compact", "converse_unet", "converse_unet_colour",
     "converse_up_srresnet", "converse_usrnet", "conversenet", "conversenet_compact", "convnet",
@@ -35,7 +35,7 @@ def test_list_models_is_complete_and_sorted():
 
 def test_list_models_filters():
     assert list_models(task="denoise") == [
-        "conv_dncnn", "conv_unet_colour", "converse_dncnn", "converse_dncnn_compact",
+        "conv_dncnn", "conv_unet", "conv_unet_colour", "converse_dncnn", "converse_dncnn_compact",
         "converse_dncnn_compact_colour", "converse_unet", "converse_unet_colour", "convt_dncnn",
         "convt_unet_colour", "dncnn",
     ]  # fmt: skip
@@ -45,7 +45,7 @@ def test_list_models_filters():
     assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]
     assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}
     assert list_models(pretrained=True) == [
-        "conv_unet_colour", "converse_dncnn", "converse_dncnn_compact",
+        "conv_unet", "conv_unet_colour", "converse_dncnn", "converse_dncnn_compact",
         "converse_dncnn_compact_colour", "converse_srresnet", "converse_srresnet_compact",
         "converse_unet_colour", "converse_usrnet", "conversenet", "conversenet_compact",
     ]  # fmt: skip

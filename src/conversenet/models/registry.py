@@ -233,6 +233,22 @@ _ENTRIES = (
         size_multiple=4,
     ),
     _entry(
+        "conv_unet",
+        ConverseUNet,
+        "denoise",
+        "Conv-UNet gray: converse_unet with depthwise convolutions and nearest + conv "
+        "upsamplers; the gray denoiser, trained by this project",
+        _packaged(
+            "conv_unet.safetensors",
+            "bf9b9e511f301e4587ab43a72f69bf2b6f37f91eae3ffdd9480f5634cfe57fe3",
+            dataset="Train400",
+            description="blind gray Gaussian denoising, sigma in [0, 50] (0-255 scale)",
+        ),
+        operator="conv",
+        min_size=16,
+        size_multiple=4,
+    ),
+    _entry(
         "converse_unet_colour",
         ConverseUNet,
         "denoise",
@@ -256,7 +272,7 @@ _ENTRIES = (
         "conv upsamplers; the colour denoiser, trained by this project",
         _packaged(
             "conv_unet_colour.safetensors",
-            "259af7cd096a9cb7612186c47f155fc882fbf00d5a289c2e3939d14d891d4ede",
+            "a1cfbf0cec7fadf0a43b9601806026098e9051840b87fa47142c5bdf79db401b",
             dataset="CSun_Hays80",
             description="blind colour Gaussian denoising, sigma in [0, 50] (0-255 scale)",
         ),
