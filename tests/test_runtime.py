@@ -37,6 +37,10 @@ with torch.inference_mode():
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 print(applied, min(faults[2:]))
 """
+# One 32 x 384 x 384 float32 tensor is about 4,600 pages. Untuned runs fault in 19k-47k
+# pages depending on the machine and its load; tuned ones fewer than 2,000. The bound sits
+# between: at least two tensors' worth of fresh pages in every steady-state run.
+UNTUNED_MIN_FAULTS = 10_000
 
 
 def _probe(mode: str, **env: str) -> tuple[str, int]:
@@ -59,13 +63,13 @@ def test_freed_tensor_memory_is_reused():
 def test_without_tuning_every_large_tensor_faults_in_again():
     # the baseline the tuning removes; if glibc stops doing this, the tuning is moot
     _, faults = _probe("plain")
-    assert faults > 20000
+    assert faults > UNTUNED_MIN_FAULTS
 
 
 def test_opt_out_variable_leaves_malloc_alone():
     applied, faults = _probe("tune", **{runtime.OPT_OUT_VARIABLE: "0"})
     assert applied == "False"
-    assert faults > 20000
+    assert faults > UNTUNED_MIN_FAULTS
 
 
 def test_is_idempotent():
