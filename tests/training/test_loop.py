@@ -17,7 +17,7 @@ import yaml
 
 from conversenet.cli import main
 from conversenet.models import create_model
-from conversenet.training import Trainer, build_loss, load_checkpoint
+from conversenet.training import Trainer, build_loss, build_model, load_checkpoint
 from conversenet.training.config import config_from_dict
 from conversenet.training.distributed import DistContext
 from conversenet.training.trainer import WEIGHTS_NAME, ModelEMA
@@ -343,3 +343,53 @@ def test_exported_weights_work_with_conversenet_eval(training_images, tmp_path):
     code = main([*args, "--weights", weights, "--out", str(out)])
     assert code == 0
     assert (out / "results.json").is_file()
+
+
+def test_init_weights_starts_a_new_run_from_a_file_and_a_resume_ignores_it(
+    training_images, uninterrupted, tmp_path
+):
+    start = tmp_path / "start.safetensors"
+    start.write_bytes((uninterrupted / WEIGHTS_NAME).read_bytes())
+    initial = create_model("converse_dncnn", weights=start, **TINY_DNCNN).state_dict()
+    cfg = tiny_training_config(
+        training_images,
+        model={"init_weights": str(start)},
+        optim={"lr": 1e-9, "ema_decay": 0.0},
+        train={"total_steps": 2, "checkpoint_every": 1},
+    )
+    run(cfg, tmp_path / "tuned")
+    first = load_checkpoint(tmp_path / "tuned" / "checkpoint_00000001.pt")["model"]
+    for name, value in initial.items():
+        torch.testing.assert_close(first[name], value, atol=1e-6, rtol=0, msg=name)
+    random_start = create_model("converse_dncnn", **TINY_DNCNN).state_dict()
+    assert any((random_start[k] - initial[k]).abs().max() > 1e-2 for k in initial)
+
+    start.unlink()  # a resumed run continues from its checkpoint, not from init_weights
+    cfg["train"]["total_steps"] = 3
+    assert run(cfg, tmp_path / "tuned")["step"] == 3
+
+
+def test_init_weights_that_is_not_a_file_is_refused_before_anything_is_written(
+    training_images, tmp_path
+):
+    cfg = tiny_training_config(training_images, model={"init_weights": str(tmp_path / "no.pt")})
+    with pytest.raises(ValueError, match=r"model.init_weights .*no.pt.*not a file"):
+        run(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_init_weights_pretrained_loads_the_registered_weights(training_images, tmp_path):
+    model = {"name": "converse_srresnet_compact", "options": {}, "init_weights": "pretrained"}
+    cfg = config_from_dict(
+        tiny_training_config(
+            training_images,
+            model=model,
+            task="sr",
+            degradation={"scale": 4, "sigma": None},
+        )
+    )
+    tuned = build_model(cfg).state_dict()
+    shipped = create_model("converse_srresnet_compact", pretrained=True).state_dict()
+    assert all(torch.equal(tuned[k], shipped[k]) for k in shipped)
+    untrained = build_model(cfg, initial_weights=False).state_dict()
+    assert not all(torch.equal(untrained[k], shipped[k]) for k in shipped)

@@ -60,13 +60,23 @@ def _require(cond: bool, message: str) -> None:
 
 @dataclass
 class ModelConfig:
-    """Which network to train: a registry name and keyword overrides for ``create_model``."""
+    """Which network to train: a registry name and keyword overrides for ``create_model``.
+
+    ``init_weights`` starts a new run from trained weights instead of random ones
+    (fine-tuning): a weights file (``.safetensors``, ``.pth``) or ``pretrained`` (the
+    registered weights of ``name``). A run resuming from its checkpoint ignores it.
+    """
 
     name: str = "converse_dncnn"
     options: dict[str, Any] = field(default_factory=dict)
+    init_weights: str | None = None
 
     def validate(self) -> None:
         _require(bool(self.name), "model.name must be a non-empty string")
+        _require(
+            self.init_weights is None or bool(self.init_weights),
+            "model.init_weights must be a weights file, 'pretrained' or null, got ''",
+        )
 
 
 @dataclass

@@ -15,6 +15,7 @@ import copy
 import logging
 from collections import Counter
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,9 +33,25 @@ __all__ = ["ModelEMA", "Optimisation", "build_loss", "build_model"]
 log = logging.getLogger("conversenet.training")
 
 
-def build_model(cfg: Config) -> nn.Module:
-    """``create_model(cfg.model.name, **cfg.model.options)`` (untrained)."""
-    return create_model(cfg.model.name, **cfg.model.options)
+def build_model(cfg: Config, initial_weights: bool = True) -> nn.Module:
+    """``create_model(cfg.model.name, **cfg.model.options)``: untrained, or with the weights
+    of ``cfg.model.init_weights`` when ``initial_weights`` (a new run, not a resumed one).
+
+    Raises:
+        ValueError: ``init_weights`` names a file that does not exist, or weights that do
+            not fit the model.
+    """
+    m = cfg.model
+    if not initial_weights or m.init_weights is None:
+        return create_model(m.name, **m.options)
+    if m.init_weights == "pretrained":
+        return create_model(m.name, pretrained=True, **m.options)
+    if not Path(m.init_weights).is_file():
+        raise ValueError(
+            f"model.init_weights must be a weights file or 'pretrained', got "
+            f"{m.init_weights!r}, which is not a file"
+        )
+    return create_model(m.name, weights=m.init_weights, **m.options)
 
 
 def build_loss(name: str, charbonnier_eps: float = 1e-3):
@@ -92,12 +109,14 @@ class Optimisation:
     Args:
         cfg: a validated configuration (``model``, ``optim`` and ``train.seed`` are used).
         ctx: where this process runs.
+        initial_weights: load ``model.init_weights`` (a new run; a resumed one loads its
+            checkpoint instead).
     """
 
-    def __init__(self, cfg: Config, ctx: DistContext) -> None:
+    def __init__(self, cfg: Config, ctx: DistContext, initial_weights: bool = True) -> None:
         self.cfg, self.ctx = cfg, ctx
         torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank
-        model = build_model(cfg).to(ctx.device)
+        model = build_model(cfg, initial_weights).to(ctx.device)
         self.ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
         self.raw_model = model
         if ctx.distributed:

@@ -213,10 +213,10 @@ class Trainer:
             log.warning("skipping an unreadable training image: %s", reason or path)
         if cfg.train.num_threads > 0:
             torch.set_num_threads(cfg.train.num_threads)
-        self.optimisation = Optimisation(cfg, self.ctx)
+        found = find_resume(self.resume, self.manager, self.restart)
+        self.optimisation = Optimisation(cfg, self.ctx, initial_weights=found is None)
         self.dataset = dataset
         self.sampler, self.loader, self.loader_generator = _make_loader(dataset, cfg, self.ctx)
-        found = find_resume(self.resume, self.manager, self.restart)
         if found is not None:
             path, state = found
             log_config_changes(state["config"], cfg)
