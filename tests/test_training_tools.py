@@ -12,6 +12,7 @@ import tarfile
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from conversenet.models import create_model
 
@@ -114,3 +115,19 @@ def test_gpu_sprint_refuses_missing_data_and_unknown_runs_before_training(tmp_pa
     unknown = sprint(tmp_path, "1", str(tmp_path / "out"), str(tmp_path), "sr_compact", "bogus")
     assert unknown.returncode == 2 and "unknown run bogus" in unknown.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_eval_blind_deblur_scores_a_trained_weights_file_like_the_registered_weights(tmp_path):
+    evaluate = load_tool("eval_blind_deblur")
+    paths = write_random_images(tmp_path / "photos", count=2, shape=(40, 48, 3))
+    kernel = torch.ones(3, 3).double().numpy() / 9
+    registered = evaluate.scores("conversenet_compact", paths, kernel)
+    weights = create_model("conversenet_compact", pretrained=True).state_dict()
+    trained_file = tmp_path / "trained.safetensors"
+    save_file(weights, str(trained_file))
+    trained = evaluate.scores("conversenet_compact", paths, kernel, trained_file)
+    assert [r["psnr"] for r in trained] == [r["psnr"] for r in registered]
+    summary = evaluate.summarise(registered, None)
+    gains = [r["psnr"] - r["input_psnr"] for r in registered]
+    assert summary["min_gain"] == pytest.approx(min(gains))
+    assert summary["worse"] == sum(g < 0 for g in gains)

@@ -12,6 +12,8 @@ data), ``held`` (the last 10, held out), ``set5``.
 
     python tools/eval_blind_deblur.py --model blind_deconv --sets held set5 \\
         --json runs/blind_eval.json
+    python tools/eval_blind_deblur.py --model conv_unet_deblur \\
+        --weights runs/conv_unet_deblur/model.safetensors --sets held
 """
 
 from __future__ import annotations
@@ -54,10 +56,13 @@ def central_crops(paths: list[Path], side: int, folder: Path) -> list[Path]:
     return crops
 
 
-def scores(model_name: str, paths: list[Path], kernel: np.ndarray) -> list[dict]:
-    """Per-photo rows of ``score_images`` (``psnr``, ``input_psnr``, ``seconds``)."""
+def scores(
+    model_name: str, paths: list[Path], kernel: np.ndarray, weights: Path | None = None
+) -> list[dict]:
+    """Per-photo rows of ``score_images`` (``psnr``, ``input_psnr``, ``seconds``) of the
+    registered weights, or of ``weights`` (a trained file)."""
     info = get_model_info(model_name)
-    model = create_model(model_name, pretrained=True).eval()
+    model = create_model(model_name, pretrained=weights is None, weights=weights).eval()
     protocol = Protocol(info.task, kernel=kernel, channels=3)
     runner = make_runner(model, protocol)
     return [row for _, _, row in score_images(runner, paths, protocol, ssim=False)]
@@ -99,6 +104,7 @@ def table(results: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="blind_deconv", help="a registered blind model")
+    p.add_argument("--weights", type=Path, help="a trained weights file of --model")
     p.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--kernels", type=Path, default=Path("../shared/kernels"))
@@ -109,7 +115,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     kernels = paper_kernels(args.kernels)
-    results = {"model": args.model, "crop": args.crop, "sets": {}, "counts": {}}
+    results = {"model": args.model, "weights": str(args.weights or ""), "crop": args.crop}
+    results |= {"sets": {}, "counts": {}}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets:
@@ -120,7 +127,7 @@ def main() -> None:
             results["counts"][name] = len(paths)
             results["sets"][name] = {}
             for i, kernel in enumerate(kernels, 1):
-                rows = scores(args.model, paths, kernel)
+                rows = scores(args.model, paths, kernel, args.weights)
                 reference = None if args.no_reference else scores("wiener", paths, kernel)
                 results["sets"][name][f"kernel_{i}"] = summarise(rows, reference)
                 results["sets"][name][f"kernel_{i}"]["photos"] = rows

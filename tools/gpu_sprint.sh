@@ -65,7 +65,9 @@ for run in "${runs[@]}"; do
       train "$run" configs/unet_denoiser_blind.yaml --set model.options.operator=conv \
         --set "data.train_dirs=[$data/Train400]" --set "validation.dir=$data/Set12" ;;
     sr_compact)
-      train "$run" configs/compact_sr_x4.yaml "${csun[@]}" --set "validation.dir=$data/Set5" ;;
+      # without a snapshot: from the shipped weights (a resumed run ignores init_weights)
+      train "$run" configs/compact_sr_x4_long.yaml "${csun[@]}" --set "validation.dir=$data/Set5" \
+        --set model.init_weights=pretrained ;;
   esac
 done
 

@@ -32,6 +32,7 @@ UNETS = (
     "conv_unet",
     "converse_unet_colour",
     "conv_unet_colour",
+    "conv_unet_deblur",
     "convt_unet_colour",
 )
 for _name in UNETS:

@@ -13,7 +13,8 @@ from conversenet.runner import minimum_input_size
 from conftest import need_shared
 
 ALL = [
-    "blind_deconv", "conv_dncnn", "conv_srresnet", "conv_unet", "conv_unet_colour", "conv_usrnet",
+    "blind_deconv", "conv_dncnn", "conv_srresnet", "conv_unet", "conv_unet_colour",
+    "conv_unet_deblur", "conv_usrnet",
     "converse_dncnn", "converse_dncnn_compact", "converse_dncnn_compact_colour",
     "converse_srresnet", "converse_srresnet_compact", "converse_unet", "converse_unet_colour",
     "converse_up_srresnet", "converse_usrnet", "conversenet", "conversenet_compact", "convnet",
@@ -40,7 +41,7 @@ def test_list_models_filters():
         "convt_unet_colour", "dncnn",
     ]  # fmt: skip
     assert list_models(task="deblur") == [
-        "blind_deconv", "conversenet", "conversenet_compact", "convnet",
+        "blind_deconv", "conv_unet_deblur", "conversenet", "conversenet_compact", "convnet",
     ]  # fmt: skip
     assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]
     assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}

@@ -282,6 +282,17 @@ _ENTRIES = (
         size_multiple=4,
     ),
     _entry(
+        "conv_unet_deblur",
+        ConverseUNet,
+        "deblur",
+        "Conv-UNet blind deblurring: conv_unet_colour's network trained on blurred, noisy "
+        "photos (random 7x7 kernels), RGB",
+        in_channels=3,
+        operator="conv",
+        min_size=16,
+        size_multiple=4,
+    ),
+    _entry(
         "convt_unet_colour",
         ConverseUNet,
         "denoise",

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..models import create_model
 from ..tasks import call_model
+from ..weights import load_state_dict, load_weights_into
 from .checkpoint import CheckpointError
 from .config import Config
 from .distributed import DistContext
@@ -51,7 +52,9 @@ def build_model(cfg: Config, initial_weights: bool = True) -> nn.Module:
             f"model.init_weights must be a weights file or 'pretrained', got "
             f"{m.init_weights!r}, which is not a file"
         )
-    return create_model(m.name, weights=m.init_weights, **m.options)
+    model = create_model(m.name, **m.options)  # any weights that fit: a denoiser's for a deblurrer
+    load_weights_into(model, load_state_dict(m.init_weights), source=m.init_weights)
+    return model
 
 
 def build_loss(name: str, charbonnier_eps: float = 1e-3):
