@@ -88,6 +88,32 @@ def test_motion_kernel_length_controls_the_extent():
     assert np.count_nonzero(long > 1e-6) > 3 * np.count_nonzero(short > 1e-6)
     with pytest.raises(ValueError):
         random_motion_kernel(2)
+    with pytest.raises(ValueError, match="centre"):
+        random_motion_kernel(7, 0, centre="middle")
+
+
+def _support(k: np.ndarray, axis: int) -> tuple[int, int]:
+    rows = np.flatnonzero(k.sum(axis) > 1e-12)
+    return int(rows.min()), int(rows.max())
+
+
+def test_wide_motion_kernels_have_their_support_centred_and_fill_the_box():
+    filled = 0
+    for seed in range(20):
+        k = random_motion_kernel(7, seed, centre="support", supersample=4, length_range=(0.5, 3.0))
+        assert k.shape == (7, 7) and k.sum() == pytest.approx(1.0, abs=1e-12) and k.min() >= 0
+        for axis in (0, 1):
+            low, high = _support(k, axis)
+            assert low + high in (5, 6, 7)  # centred in the box, to within one pixel
+        filled += max(np.subtract(*_support(k, 1)[::-1]), np.subtract(*_support(k, 0)[::-1])) >= 4
+    assert filled >= 8  # long paths are scaled to fit, not cut: many span 5+ pixels
+    # the centroid of a support-centred path is off the centre, as in the paper's kernels
+    fine = random_motion_kernel(25, 1, centre="support", length_range=(3.0, 3.0))
+    (my, mx), _ = _moments(fine)
+    assert max(abs(my - 12), abs(mx - 12)) > 0.5
+    lo_r, hi_r = _support(fine, 1)
+    lo_c, hi_c = _support(fine, 0)
+    assert abs(lo_r + hi_r - 24) <= 1 and abs(lo_c + hi_c - 24) <= 1
 
 
 # ---------------------------------------------------------------------------------------

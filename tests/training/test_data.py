@@ -113,13 +113,21 @@ def test_sr_input_is_the_bicubic_downscale_of_the_target(tmp_path):
     np.testing.assert_allclose(s["input"].permute(1, 2, 0).numpy(), lr, atol=1e-5)
 
 
-@pytest.mark.parametrize("task", ["deblur", "deblur_nonblind"])
-def test_deblur_samples(tmp_path, task):
+@pytest.mark.parametrize(
+    ("task", "kernels"),
+    [
+        ("deblur", ["gaussian", "motion"]),
+        ("deblur_nonblind", ["motion"]),
+        ("deblur", ["wide_motion"]),
+    ],
+)
+def test_deblur_samples(tmp_path, task, kernels):
     folder = _write_images(tmp_path / "rgb", count=2, size=(32, 32), channels=3)
+    degradation = {"sigma": None, "sigma_range": [0, 2.55], "kernel_size": 7}
     cfg = _config(
         folder,
         task=task,
-        degradation={"sigma": None, "sigma_range": [0, 2.55], "kernel_size": 7},
+        degradation=degradation | {"kernel_types": kernels},
         data={"channels": 3, "patch_size": 24},
     )
     s = PatchDataset.from_config(cfg)[(0, 0)]

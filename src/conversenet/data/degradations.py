@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..checks import check_int
+from ..checks import check_choice, check_int
 from ..tensors import chw_to_hwc, image_to_tensor, tensor_to_image
 from .imresize import imresize
 from .protocol import blur, check_kernel, modcrop
@@ -132,6 +132,8 @@ def random_motion_kernel(
     *,
     length_range: tuple[float, float] = (0.4, 1.0),
     steps: int = 2000,
+    centre: str = "centroid",
+    supersample: int = 1,
 ) -> np.ndarray:
     """A random camera-shake (motion) blur kernel from a simulated 2-D trajectory.
 
@@ -142,20 +144,34 @@ def random_motion_kernel(
     at each step its velocity receives a Gaussian perturbation, a pull back toward the
     origin (centripetal term) and, rarely, an abrupt near-reversal (a shake), each with a
     randomly drawn strength. The path length is ``uniform(*length_range) · (size - 2)``
-    pixels, so it always fits the support. The path is shifted so its centroid is the
+    pixels; a path whose extent exceeds the support (``length_range`` above 1) is scaled
+    down to fit it. The path is shifted so its centroid is the
     kernel centre (as far as the support allows), rasterised with bilinear weights and
     normalised. Compared with USRNet's generator (a 3-D random walk binned into a
     histogram and smoothed), this produces thin, connected paths at sub-pixel precision
     and works for small supports such as the paper's 7×7 kernels.
 
+    ``centre="support"`` centres the path's extent instead of its centroid: the
+    convention of the paper's 7×7 kernels, whose support is centred in the box while
+    their centroid is up to 1.2 px off it. ``supersample=n`` draws the path on an
+    ``n·size`` grid and sums n×n blocks: thick, smooth kernels like the paper's, whose
+    path may fill the box.
+
     Shape:
         - Output: :math:`(size, size)`, float64, non-negative, sums to 1.
     """
     size = check_int("size", size, minimum=3)
+    check_choice("centre", centre, ("centroid", "support"))
+    supersample = check_int("supersample", supersample, minimum=1)
+    if supersample > 1:
+        fine = random_motion_kernel(
+            size * supersample, rng, length_range=length_range, steps=steps, centre=centre
+        )
+        return fine.reshape(size, supersample, size, supersample).sum(axis=(1, 3))
     rng = _as_generator(rng)
     low, high = (float(v) for v in length_range)
-    if not 0 <= low <= high <= 1:
-        raise ValueError(f"length_range must satisfy 0 <= low <= high <= 1, got {length_range!r}")
+    if not 0 <= low <= high:
+        raise ValueError(f"length_range must satisfy 0 <= low <= high, got {length_range!r}")
     steps = check_int("steps", steps, minimum=2)
 
     length = rng.uniform(low, high) * (size - 2)
@@ -178,11 +194,15 @@ def random_motion_kernel(
         velocity = velocity / speed * step_length if speed > 0 else velocity
         path[t + 1] = path[t] + velocity
 
+    extent = max(np.ptp(path.real), np.ptp(path.imag))
+    if extent > size - 1:  # a long path is scaled down to fit the box
+        path = path * ((size - 1) / extent)
     cols, rows = path.real, path.imag
-    centre = (size - 1) / 2.0
+    middle_of_box = (size - 1) / 2.0
     shifted = []
     for coord in (rows, cols):
-        shift = centre - coord.mean()
+        middle = coord.mean() if centre == "centroid" else (coord.min() + coord.max()) / 2
+        shift = middle_of_box - middle
         # keep the whole path inside [0, size - 1]
         shift = min(max(shift, -coord.min()), (size - 1) - coord.max())
         shifted.append(coord + shift)

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 LOSSES = ("l1", "l2", "charbonnier")
-KERNEL_TYPES = ("gaussian", "motion")
+KERNEL_TYPES = ("gaussian", "motion", "wide_motion")
 
 
 def _require(cond: bool, message: str) -> None:
@@ -113,7 +113,9 @@ class DegradationConfig:
     Denoising: ``sigma`` (fixed) or ``sigma_range`` (uniform). Super-resolution: ``scale``
     (MATLAB bicubic, low-resolution input kept in float). Deblurring: a random kernel of
     side ``kernel_size`` drawn uniformly among ``kernel_types`` (``gaussian``: anisotropic
-    Gaussian, ``motion``: camera shake), wrap boundary, then noise with sigma uniform in
+    Gaussian, ``motion``: camera shake with its centroid centred, ``wide_motion``: longer
+    and thicker shake drawn at 4x and summed, its support centred like the paper's
+    kernels), wrap boundary, then noise with sigma uniform in
     ``sigma_range``; ``deblur_nonblind`` also feeds the kernel to the model.
     """
 

@@ -93,6 +93,9 @@ def _kernel_sources(cfg: Config) -> list:
     makers = {
         "gaussian": D.random_anisotropic_gaussian_kernel,
         "motion": D.random_motion_kernel,
+        "wide_motion": functools.partial(
+            D.random_motion_kernel, centre="support", supersample=4, length_range=(0.5, 3.0)
+        ),
     }
     return [functools.partial(makers[name], size) for name in cfg.degradation.kernel_types]
 
