@@ -10,6 +10,7 @@ import os
 import subprocess
 import tarfile
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -131,3 +132,13 @@ def test_eval_blind_deblur_scores_a_trained_weights_file_like_the_registered_wei
     gains = [r["psnr"] - r["input_psnr"] for r in registered]
     assert summary["min_gain"] == pytest.approx(min(gains))
     assert summary["worse"] == sum(g < 0 for g in gains)
+
+
+def test_deblur_displacement_finds_the_shift_that_undoes_a_displacement(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "tools"))
+    tool = load_tool("deblur_displacement")
+    truth = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    moved = np.roll(truth, (1, -2), (0, 1))
+    assert tool.best_shift(moved, truth, reach=2) == (float("inf"), -1, 2)
+    value, dy, dx = tool.best_shift(moved, truth, reach=1)  # out of reach: not found
+    assert math.isfinite(value) and (dy, dx) != (-1, 2)
