@@ -99,6 +99,7 @@ def test_gpu_sprint_trains_packs_and_resumes_on_the_cpu(tmp_path):
         write_random_images(data / folder, count=2, shape=(72, 72, 3))
     for folder in ("Train400", "Set12"):
         write_random_images(data / folder, count=2, shape=(48, 48))
+    (data / "kernels").mkdir()
     out = tmp_path / "out"
     for _ in range(2):  # the second sitting resumes the first
         done = sprint(tmp_path, "1e-6", str(out), str(data), "sr_compact")

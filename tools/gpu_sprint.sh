@@ -10,8 +10,9 @@
 #   bash tools/gpu_sprint.sh MINUTES OUT DATA [RUN ...]
 #
 # DATA holds csun_train70, csun_train70_half, csun_test10_crop256 (tools/prepare_csun.py),
-# Train400, Set12 and Set5. RUN: conv_unet_colour, conv_unet_gray, sr_compact (default:
-# all three). DEVICE=cpu rehearses on the CPU; BATCH sets the batch size (default 64 on
+# Train400, Set12, Set5 and kernels (the paper's kernel_*.npy). RUN: conv_unet_colour,
+# conv_unet_gray, sr_compact, conv_unet_deblur (default: all four). DEVICE=cpu rehearses
+# on the CPU; BATCH sets the batch size (default 64 on
 # a GPU, the config's on the CPU); RUNS the folder of the run folders (default runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,15 +21,16 @@ out=${2:?OUT}
 data=${3:?DATA}
 shift 3
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(conv_unet_colour conv_unet_gray sr_compact)
+known=(conv_unet_colour conv_unet_gray sr_compact conv_unet_deblur)
+[ ${#runs[@]} -gt 0 ] || runs=("${known[@]}")
 for run in "${runs[@]}"; do
-  case $run in
-    conv_unet_colour | conv_unet_gray | sr_compact) ;;
-    *) echo "gpu_sprint: unknown run $run (conv_unet_colour, conv_unet_gray, sr_compact)" >&2
+  case " ${known[*]} " in
+    *" $run "*) ;;
+    *) echo "gpu_sprint: unknown run $run (${known[*]// /, })" >&2
        exit 2 ;;
   esac
 done
-for folder in csun_train70 csun_train70_half csun_test10_crop256 Train400 Set12 Set5; do
+for folder in csun_train70 csun_train70_half csun_test10_crop256 Train400 Set12 Set5 kernels; do
   [ -d "$data/$folder" ] || { echo "gpu_sprint: $data/$folder is missing" >&2; exit 2; }
 done
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -68,6 +70,9 @@ for run in "${runs[@]}"; do
       # without a snapshot: from the shipped weights (a resumed run ignores init_weights)
       train "$run" configs/compact_sr_x4_long.yaml "${csun[@]}" --set "validation.dir=$data/Set5" \
         --set model.init_weights=pretrained ;;
+    conv_unet_deblur)
+      train "$run" configs/unet_deblur_blind.yaml "${csun[@]}" --set "validation.dir=$data/Set5" \
+        --set "validation.kernel=$data/kernels/kernel_3.npy" ;;
   esac
 done
 
