@@ -326,7 +326,7 @@ _ENTRIES = (
         "compact x4 Converse-SRResNet (32 features, 6 blocks), RGB, trained by this project",
         _packaged(
             "converse_srresnet_compact.safetensors",
-            "f4bb127faef4028247451d53c2276ea7f2a14c70ae423d195ee204abd1cf8a57",
+            "ecadaa28f6e052723d80e861f04dbf00aff3cd86c5efe64dfb5764ad9c8d22cf",
             dataset="CSun_Hays80",
             description="x4 bicubic super-resolution, RGB",
         ),
