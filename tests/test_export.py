@@ -39,6 +39,7 @@ _UNETS = (
     "conv_unet",
     "converse_unet_colour",
     "conv_unet_colour",
+    "conv_unet_deblur",
     "convt_unet_colour",
 )
 _SMALL_GROUPS = {
