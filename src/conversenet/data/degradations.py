@@ -126,6 +126,30 @@ def random_anisotropic_gaussian_kernel(
     return kernel / kernel.sum()
 
 
+def _shake_path(length: float, steps: int, rng: np.random.Generator) -> np.ndarray:
+    """A camera-shake trajectory of ``length`` pixels in ``steps`` points, as complex
+    numbers (Boracchi & Foi's model; see :func:`random_motion_kernel`)."""
+    anxiety = 0.005 * rng.uniform()
+    centripetal = 0.7 * rng.uniform()
+    gaussian_term = 10.0 * rng.uniform()
+    shake_frequency = 0.2 * rng.uniform()
+    step_length = length / (steps - 1)
+    velocity = np.exp(1j * rng.uniform(0.0, 2.0 * np.pi)) * step_length
+    path = np.zeros(steps, dtype=np.complex128)
+    shakes = rng.uniform(size=steps) < shake_frequency * anxiety
+    shake_angles = np.pi + (rng.uniform(size=steps) - 0.5)
+    perturbations = rng.standard_normal(steps) + 1j * rng.standard_normal(steps)
+    for t in range(steps - 1):
+        dv = anxiety * (gaussian_term * perturbations[t] - centripetal * path[t]) * step_length
+        if shakes[t]:
+            dv = dv + 2.0 * velocity * np.exp(1j * shake_angles[t])
+        velocity = velocity + dv
+        speed = abs(velocity)
+        velocity = velocity / speed * step_length if speed > 0 else velocity
+        path[t + 1] = path[t] + velocity
+    return path
+
+
 def random_motion_kernel(
     size: int = 25,
     rng: SeedLike = None,
@@ -174,26 +198,7 @@ def random_motion_kernel(
         raise ValueError(f"length_range must satisfy 0 <= low <= high, got {length_range!r}")
     steps = check_int("steps", steps, minimum=2)
 
-    length = rng.uniform(low, high) * (size - 2)
-    anxiety = 0.005 * rng.uniform()
-    centripetal = 0.7 * rng.uniform()
-    gaussian_term = 10.0 * rng.uniform()
-    shake_frequency = 0.2 * rng.uniform()
-    step_length = length / (steps - 1)
-    velocity = np.exp(1j * rng.uniform(0.0, 2.0 * np.pi)) * step_length
-    path = np.zeros(steps, dtype=np.complex128)
-    shakes = rng.uniform(size=steps) < shake_frequency * anxiety
-    shake_angles = np.pi + (rng.uniform(size=steps) - 0.5)
-    perturbations = rng.standard_normal(steps) + 1j * rng.standard_normal(steps)
-    for t in range(steps - 1):
-        dv = anxiety * (gaussian_term * perturbations[t] - centripetal * path[t]) * step_length
-        if shakes[t]:
-            dv = dv + 2.0 * velocity * np.exp(1j * shake_angles[t])
-        velocity = velocity + dv
-        speed = abs(velocity)
-        velocity = velocity / speed * step_length if speed > 0 else velocity
-        path[t + 1] = path[t] + velocity
-
+    path = _shake_path(rng.uniform(low, high) * (size - 2), steps, rng)
     extent = max(np.ptp(path.real), np.ptp(path.imag))
     if extent > size - 1:  # a long path is scaled down to fit the box
         path = path * ((size - 1) / extent)
