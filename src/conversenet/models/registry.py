@@ -285,8 +285,8 @@ _ENTRIES = (
         "conv_unet_deblur",
         ConverseUNet,
         "deblur",
-        "Conv-UNet blind deblurring: conv_unet_colour's network trained on blurred, noisy "
-        "photos (random 7x7 kernels), RGB",
+        "Conv-UNet blind deblurring: conv_unet_colour's network for blurred, noisy photos "
+        "(configs/unet_deblur_blind.yaml; no weights yet), RGB",
         in_channels=3,
         operator="conv",
         min_size=16,
