@@ -116,6 +116,47 @@ def test_wide_motion_kernels_have_their_support_centred_and_fill_the_box():
     assert abs(lo_r + hi_r - 24) <= 1 and abs(lo_c + hi_c - 24) <= 1
 
 
+def _centroid_offset(k: np.ndarray) -> float:
+    """Distance from the kernel's centroid to the middle of its support."""
+    (my, mx), _ = _moments(k)
+    (r0, r1), (c0, c1) = _support(k, 1), _support(k, 0)
+    return float(np.hypot(my - (r0 + r1) / 2, mx - (c0 + c1) / 2))
+
+
+def test_uneven_exposure_moves_the_centroid_off_the_support_middle():
+    def offsets(uneven):
+        return [
+            _centroid_offset(
+                random_motion_kernel(25, seed, centre="support", uneven_exposure=uneven)
+            )
+            for seed in range(30)
+        ]
+
+    even, uneven = offsets(0.0), offsets(4.0)
+    assert np.median(uneven) > 1.5 * np.median(even)
+    # the support stays centred: only the mass along the path moves
+    k = random_motion_kernel(25, 5, centre="support", uneven_exposure=4.0)
+    assert sum(_support(k, 1)) in (23, 24, 25) and sum(_support(k, 0)) in (23, 24, 25)
+    # centroid-centred kernels keep their (now weighted) centroid in the middle
+    (my, mx), _ = _moments(
+        random_motion_kernel(25, 5, uneven_exposure=4.0, length_range=(0.3, 0.3))
+    )
+    assert abs(my - 12) < 1e-6 and abs(mx - 12) < 1e-6
+
+
+def test_thickness_spreads_the_path_and_keeps_a_normalised_kernel():
+    thin = random_motion_kernel(25, 2, centre="support")
+    thick = random_motion_kernel(25, 2, centre="support", thickness=3.0)
+    assert thick.sum() == pytest.approx(1.0, abs=1e-12) and thick.min() >= 0
+    assert np.count_nonzero(thick > 1e-4) > 1.5 * np.count_nonzero(thin > 1e-4)
+    assert thick.max() < thin.max()
+    for bad, error in ((-1.0, ValueError), (True, TypeError), (float("nan"), ValueError)):
+        with pytest.raises(error, match="thickness"):
+            random_motion_kernel(7, 0, thickness=bad)
+        with pytest.raises(error, match="uneven_exposure"):
+            random_motion_kernel(7, 0, uneven_exposure=bad)
+
+
 # ---------------------------------------------------------------------------------------
 # Degradation family
 # ---------------------------------------------------------------------------------------

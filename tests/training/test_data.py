@@ -119,6 +119,7 @@ def test_sr_input_is_the_bicubic_downscale_of_the_target(tmp_path):
         ("deblur", ["gaussian", "motion"]),
         ("deblur_nonblind", ["motion"]),
         ("deblur", ["wide_motion"]),
+        ("deblur", ["shake"]),
     ],
 )
 def test_deblur_samples(tmp_path, task, kernels):

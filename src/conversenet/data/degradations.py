@@ -19,9 +19,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch import Tensor
 
-from ..checks import check_choice, check_int
+from ..checks import check_choice, check_int, check_real
 from ..tensors import chw_to_hwc, image_to_tensor, tensor_to_image
 from .imresize import imresize
 from .protocol import blur, check_kernel, modcrop
@@ -150,6 +151,33 @@ def _shake_path(length: float, steps: int, rng: np.random.Generator) -> np.ndarr
     return path
 
 
+def _rasterise(path: np.ndarray, dwell: np.ndarray, size: int, centre: str) -> np.ndarray:
+    """The ``size × size`` image of a complex ``path`` whose points weigh ``dwell``, with
+    bilinear weights, after moving its centroid or its extent's middle to the box centre
+    (as far as the box allows); not normalised."""
+    middle_of_box = (size - 1) / 2.0
+    shifted = []
+    for coord in (path.imag, path.real):  # rows, then columns
+        if centre == "centroid":
+            middle = np.average(coord, weights=dwell)
+        else:
+            middle = (coord.min() + coord.max()) / 2
+        shift = middle_of_box - middle
+        # keep the whole path inside [0, size - 1]
+        shift = min(max(shift, -coord.min()), (size - 1) - coord.max())
+        shifted.append(coord + shift)
+    rows, cols = shifted
+    kernel = np.zeros((size + 1, size + 1), dtype=np.float64)
+    r0 = np.clip(np.floor(rows).astype(np.int64), 0, size - 1)
+    c0 = np.clip(np.floor(cols).astype(np.int64), 0, size - 1)
+    fr, fc = np.clip(rows - r0, 0.0, 1.0), np.clip(cols - c0, 0.0, 1.0)
+    np.add.at(kernel, (r0, c0), dwell * (1 - fr) * (1 - fc))
+    np.add.at(kernel, (r0 + 1, c0), dwell * fr * (1 - fc))
+    np.add.at(kernel, (r0, c0 + 1), dwell * (1 - fr) * fc)
+    np.add.at(kernel, (r0 + 1, c0 + 1), dwell * fr * fc)
+    return kernel[:size, :size]
+
+
 def random_motion_kernel(
     size: int = 25,
     rng: SeedLike = None,
@@ -158,8 +186,10 @@ def random_motion_kernel(
     steps: int = 2000,
     centre: str = "centroid",
     supersample: int = 1,
+    uneven_exposure: float = 0.0,
+    thickness: float = 0.0,
 ) -> np.ndarray:
-    """A random camera-shake (motion) blur kernel from a simulated 2-D trajectory.
+    r"""A random camera-shake (motion) blur kernel from a simulated 2-D trajectory.
 
     The trajectory follows Boracchi & Foi's model ("Modeling the performance of image
     restoration from motion blur", IEEE TIP 2012), the one behind the motion kernels of
@@ -179,7 +209,12 @@ def random_motion_kernel(
     convention of the paper's 7×7 kernels, whose support is centred in the box while
     their centroid is up to 1.2 px off it. ``supersample=n`` draws the path on an
     ``n·size`` grid and sums n×n blocks: thick, smooth kernels like the paper's, whose
-    path may fill the box.
+    path may fill the box. ``uneven_exposure=b`` lets the camera dwell unevenly along the
+    path: point :math:`t \in [0, 1]` of it weighs :math:`e^{\beta t}` with
+    :math:`\beta` uniform in :math:`[-b, b]`, so one end is heavier (up to :math:`e^b`
+    times), as in the paper's kernels 4 and 5, and their centroid moves further off.
+    ``thickness=w`` blurs the path with a Gaussian of standard deviation uniform in
+    :math:`[0, w]` pixels (of the output), for bands as broad as the paper's kernel 2.
 
     Shape:
         - Output: :math:`(size, size)`, float64, non-negative, sums to 1.
@@ -187,9 +222,17 @@ def random_motion_kernel(
     size = check_int("size", size, minimum=3)
     check_choice("centre", centre, ("centroid", "support"))
     supersample = check_int("supersample", supersample, minimum=1)
+    uneven_exposure = check_real("uneven_exposure", uneven_exposure, minimum=0.0)
+    thickness = check_real("thickness", thickness, minimum=0.0)
     if supersample > 1:
         fine = random_motion_kernel(
-            size * supersample, rng, length_range=length_range, steps=steps, centre=centre
+            size * supersample,
+            rng,
+            length_range=length_range,
+            steps=steps,
+            centre=centre,
+            uneven_exposure=uneven_exposure,
+            thickness=thickness * supersample,
         )
         return fine.reshape(size, supersample, size, supersample).sum(axis=(1, 3))
     rng = _as_generator(rng)
@@ -199,28 +242,15 @@ def random_motion_kernel(
     steps = check_int("steps", steps, minimum=2)
 
     path = _shake_path(rng.uniform(low, high) * (size - 2), steps, rng)
+    dwell = np.ones(steps)
+    if uneven_exposure > 0:
+        dwell = np.exp(rng.uniform(-uneven_exposure, uneven_exposure) * np.linspace(0, 1, steps))
     extent = max(np.ptp(path.real), np.ptp(path.imag))
     if extent > size - 1:  # a long path is scaled down to fit the box
         path = path * ((size - 1) / extent)
-    cols, rows = path.real, path.imag
-    middle_of_box = (size - 1) / 2.0
-    shifted = []
-    for coord in (rows, cols):
-        middle = coord.mean() if centre == "centroid" else (coord.min() + coord.max()) / 2
-        shift = middle_of_box - middle
-        # keep the whole path inside [0, size - 1]
-        shift = min(max(shift, -coord.min()), (size - 1) - coord.max())
-        shifted.append(coord + shift)
-    rows, cols = shifted
-    kernel = np.zeros((size + 1, size + 1), dtype=np.float64)
-    r0 = np.clip(np.floor(rows).astype(np.int64), 0, size - 1)
-    c0 = np.clip(np.floor(cols).astype(np.int64), 0, size - 1)
-    fr, fc = np.clip(rows - r0, 0.0, 1.0), np.clip(cols - c0, 0.0, 1.0)
-    np.add.at(kernel, (r0, c0), (1 - fr) * (1 - fc))
-    np.add.at(kernel, (r0 + 1, c0), fr * (1 - fc))
-    np.add.at(kernel, (r0, c0 + 1), (1 - fr) * fc)
-    np.add.at(kernel, (r0 + 1, c0 + 1), fr * fc)
-    kernel = kernel[:size, :size]
+    kernel = _rasterise(path, dwell, size, centre)
+    if thickness > 0:
+        kernel = ndimage.gaussian_filter(kernel, rng.uniform(0.0, thickness), mode="constant")
     return kernel / kernel.sum()
 
 

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 LOSSES = ("l1", "l2", "charbonnier")
-KERNEL_TYPES = ("gaussian", "motion", "wide_motion")
+KERNEL_TYPES = ("gaussian", "motion", "wide_motion", "shake")
 
 
 def _require(cond: bool, message: str) -> None:
@@ -115,7 +115,9 @@ class DegradationConfig:
     side ``kernel_size`` drawn uniformly among ``kernel_types`` (``gaussian``: anisotropic
     Gaussian, ``motion``: camera shake with its centroid centred, ``wide_motion``: longer
     and thicker shake drawn at 4x and summed, its support centred like the paper's
-    kernels), wrap boundary, then noise with sigma uniform in
+    kernels; ``shake``: ``wide_motion`` with uneven exposure along the path and a random
+    thickness, so one end is heavier and the centroid further off, as in the paper's
+    kernels 2, 4 and 5), wrap boundary, then noise with sigma uniform in
     ``sigma_range``; ``deblur_nonblind`` also feeds the kernel to the model.
     """
 

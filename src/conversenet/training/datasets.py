@@ -96,6 +96,14 @@ def _kernel_sources(cfg: Config) -> list:
         "wide_motion": functools.partial(
             D.random_motion_kernel, centre="support", supersample=4, length_range=(0.5, 3.0)
         ),
+        "shake": functools.partial(
+            D.random_motion_kernel,
+            centre="support",
+            supersample=4,
+            length_range=(0.5, 3.0),
+            uneven_exposure=4.0,
+            thickness=1.0,
+        ),
     }
     return [functools.partial(makers[name], size) for name in cfg.degradation.kernel_types]
 
