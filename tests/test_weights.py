@@ -245,6 +245,18 @@ def test_data_parallel_prefix_is_removed(tmp_path):
     assert set(cw.load_state_dict(path)) == set(model.state_dict())
 
 
+@pytest.mark.parametrize("ema", [True, False])
+def test_a_training_checkpoint_gives_its_ema_weights(tmp_path, ema):
+    torch.manual_seed(2)
+    model = create_model("converse_dncnn", **TINY_DNCNN).state_dict()
+    averaged = {k: v + 1 for k, v in model.items()}
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": model, "ema": averaged if ema else None, "step": 7}, path)
+    loaded = cw.load_state_dict(path)
+    for key, value in (averaged if ema else model).items():
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)
+
+
 def test_pickled_code_is_never_executed(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"weight": torch.zeros(1), "hook": functools.partial(print, "pwned")}, path)

@@ -68,7 +68,7 @@ UPSTREAM_LICENSE = (
 )
 
 _CHUNK = 1 << 20
-_CONTAINER_KEYS = ("state_dict", "params_ema", "params", "model")
+_CONTAINER_KEYS = ("state_dict", "params_ema", "params", "ema", "model")
 
 
 @dataclass(frozen=True)
@@ -299,8 +299,9 @@ def load_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict[
 
     ``.safetensors`` files are read with safetensors, anything else with
     ``torch.load(weights_only=True)``. A ``{"state_dict": ...}``-style container
-    (``state_dict``, ``params_ema``, ``params``, ``model``) is unwrapped and a
-    ``module.`` prefix (DataParallel) removed.
+    (``state_dict``, ``params_ema``, ``params``, ``ema``, ``model``, the first present) is
+    unwrapped, so a training checkpoint of this project gives its EMA weights, the ones
+    its run exports; a ``module.`` prefix (DataParallel) is removed.
 
     Args:
         path: the file.
