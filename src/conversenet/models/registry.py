@@ -240,7 +240,7 @@ _ENTRIES = (
         "upsamplers; the gray denoiser, trained by this project",
         _packaged(
             "conv_unet.safetensors",
-            "bf9b9e511f301e4587ab43a72f69bf2b6f37f91eae3ffdd9480f5634cfe57fe3",
+            "e3e1a5ef2d604ae6bddec9ba5ff4757a1ec52f4f16ac195445ac2e559a7b3ef9",
             dataset="Train400",
             description="blind gray Gaussian denoising, sigma in [0, 50] (0-255 scale)",
         ),
