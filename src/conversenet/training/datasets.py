@@ -90,20 +90,14 @@ def augment(img: np.ndarray, mode: int) -> np.ndarray:
 
 def _kernel_sources(cfg: Config) -> list:
     size = cfg.degradation.kernel_size
+    wide_motion = functools.partial(
+        D.random_motion_kernel, centre="support", supersample=4, length_range=(0.5, 3.0)
+    )
     makers = {
         "gaussian": D.random_anisotropic_gaussian_kernel,
         "motion": D.random_motion_kernel,
-        "wide_motion": functools.partial(
-            D.random_motion_kernel, centre="support", supersample=4, length_range=(0.5, 3.0)
-        ),
-        "shake": functools.partial(
-            D.random_motion_kernel,
-            centre="support",
-            supersample=4,
-            length_range=(0.5, 3.0),
-            uneven_exposure=4.0,
-            thickness=1.0,
-        ),
+        "wide_motion": wide_motion,
+        "shake": functools.partial(wide_motion, uneven_exposure=4.0, thickness=1.0),
     }
     return [functools.partial(makers[name], size) for name in cfg.degradation.kernel_types]
 
