@@ -99,6 +99,15 @@ def test_numbers_are_converted_where_safe():
         ({"optim": {"loss": "l3"}}, "optim.loss must be one of"),
         ({"optim": {"milestones": [10, 5]}}, "increasing"),
         ({"optim": {"warm_restart_steps": -1}}, "optim.warm_restart_steps must be >= 0"),
+        ({"optim": {"no_harm_weight": -0.1}}, "optim.no_harm_weight must be >= 0"),
+        (
+            {
+                "task": "sr",
+                "degradation": {"sigma": None, "scale": 4},
+                "optim": {"no_harm_weight": 0.01},
+            },
+            "task 'sr' upscales",
+        ),
         ({"train": {"small_checkpoint": "fp16"}}, "train.small_checkpoint must be one of"),
         ({"data": {"channels": 2}}, "data.channels"),
         ({"train": {"device": "tpu"}}, "train.device"),

@@ -20,6 +20,7 @@ from conversenet.models import create_model
 from conversenet.training import Trainer, build_loss, build_model, load_checkpoint
 from conversenet.training.config import config_from_dict
 from conversenet.training.distributed import DistContext
+from conversenet.training.optimisation import Optimisation, no_harm_penalty
 from conversenet.training.trainer import WEIGHTS_NAME, ModelEMA
 
 from conftest import (
@@ -173,6 +174,34 @@ def test_losses_and_ema():
         ema.module.weight.fill_(0.0)
     ema.update(model)
     assert ema.module.weight.item() == pytest.approx(0.5)
+
+
+def test_no_harm_penalty_counts_the_db_each_sample_loses_to_its_input():
+    target = torch.zeros(2, 1, 4, 4)
+    degraded = torch.full_like(target, 0.1)
+    pred = torch.stack([torch.full((1, 4, 4), 0.05), torch.full((1, 4, 4), 0.1 * 10**0.5)])
+    pred.requires_grad_(True)
+    penalty = no_harm_penalty(pred, target, degraded)  # sample 0 gains 6 dB, sample 1 loses 10
+    assert penalty.item() == pytest.approx(10 / 2, rel=1e-5)
+    penalty.backward()
+    assert pred.grad[0].abs().max() == 0 and pred.grad[1].abs().min() > 0
+
+
+def test_the_no_harm_weight_adds_the_penalty_to_the_training_loss(training_images):
+    cfg = config_from_dict(
+        tiny_training_config(training_images, optim={"no_harm_weight": 2.0, "ema_decay": 0})
+    )
+    optimisation = Optimisation(cfg, DistContext())
+    torch.manual_seed(0)
+    batch = {"target": torch.rand(2, 1, 16, 16)}
+    batch["input"] = batch["target"] + 0.1 * torch.randn(2, 1, 16, 16)
+    with torch.no_grad():
+        optimisation.model.train()
+        pred = optimisation.model(batch["input"])
+        l1 = torch.nn.functional.l1_loss(pred, batch["target"])
+        expected = l1 + 2.0 * no_harm_penalty(pred, batch["target"], batch["input"])
+    assert expected > l1  # the untrained network is worse than its input
+    assert optimisation.train_step(batch).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def _free_env() -> dict:

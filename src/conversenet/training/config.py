@@ -176,6 +176,10 @@ class OptimConfig:
 
     ``warm_restart_steps``: when a run resumes from a checkpoint without Adam's moments (a
     small checkpoint), the learning rate ramps up linearly over this many steps.
+
+    ``no_harm_weight``: weight of :func:`~conversenet.training.optimisation.no_harm_penalty`
+    added to the loss (0 = off): how many dB each patch is worse than its degraded input.
+    Only for tasks whose input and target have one size (``denoise``, ``deblur``).
     """
 
     lr: float = 1e-4
@@ -190,6 +194,7 @@ class OptimConfig:
     amp: bool = True
     amp_dtype: str = "bfloat16"
     warm_restart_steps: int = 200
+    no_harm_weight: float = 0.0
 
     def validate(self) -> None:
         _require(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
@@ -213,6 +218,10 @@ class OptimConfig:
         _require(
             self.warm_restart_steps >= 0,
             f"optim.warm_restart_steps must be >= 0, got {self.warm_restart_steps}",
+        )
+        _require(
+            self.no_harm_weight >= 0,
+            f"optim.no_harm_weight must be >= 0 (0 = off), got {self.no_harm_weight}",
         )
 
 
@@ -304,6 +313,11 @@ class Config:
                 self.data.patch_size % g.scale == 0,
                 f"data.patch_size ({self.data.patch_size}) must be a multiple of "
                 f"degradation.scale ({g.scale})",
+            )
+            _require(
+                self.optim.no_harm_weight == 0,
+                "optim.no_harm_weight compares the output with an input of the same size; "
+                f"task 'sr' upscales (got no_harm_weight {self.optim.no_harm_weight})",
             )
         if self.task in ("deblur", "deblur_nonblind"):
             _require(

@@ -29,7 +29,7 @@ from .checkpoint import CheckpointError
 from .config import Config
 from .distributed import DistContext
 
-__all__ = ["ModelEMA", "Optimisation", "build_loss", "build_model"]
+__all__ = ["ModelEMA", "Optimisation", "build_loss", "build_model", "no_harm_penalty"]
 
 log = logging.getLogger("conversenet.training")
 
@@ -72,6 +72,22 @@ def build_loss(name: str, charbonnier_eps: float = 1e-3):
 
         return charbonnier
     raise ValueError(f"unknown loss {name!r}; expected 'l1', 'l2' or 'charbonnier'")
+
+
+def no_harm_penalty(pred: Tensor, target: Tensor, degraded: Tensor) -> Tensor:
+    r"""How many dB each sample of ``pred`` is worse than its ``degraded`` input, 0 where
+    it is better, averaged over the batch:
+    :math:`\frac1N\sum_i \max(0,\ 10\log_{10}(\mathrm{MSE}(\hat x_i, x_i) /
+    \mathrm{MSE}(y_i, x_i)))`. A loss term that teaches a restorer to leave alone what it
+    cannot improve (the mean squared errors are floored at 1e-10, a PSNR of 100 dB).
+
+    Shape:
+        - pred, target, degraded: :math:`(N, C, H, W)`; output: a scalar.
+    """
+    dims = tuple(range(1, pred.dim()))
+    error = (pred - target).square().mean(dims).clamp(min=1e-10)
+    baseline = (degraded - target).square().mean(dims).clamp(min=1e-10)
+    return F.relu(10 * torch.log10(error / baseline)).mean()
 
 
 class ModelEMA:
@@ -174,6 +190,9 @@ class Optimisation:
                 "in_channels) match the task, data.channels and degradation.scale?"
             )
         loss = self.loss_fn(pred.float(), batch["target"])
+        if self.cfg.optim.no_harm_weight > 0:
+            penalty = no_harm_penalty(pred.float(), batch["target"], batch["input"])
+            loss = loss + self.cfg.optim.no_harm_weight * penalty
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.optim.grad_clip > 0:
