@@ -15,6 +15,7 @@ from .checkpoint import (
 from .config import Config, ConfigError, load_config, save_config
 from .datasets import PatchDataset, ShardedSampler, augment
 from .distributed import DistContext, init_distributed
+from .optimisation import no_harm_penalty
 from .trainer import ModelEMA, Trainer, build_loss, build_model, train
 from .validation import make_protocol, validate
 
@@ -36,6 +37,7 @@ __all__ = [
     "load_checkpoint",
     "load_config",
     "make_protocol",
+    "no_harm_penalty",
     "save_checkpoint",
     "save_config",
     "train",

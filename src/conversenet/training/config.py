@@ -177,7 +177,7 @@ class OptimConfig:
     ``warm_restart_steps``: when a run resumes from a checkpoint without Adam's moments (a
     small checkpoint), the learning rate ramps up linearly over this many steps.
 
-    ``no_harm_weight``: weight of :func:`~conversenet.training.optimisation.no_harm_penalty`
+    ``no_harm_weight``: weight of :func:`~conversenet.training.no_harm_penalty`
     added to the loss (0 = off): how many dB each patch is worse than its degraded input.
     Only for tasks whose input and target have one size (``denoise``, ``deblur``).
     """
