@@ -17,7 +17,14 @@ import yaml
 
 from conversenet.cli import main
 from conversenet.models import create_model
-from conversenet.training import Trainer, build_loss, build_model, load_checkpoint
+from conversenet.training import (
+    Trainer,
+    build_loss,
+    build_model,
+    load_checkpoint,
+    make_protocol,
+    validate,
+)
 from conversenet.training.config import config_from_dict
 from conversenet.training.distributed import DistContext
 from conversenet.training.optimisation import Optimisation, no_harm_penalty
@@ -156,6 +163,17 @@ def test_validation_psnr_is_logged(training_images, tmp_path):
     assert [v["step"] for v in vals] == [2, 4]
     assert all(np.isfinite(v["psnr"]) and v["images"] == 2 for v in vals)
     assert summary["validation"]["psnr"] == vals[-1]["psnr"]
+
+
+class _Brighten(torch.nn.Module):
+    def forward(self, x):
+        return x + 0.1
+
+
+def test_validation_reports_the_smallest_gain_over_the_input(training_images):
+    protocol = make_protocol("denoise", sigma=25)
+    assert validate(torch.nn.Identity(), training_images, protocol)["min_gain"] == 0
+    assert validate(_Brighten(), training_images, protocol)["min_gain"] < -1
 
 
 def test_losses_and_ema():

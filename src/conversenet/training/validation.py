@@ -3,7 +3,8 @@
 Each image is degraded, restored and scored exactly as :func:`conversenet.evaluation.evaluate`
 does (:func:`~conversenet.evaluation.score_images`: noise drawn after ``np.random.seed(0)``
 per image, MATLAB bicubic for SR, uint8 wrap blur for deblurring, clamped uint8 output).
-Only PSNR is computed (and on the Y channel for RGB images), to keep validation cheap.
+Only PSNR is computed (and on the Y channel for RGB images), to keep validation cheap, and
+the smallest gain over the degraded input: a restorer should never make an image worse.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def validate(
         max_images: score only the first images.
 
     Returns:
-        ``{"psnr": mean, "psnr_y": mean (RGB only), "images": count}``.
+        ``{"psnr": mean, "psnr_y": mean (RGB only), "min_gain": the smallest PSNR gain over
+        the degraded input (negative: some image was made worse), "images": count}``.
     """
     paths = list_images(images) if isinstance(images, (str, Path)) else [Path(p) for p in images]
     if max_images is not None:
@@ -83,6 +85,7 @@ def validate(
     finally:
         model.train(was_training)
     result = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "psnr_y") if k in rows[0]}
+    result["min_gain"] = min(r["psnr"] - r["input_psnr"] for r in rows)
     result["images"] = len(paths)
     return result
 
