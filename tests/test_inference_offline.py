@@ -155,6 +155,7 @@ def test_blind_deblurring_offline_refuses_and_suggests_the_kernel(monkeypatch, t
     code = main(["deblur", str(tmp_path / "blurry.png"), "-o", str(out), "--no-download", "-q"])
     err = capsys.readouterr().err
     assert code == 1 and "No offline model deblurs" in err and "--kernel FILE" in err
+    assert "--model conv_unet_deblur" in err  # the best blind model, opt-in
     assert not out.exists() or not any(out.iterdir())
 
 

@@ -46,9 +46,10 @@ def test_list_models_filters():
     assert list_models(task="deblur_nonblind") == ["conv_usrnet", "converse_usrnet", "wiener"]
     assert set(list_models(task="sr")) == {n for n in ALL if "srresnet" in n}
     assert list_models(pretrained=True) == [
-        "conv_unet", "conv_unet_colour", "converse_dncnn", "converse_dncnn_compact",
-        "converse_dncnn_compact_colour", "converse_srresnet", "converse_srresnet_compact",
-        "converse_unet_colour", "converse_usrnet", "conversenet", "conversenet_compact",
+        "conv_unet", "conv_unet_colour", "conv_unet_deblur", "converse_dncnn",
+        "converse_dncnn_compact", "converse_dncnn_compact_colour", "converse_srresnet",
+        "converse_srresnet_compact", "converse_unet_colour", "converse_usrnet", "conversenet",
+        "conversenet_compact",
     ]  # fmt: skip
     assert set(list_models(pretrained=False)) | set(list_models(pretrained=True)) == set(ALL)
     assert list_models(task="sr", pretrained=True) == [
