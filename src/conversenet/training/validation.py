@@ -67,8 +67,9 @@ def validate(
         max_images: score only the first images.
 
     Returns:
-        ``{"psnr": mean, "psnr_y": mean (RGB only), "min_gain": the smallest PSNR gain over
-        the degraded input (negative: some image was made worse), "images": count}``.
+        ``{"psnr": mean, "psnr_y": mean (RGB only), "min_gain": gain, "images": count}``,
+        ``gain`` the smallest PSNR gain over the degraded input (negative: some image was
+        made worse).
     """
     paths = list_images(images) if isinstance(images, (str, Path)) else [Path(p) for p in images]
     if max_images is not None:
