@@ -107,7 +107,7 @@ _TASKS = (
             "than the blurred input (tools/eval_blind_deblur.py). Give "
             "the blur kernel (--kernel FILE, or kernel=...) for non-blind deblurring, which "
             "works offline (wiener); or install the official weights; or name a blind "
-            "model to try one anyway: --model conv_unet_deblur, the best (gains 0.2-3 dB on "
+            "model to try one anyway: --model conv_unet_deblur, the best (gains 0.2-2.5 dB on "
             "average, a few photos up to 0.5 dB worse)"
         ),
         command="deblur",

@@ -23,11 +23,12 @@ from conversenet.training import (
     build_model,
     load_checkpoint,
     make_protocol,
+    no_harm_penalty,
     validate,
 )
 from conversenet.training.config import config_from_dict
 from conversenet.training.distributed import DistContext
-from conversenet.training.optimisation import Optimisation, no_harm_penalty
+from conversenet.training.optimisation import Optimisation
 from conversenet.training.trainer import WEIGHTS_NAME, ModelEMA
 
 from conftest import (
