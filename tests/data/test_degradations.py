@@ -17,6 +17,7 @@ from conversenet.data.degradations import (
 )
 from conversenet.data.imresize import imresize
 from conversenet.data.protocol import blur
+from conversenet.tensors import tensor_to_image
 
 from conftest import load_shared_image, need_shared
 
@@ -219,3 +220,20 @@ def test_deblur_degradation_random_kernels_noise_and_scale():
         DeblurDegradation([])
     with pytest.raises(TypeError):
         DeblurDegradation(["kernel.npy"])
+
+
+def test_deblur_degradation_grain_is_in_the_target_and_blurred_in_the_input():
+    flat = torch.full((3, 64, 64), 0.5)
+    kernel = _paper_kernel(3)
+    lq, hq = DeblurDegradation([kernel], noise=0.0, grain=4.0)(flat, 0)
+    assert (hq * 255).std().item() == pytest.approx(4.0, rel=0.1)
+    torch.testing.assert_close(hq * 255, (hq * 255).round(), rtol=0, atol=1e-4)
+    expected = blur(tensor_to_image(hq, np.uint8), kernel).astype(np.float64) / 255
+    np.testing.assert_allclose(lq.numpy().transpose(1, 2, 0), expected, atol=1e-7)
+    assert (lq * 255).std().item() < 0.8 * (hq * 255).std().item()  # the blur smooths it
+    # no grain draws nothing: the same seed gives the same pair as before grain existed
+    plain, zero = DeblurDegradation()(flat, 5), DeblurDegradation(grain=0)(flat, 5)
+    for a, b in zip(plain, zero, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="grain must satisfy"):
+        DeblurDegradation(grain=(2.0, 1.0))

@@ -117,6 +117,8 @@ def test_numbers_are_converted_where_safe():
         ),
         ({"task": "deblur", "degradation": {"sigma": None}}, "needs degradation.sigma_range"),
         ({"degradation": {"kernel_types": ["box"]}}, "kernel_types"),
+        ({"degradation": {"grain_range": [3, 1]}}, "grain_range must be \\[low, high\\]"),
+        ({"degradation": {"grain_range": [0, 2]}}, "task 'denoise' has none"),
     ],
 )
 def test_bad_values_are_errors(changes, match):

@@ -181,3 +181,12 @@ def test_worker_processes_give_the_same_batches(gray_dir):
 
     for a, b in zip(batches(0), batches(2), strict=True):
         assert torch.equal(a, b)
+
+
+def test_deblur_grain_range_reaches_the_degradation(tmp_path):
+    folder = _write_images(tmp_path / "rgb", count=1, size=(32, 32), channels=3)
+    degradation = {"sigma": None, "sigma_range": [0, 2.55], "grain_range": [1.0, 4.0]}
+    cfg = _config(folder, task="deblur", degradation=degradation, data={"channels": 3})
+    assert PatchDataset.from_config(cfg).degradation.grain == (1.0, 4.0)
+    cfg.degradation.grain_range = None
+    assert PatchDataset.from_config(cfg).degradation.grain == (0.0, 0.0)

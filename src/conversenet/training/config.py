@@ -118,7 +118,10 @@ class DegradationConfig:
     kernels; ``shake``: ``wide_motion`` with uneven exposure along the path and a random
     thickness, so one end is heavier and the centroid further off, as in the paper's
     kernels 2, 4 and 5), wrap boundary, then noise with sigma uniform in
-    ``sigma_range``; ``deblur_nonblind`` also feeds the kernel to the model.
+    ``sigma_range``; ``deblur_nonblind`` also feeds the kernel to the model. Deblurring
+    may add grain to the clean patch first, sigma uniform in ``grain_range`` (it stays in
+    the target, as the sensor grain of real photos; see
+    :class:`~conversenet.data.degradations.DeblurDegradation`).
     """
 
     sigma: float | None = None
@@ -126,13 +129,14 @@ class DegradationConfig:
     scale: int = 1
     kernel_size: int = 7
     kernel_types: list[str] = field(default_factory=lambda: ["gaussian", "motion"])
+    grain_range: list[float] | None = None
 
     def validate(self) -> None:
-        if self.sigma_range is not None:
+        for name in ("sigma_range", "grain_range"):
+            levels = getattr(self, name)
             _require(
-                len(self.sigma_range) == 2 and 0 <= self.sigma_range[0] <= self.sigma_range[1],
-                f"degradation.sigma_range must be [low, high] with 0 <= low <= high, "
-                f"got {self.sigma_range}",
+                levels is None or (len(levels) == 2 and 0 <= levels[0] <= levels[1]),
+                f"degradation.{name} must be [low, high] with 0 <= low <= high, got {levels}",
             )
         if self.sigma is not None:
             _require(self.sigma >= 0, f"degradation.sigma must be >= 0, got {self.sigma}")
@@ -319,6 +323,11 @@ class Config:
                 "optim.no_harm_weight compares the output with an input of the same size; "
                 f"task 'sr' upscales (got no_harm_weight {self.optim.no_harm_weight})",
             )
+        _require(
+            g.grain_range is None or self.task in ("deblur", "deblur_nonblind"),
+            f"degradation.grain_range is grain in the target of deblurring; task {self.task!r} "
+            f"has none (got grain_range {g.grain_range})",
+        )
         if self.task in ("deblur", "deblur_nonblind"):
             _require(
                 g.kernel_size >= 3 and g.kernel_size % 2 == 1,

@@ -114,6 +114,7 @@ def build_degradation(cfg: Config) -> D.Degradation:
         _kernel_sources(cfg),
         noise=tuple(g.sigma_range),
         nonblind=cfg.task == "deblur_nonblind",
+        grain=tuple(g.grain_range or (0.0, 0.0)),
     )
 
 
