@@ -66,6 +66,12 @@ def _check_sigma(sigma, name: str = "sigma") -> tuple[float, float]:
     return low, high
 
 
+def _format_level(levels: tuple[float, float]) -> str:
+    """A fixed level as ``5``, a range as ``(0, 2.55)``."""
+    low, high = levels
+    return f"{low:g}" if low == high else f"({low:g}, {high:g})"
+
+
 def _to_chw(img) -> Tensor:
     """A clean image → float32 (C, H, W) tensor in [0, 1] (uint8 numpy is divided by 255)."""
     if isinstance(img, Tensor):
@@ -304,8 +310,7 @@ class DenoiseDegradation(Degradation):
         return lq, hq
 
     def extra_repr(self) -> str:
-        low, high = self.sigma
-        return f"sigma={low:g}" if low == high else f"sigma=({low:g}, {high:g})"
+        return f"sigma={_format_level(self.sigma)}"
 
 
 class SRDegradation(Degradation):
@@ -420,12 +425,8 @@ class DeblurDegradation(Degradation):
         return out
 
     def extra_repr(self) -> str:
-        noise, grain = (
-            f"{low:g}" if low == high else f"({low:g}, {high:g})"
-            for low, high in (self.noise, self.grain)
-        )
         return (
-            f"kernel_sources={len(self.kernel_sources)}, noise={noise}, "
+            f"kernel_sources={len(self.kernel_sources)}, noise={_format_level(self.noise)}, "
             f"nonblind={self.nonblind}, scale={self.scale}, quantize={self.quantize}, "
-            f"grain={grain}"
+            f"grain={_format_level(self.grain)}"
         )
