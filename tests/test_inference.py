@@ -13,6 +13,7 @@ from torch import nn
 
 import conversenet
 from conversenet.colour import opponent_to_rgb, rgb_to_opponent
+from conversenet.data.imresize import imresize
 from conversenet.evaluation import Protocol, degrade
 from conversenet.inference import Restorer, load_model, restore
 from conversenet.metrics import psnr
@@ -116,6 +117,19 @@ def test_super_resolution_with_alpha():
     out, notes = Restorer("sr", TinyConverseNet(3, scale=2), scale=2)(image)
     assert out.shape == (20, 24, 4)
     assert any("alpha" in n for n in notes)
+
+
+def test_super_resolution_with_back_projection():
+    """The float result's bicubic downscale is the input; refused for other tasks."""
+    image = np.random.default_rng(0).uniform(0.3, 0.7, (10, 12, 3)).astype(np.float32)
+    net = nn.Upsample(scale_factor=2)  # nearest: a poor SR model
+    plain, _ = Restorer("sr", net, scale=2)(image)
+    out, _ = Restorer("sr", net, scale=2, back_projection=True)(image)
+    assert out.shape == plain.shape == (20, 24, 3)
+    assert np.abs(imresize(out.astype(np.float64), 1 / 2) - image).max() < 1e-5
+    assert np.abs(imresize(plain.astype(np.float64), 1 / 2) - image).max() > 1e-2
+    with pytest.raises(ValueError, match="back_projection applies to super-resolution"):
+        Restorer("denoise", TinyConverseNet(3), back_projection=True)
 
 
 def test_single_channel_axis_is_kept():

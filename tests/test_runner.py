@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from conversenet.colour import opponent_to_rgb, rgb_to_opponent
+from conversenet.data.imresize import bicubic_back_projection, imresize
 from conversenet.runner import (
     DEFAULT_TILE,
     ModelRunner,
@@ -175,6 +176,28 @@ def test_runner_transforms_the_kernel_with_each_tile():
     plain = ModelRunner(blur, kernel=k)(x)
     with_x8 = ModelRunner(blur, kernel=k, x8=True)(x)
     torch.testing.assert_close(with_x8, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_runner_back_projection_makes_the_whole_result_consistent():
+    """Tiled, padded to the model's minimum and with x8: the bicubic downscale of the
+    result is the input, and the projection is that of the plain result."""
+    net = TinyConverseNet(3, scale=2).eval()
+    x = torch.rand(1, 3, 40, 36)
+    plain = ModelRunner(net, scale=2, tile=16, tile_overlap=4, x8=True)
+    projected = ModelRunner(net, scale=2, tile=16, tile_overlap=4, x8=True, back_projection=True)
+    with torch.no_grad():
+        out = projected(x)
+        torch.testing.assert_close(out, bicubic_back_projection(plain(x), x, 2))
+        assert (imresize(out, 1 / 2) - x).abs().max() < 1e-5
+        small = torch.rand(1, 3, 5, 6)
+        out = ModelRunner(net, scale=2, min_size=8, back_projection=True)(small)
+    assert out.shape == (1, 3, 10, 12)
+    assert (imresize(out, 1 / 2) - small).abs().max() < 1e-5
+
+
+def test_runner_back_projection_needs_an_upscaling_model():
+    with pytest.raises(ValueError, match=r"super-resolution .* got a model of scale 1"):
+        ModelRunner(TinyConverseNet(), back_projection=True)
 
 
 def test_runner_auto_tiling_follows_auto_tile():

@@ -51,7 +51,9 @@ __all__ = [
 
 @dataclass
 class Protocol:
-    """How test images are degraded and scored. ``kernel`` is used by the deblur tasks."""
+    """How test images are degraded and scored. ``kernel`` is used by the deblur tasks;
+    ``back_projection`` (SR only) projects each result onto the images whose bicubic
+    downscale is its input (:func:`~conversenet.data.imresize.bicubic_back_projection`)."""
 
     task: str
     sigma: float = 25.0
@@ -62,9 +64,14 @@ class Protocol:
     channels: int = 1
     seed: int = 0
     x8: bool = False
+    back_projection: bool = False
 
     def __post_init__(self) -> None:
         get_task(self.task)
+        if self.back_projection and self.task != "sr":
+            raise ValueError(
+                f"back_projection applies to the 'sr' protocol, got task {self.task!r}"
+            )
         if self.task.startswith("deblur") and self.kernel is None:
             raise ValueError(f"the {self.task!r} protocol needs a blur kernel, got none")
         if self.channels not in (1, 3):
@@ -87,6 +94,8 @@ class Protocol:
             info.pop("sigma"), info.pop("noise")
         else:
             info.pop("sigma"), info.pop("scale")
+        if self.task != "sr":
+            info.pop("back_projection")
         if not self.task.startswith("deblur"):
             info.pop("kernel_name")
         return info
@@ -156,7 +165,8 @@ def make_runner(
     colour_basis: str = "opponent",
 ) -> ModelRunner:
     """The :class:`~conversenet.runner.ModelRunner` of ``model`` under ``protocol``: the
-    kernel of the non-blind task, x8, and tiling (``None``: whole images, as the paper).
+    kernel of the non-blind task, x8, back-projection and tiling (``None``: whole images,
+    as the paper).
     A gray model on the colour images of a ``channels=3`` protocol restores each channel
     of ``colour_basis`` (:class:`~conversenet.runner.PerChannel`;
     :func:`~conversenet.colour.gray_model_basis` gives a registered model's)."""
@@ -168,7 +178,13 @@ def make_runner(
         kernel = kernel[None, None]
     scale = protocol.scale if protocol.task == "sr" else 1
     return ModelRunner(
-        model, kernel=kernel, scale=scale, tile=tile, tile_overlap=tile_overlap, x8=protocol.x8
+        model,
+        kernel=kernel,
+        scale=scale,
+        tile=tile,
+        tile_overlap=tile_overlap,
+        x8=protocol.x8,
+        back_projection=protocol.back_projection,
     )
 
 

@@ -7,7 +7,9 @@
 - :class:`ModelRunner` is the one composition used by :class:`~conversenet.inference.Restorer`,
   :func:`~conversenet.evaluation.evaluate` and training validation: the image is cut
   into tiles, and each tile is restored (with x8, if asked) by the model called as its
-  task requires (:func:`~conversenet.tasks.call_model`).
+  task requires (:func:`~conversenet.tasks.call_model`); a super-resolved result may then be
+  projected onto the images whose bicubic downscale is the input
+  (:func:`~conversenet.data.imresize.bicubic_back_projection`).
 
 Converse2D solves its problem with FFTs over the whole (padded) input, so a tile's
 result differs slightly from the untiled one near the tile borders; the blending ramps
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 
 from .checks import check_choice, check_int
 from .colour import COLOUR_BASES, opponent_to_rgb, rgb_to_opponent
+from .data.imresize import bicubic_back_projection
 from .tasks import call_model
 
 __all__ = [
@@ -253,6 +256,10 @@ class ModelRunner:
             from the whole image, such as a blind blur kernel) is never tiled.
         min_size: the smallest input side the model accepts (:func:`minimum_input_size`);
             smaller inputs are padded (edge values repeated) and the result cropped back.
+        back_projection: super-resolution only (``scale`` ≥ 2): make the whole result
+            consistent with the input, the nearest image whose MATLAB bicubic downscale is
+            the input (:func:`~conversenet.data.imresize.bicubic_back_projection`; exact for
+            bicubic-downscaled inputs, as in the SR benchmarks).
 
     Shape:
         - Input: :math:`(N, C, H, W)`; Output: :math:`(N, C', sH, sW)`.
@@ -268,6 +275,7 @@ class ModelRunner:
         tile_overlap: int | None = None,
         x8: bool = False,
         min_size: int = 1,
+        back_projection: bool = False,
     ) -> None:
         self.model = model
         self.kernel = kernel
@@ -285,6 +293,12 @@ class ModelRunner:
         self.tile_overlap = tile_overlap
         self.x8 = bool(x8)
         self.min_size = check_int("min_size", min_size, minimum=1)
+        if back_projection and self.scale < 2:
+            raise ValueError(
+                "back_projection applies to super-resolution (an upscaling model), got a "
+                f"model of scale {self.scale}"
+            )
+        self.back_projection = bool(back_projection)
 
     def tiling_for(self, height: int, width: int) -> tuple[int | None, int]:
         """(tile, overlap) in input pixels used for an input of ``height × width``."""
@@ -312,11 +326,11 @@ class ModelRunner:
     def __call__(self, x: Tensor, progress: ProgressFn | None = None) -> Tensor:
         h, w = x.shape[-2:]
         pad_h, pad_w = max(self.min_size - h, 0), max(self.min_size - w, 0)
-        if pad_h or pad_w:  # smaller than the model accepts: repeat the edges, crop back
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        tile, overlap = self.tiling_for(*x.shape[-2:])
-        y = tiled_apply(self.restore_tile, x, tile, overlap, self.scale, progress=progress)
-        return y[..., : h * self.scale, : w * self.scale] if pad_h or pad_w else y
+        padded = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
+        tile, overlap = self.tiling_for(*padded.shape[-2:])
+        y = tiled_apply(self.restore_tile, padded, tile, overlap, self.scale, progress=progress)
+        y = y[..., : h * self.scale, : w * self.scale]
+        return bicubic_back_projection(y, x, self.scale) if self.back_projection else y
 
 
 class PerChannel(nn.Module):

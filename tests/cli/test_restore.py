@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from conversenet.cli import main
+from conversenet.data.imresize import imresize
 from conversenet.inference import Restorer
 from conversenet.io import load_image, save_image
 from conversenet.tasks import get_task
@@ -282,6 +283,23 @@ def test_official_tiled_run_matches_untiled(tmp_path):
     b = load_image(tmp_path / "tiled" / "a.png")
     assert a.shape == b.shape == (48, 48)
     assert psnr(a, b) > 35  # Converse2D is global (FFT): tiles differ a little, not much
+
+
+def test_sr_back_projection_makes_the_output_consistent_with_its_input(tmp_path, capsys):
+    lr = np.random.default_rng(0).integers(60, 200, (20, 18, 3), dtype=np.uint8)
+    save_image(tmp_path / "lr.png", lr)
+    args = ["sr", str(tmp_path / "lr.png"), "--model", "converse_srresnet_compact", "-q"]
+    for option, out in (([], "plain"), (["--back-projection"], "projected")):
+        assert main([*args, "-o", str(tmp_path / out), *option]) == 0, capsys.readouterr().err
+    misfit = {
+        out: np.abs(imresize(load_image(tmp_path / out / "lr.png") / 1.0, 1 / 4) - lr).mean()
+        for out in ("plain", "projected")
+    }
+    assert misfit["projected"] < 0.5 < misfit["plain"]  # 0-255 scale; outputs are rounded
+    with pytest.raises(SystemExit) as exit_info:
+        main(["denoise", str(tmp_path / "lr.png"), "--back-projection"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --back-projection" in capsys.readouterr().err
 
 
 def test_official_sr_and_nonblind_deblur_with_a_png_kernel(tmp_path, capsys):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conversenet.data.imresize import imresize, resize_matrix
+from conversenet.data.imresize import bicubic_back_projection, imresize, resize_matrix
 
 from conftest import need_shared
 
@@ -222,3 +222,56 @@ def test_errors():
         imresize(torch.zeros(1, 8, 8, dtype=torch.uint8), 2)
     with pytest.raises(TypeError):
         imresize([[1.0, 2.0]], 2)
+
+
+# ---------------------------------------------------------------------------------------
+# back-projection onto the images with a given bicubic downscale
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("scale", "size"), [(2, (5, 7)), (3, (4, 4)), (4, (6, 3)), (8, (2, 3))])
+def test_back_projection_is_the_least_norm_correction(scale, size):
+    """Against the dense definition: sr + pinv(A)(lr - A sr), A = kron(R_h, R_w)."""
+    gen = torch.Generator().manual_seed(scale)
+    lr = torch.rand(2, *size, generator=gen, dtype=torch.float64)
+    sr = torch.rand(2, size[0] * scale, size[1] * scale, generator=gen, dtype=torch.float64)
+    out = bicubic_back_projection(sr, lr, scale)
+    a = np.kron(*(resize_matrix(n * scale, n, 1 / scale) for n in size))
+    for c in range(2):
+        x = sr[c].numpy().ravel()
+        want = x + np.linalg.pinv(a) @ (lr[c].numpy().ravel() - a @ x)
+        np.testing.assert_allclose(out[c].numpy().ravel(), want, atol=1e-10)
+    torch.testing.assert_close(imresize(out, 1 / scale), lr, atol=1e-12, rtol=0)
+
+
+def test_back_projection_keeps_a_consistent_image_and_brings_others_closer():
+    gen = torch.Generator().manual_seed(0)
+    truth = torch.rand(1, 3, 48, 40, generator=gen, dtype=torch.float64)
+    lr = imresize(truth, 1 / 4)
+    torch.testing.assert_close(bicubic_back_projection(truth, lr, 4), truth)
+    guess = truth + 0.1 * torch.randn(truth.shape, generator=gen, dtype=torch.float64)
+    projected = bicubic_back_projection(guess, lr, 4)
+    assert (projected - truth).square().sum() < (guess - truth).square().sum()
+    # a projection: applying it twice changes nothing
+    torch.testing.assert_close(bicubic_back_projection(projected, lr, 4), projected)
+
+
+def test_back_projection_float32_and_dtype():
+    lr = torch.rand(1, 1, 10, 10)
+    out = bicubic_back_projection(torch.rand(1, 1, 40, 40), lr.double(), 4)
+    assert out.dtype == torch.float32
+    assert (imresize(out, 1 / 4) - lr).abs().max() < 1e-5
+
+
+def test_back_projection_errors():
+    lr, sr = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="at least 2, got 1"):
+        bicubic_back_projection(lr, lr, 1)
+    with pytest.raises(ValueError, match="at least 2"):
+        bicubic_back_projection(sr, lr, 2.0)
+    with pytest.raises(ValueError, match=r"expected \(1, 3, 8, 8\), got \(1, 3, 16, 16\)"):
+        bicubic_back_projection(sr, lr, 2)
+    with pytest.raises(ValueError, match="expected"):
+        bicubic_back_projection(sr, torch.rand(1, 1, 4, 4), 4)
+    with pytest.raises(TypeError, match="lr must be a floating-point"):
+        bicubic_back_projection(sr, lr.to(torch.uint8), 4)
+    with pytest.raises(TypeError, match="sr must be"):
+        bicubic_back_projection(sr.numpy(), lr, 4)

@@ -35,6 +35,7 @@ def build_protocol(task: str, channels: int, scale: int, args) -> Protocol:
         kernel_name=kernel_name,
         channels=channels,
         x8=args.x8,
+        back_projection=args.back_projection,
     )
 
 

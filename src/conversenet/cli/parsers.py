@@ -20,6 +20,11 @@ from ..tasks import COMMAND_TASKS, TASKS, command_task
 #: here because those modules load PyTorch (tests/cli/test_main.py checks they agree)
 COLOUR_ROUTES = ("auto", "colour", "gray")
 COLOUR_BASES = ("opponent", "rgb")
+BACK_PROJECTION_HELP = (
+    "make the result consistent with the input: the nearest image whose MATLAB bicubic "
+    "downscale is exactly the input (helps on bicubic-downscaled inputs, as in the SR "
+    "benchmarks; other photos do not follow that model)"
+)
 
 __all__ = ["build_parser", "model_option", "parse_tile", "positive_int", "sigma"]
 
@@ -252,6 +257,7 @@ def _add_restore_command(subparsers, task: str) -> None:
         p.add_argument(
             "--scale", type=int, default=None, help="upscaling factor (default: the model's)"
         )
+        p.add_argument("--back-projection", action="store_true", help=BACK_PROJECTION_HELP)
     if task == "deblur":
         p.add_argument(
             "--kernel",
@@ -358,6 +364,9 @@ def _add_eval(subparsers) -> None:
     add_model_options(p)
     p.add_argument("--out", type=Path, help="output folder (default: results/MODEL-DATASET)")
     p.add_argument("--x8", action="store_true", help="self-ensemble over the 8 flips/rotations")
+    p.add_argument(
+        "--back-projection", action="store_true", help="super-resolution: " + BACK_PROJECTION_HELP
+    )
     add_tile_options(p, 0, "default 0: whole images (the paper's protocol)")
     add_common_options(p)
 

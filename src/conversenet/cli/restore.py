@@ -295,6 +295,7 @@ def _make_restorer(args) -> Restorer:
             options["colour_route"] = args.colour_route
     if args.task == "sr":
         options["scale"] = args.scale
+        options["back_projection"] = args.back_projection
     if args.task == "deblur" and args.kernel is not None:
         options["kernel"] = _load_kernel(args)
     try:
