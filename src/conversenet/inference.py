@@ -323,7 +323,7 @@ def _make_runner(
     tile: int | str | None,
     tile_overlap: int | None,
     x8: bool,
-    back_projection: bool = False,
+    back_projection: bool,
 ) -> tuple[ModelRunner, list[str]]:
     """The :class:`~conversenet.runner.ModelRunner` of ``model`` (images smaller than the
     spec's minimum, or than the blur kernel, are padded to it), and notes on the tile."""
