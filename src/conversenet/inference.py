@@ -374,14 +374,10 @@ class Restorer:
         kernel: blur kernel (array or file) for non-blind deblurring.
         tile: tile side in input pixels, ``"auto"`` (:func:`~conversenet.runner.auto_tile`)
             or ``None``/0 for one pass over the whole image.
-        tile_overlap: overlap between tiles in input pixels (default from
-            :func:`~conversenet.runner.auto_tile`).
+        tile_overlap: overlap between tiles in input pixels (default: from ``auto_tile``).
         x8: average over the 8 flips/rotations (8× slower, usually a bit better).
-        back_projection: super-resolution only: return the image nearest to the model's
-            whose MATLAB bicubic downscale is exactly the input
-            (:func:`~conversenet.data.imresize.bicubic_back_projection`). It helps where the
-            input is a bicubic downscale (the SR benchmarks: +0.08 dB on Set5 with
-            ``converse_srresnet_compact``); a photo downscaled otherwise does not follow it.
+        back_projection: super-resolution: the result made consistent with a bicubic
+            downscaled input (:func:`~conversenet.data.imresize.bicubic_back_projection`).
         download: allow downloading missing published weights.
         in_channels: for an ``nn.Module`` model, the channels it takes (default: read
             from its first convolution).
@@ -427,8 +423,7 @@ class Restorer:
         self.task = task
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.model_options = dict(model_options or {})
-        # the models colour images are routed to (the colour model, the blind gray model),
-        # each built on the first image it restores
+        # the models colour images are routed to (colour, blind gray), built on first use
         self._routes: dict[str, str] = {}
         self._routed: dict[str, Restorer] = {}
         task_spec = command_task(task, with_kernel=self.kernel is not None)
@@ -578,7 +573,6 @@ class Restorer:
         delegate = self._delegate(image, chroma)
         route_notes = _route_note(self, self._route(image, chroma), delegate.model_name, chroma)
         if delegate is not self:
-            # (the colour model needs no chroma information: the route note says it all)
             chroma_for = chroma if delegate.in_channels == 1 else None
             restored, notes = delegate(image, progress, chroma_subsampling=chroma_for)
             return restored, [*route_notes, *notes]
