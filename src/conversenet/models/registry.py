@@ -333,7 +333,7 @@ _ENTRIES = (
         "compact x4 Converse-SRResNet (32 features, 6 blocks), RGB, trained by this project",
         _packaged(
             "converse_srresnet_compact.safetensors",
-            "ecadaa28f6e052723d80e861f04dbf00aff3cd86c5efe64dfb5764ad9c8d22cf",
+            "b8d9ae8bebd2c490c16b592c30a8dc630c2644246e4b1e1da375cab4add2b878",
             dataset="CSun_Hays80",
             description="x4 bicubic super-resolution, RGB",
         ),
