@@ -1,6 +1,7 @@
 """tools/model_table.py (the FLOP count it prints, checked against counts by hand),
-tools/learning_curve.py (the extrapolation, on a curve of known form) and
-tools/gpu_sprint.sh (rehearsed on the CPU with a time limit of a few steps)."""
+tools/learning_curve.py (the extrapolation, on a curve of known form), tools/gpu_sprint.sh
+(rehearsed on the CPU with a time limit of a few steps) and tools/grow_blocks.py (the
+deepened model computes what the trained one did)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 import tarfile
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 from conversenet.models import create_model
+from conversenet.weights import saved_model_options
 
 from conftest import REPO_ROOT, write_random_images
 
@@ -146,3 +149,70 @@ def test_deblur_displacement_finds_the_shift_that_undoes_a_displacement(monkeypa
     assert tool.best_shift(moved, truth, reach=2) == (float("inf"), -1, 2)
     value, dy, dx = tool.best_shift(moved, truth, reach=1)  # out of reach: not found
     assert math.isfinite(value) and (dy, dx) != (-1, 2)
+
+
+def test_grow_blocks_keeps_the_output_and_the_trained_blocks_in_order(tmp_path):
+    grow = load_tool("grow_blocks")
+    assert grow.trained_positions(6, 16) == [0, 2, 5, 8, 10, 13]
+    torch.manual_seed(1)
+    trained = create_model("converse_srresnet_compact", num_blocks=3)
+    for p in trained.parameters():  # every parameter away from its initial value
+        p.data.add_(0.05 * torch.randn_like(p))
+    weights = tmp_path / "trained.safetensors"
+    save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, weights)
+    out = tmp_path / "grown.safetensors"
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "tools" / "grow_blocks.py"),
+            "--model",
+            "converse_srresnet_compact",
+            "--weights",
+            str(weights),
+            "--blocks",
+            "7",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    grown = create_model("converse_srresnet_compact", num_blocks=7, weights=out)
+    x = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        torch.testing.assert_close(grown.eval()(x), trained.eval()(x), rtol=0, atol=1e-5)
+    for old, new in enumerate(grow.trained_positions(3, 7)):
+        assert torch.equal(
+            grown.conv_body[new].conv1[3].weight, trained.conv_body[old].conv1[3].weight
+        )
+    new_blocks = set(range(7)) - set(grow.trained_positions(3, 7))
+    for i in new_blocks:
+        assert not grown.conv_body[i].conv2[-1].weight.any()
+        assert grown.conv_body[i].conv1[1].weight.any()  # only the branch ends are zero
+    # a trained model keeps its metadata: the weights say how deep the model is
+    assert saved_model_options(out) == ("converse_srresnet_compact", {"num_blocks": 7})
+
+
+def test_grow_blocks_refuses_fewer_blocks_than_trained(tmp_path):
+    weights = tmp_path / "trained.safetensors"
+    model = create_model("converse_srresnet_compact", num_blocks=3)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "tools" / "grow_blocks.py"),
+            "--model",
+            "converse_srresnet_compact",
+            "--weights",
+            str(weights),
+            "--blocks",
+            "2",
+            "--out",
+            str(tmp_path / "out.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "at least the trained depth 3, got 2" in run.stderr
+    assert not (tmp_path / "out.safetensors").exists()
