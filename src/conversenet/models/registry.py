@@ -330,15 +330,15 @@ _ENTRIES = (
         "converse_srresnet_compact",
         ConverseSRResNet,
         "sr",
-        "compact x4 Converse-SRResNet (32 features, 6 blocks), RGB, trained by this project",
+        "compact x4 Converse-SRResNet (32 features, 16 blocks), RGB, trained by this project",
         _packaged(
             "converse_srresnet_compact.safetensors",
-            "b8d9ae8bebd2c490c16b592c30a8dc630c2644246e4b1e1da375cab4add2b878",
+            "4e12b0c67cc1f8e04f0b3affda4937b22fce3e12e3a779faa6deae0dd721e6a1",
             dataset="CSun_Hays80",
             description="x4 bicubic super-resolution, RGB",
         ),
         num_features=32,
-        num_blocks=6,
+        num_blocks=16,
         eps=0.05,
     ),
     _entry(
