@@ -151,6 +151,17 @@ def test_deblur_displacement_finds_the_shift_that_undoes_a_displacement(monkeypa
     assert math.isfinite(value) and (dy, dx) != (-1, 2)
 
 
+def grow_blocks(model: torch.nn.Module, tmp_path, blocks: int):
+    """Save ``model``'s weights and run tools/grow_blocks.py on them, to ``blocks`` blocks;
+    returns the finished process and the output path."""
+    weights, out = tmp_path / "trained.safetensors", tmp_path / "grown.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+    tool = str(REPO_ROOT / "tools" / "grow_blocks.py")
+    args = ["--model", "converse_srresnet_compact", "--weights", str(weights)]
+    args += ["--blocks", str(blocks), "--out", str(out)]
+    return subprocess.run([sys.executable, tool, *args], capture_output=True, text=True), out
+
+
 def test_grow_blocks_keeps_the_output_and_the_trained_blocks_in_order(tmp_path):
     grow = load_tool("grow_blocks")
     assert grow.trained_positions(6, 16) == [0, 2, 5, 8, 10, 13]
@@ -158,25 +169,8 @@ def test_grow_blocks_keeps_the_output_and_the_trained_blocks_in_order(tmp_path):
     trained = create_model("converse_srresnet_compact", num_blocks=3)
     for p in trained.parameters():  # every parameter away from its initial value
         p.data.add_(0.05 * torch.randn_like(p))
-    weights = tmp_path / "trained.safetensors"
-    save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, weights)
-    out = tmp_path / "grown.safetensors"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "tools" / "grow_blocks.py"),
-            "--model",
-            "converse_srresnet_compact",
-            "--weights",
-            str(weights),
-            "--blocks",
-            "7",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    run, out = grow_blocks(trained, tmp_path, 7)
+    assert run.returncode == 0, run.stderr
     grown = create_model("converse_srresnet_compact", num_blocks=7, weights=out)
     x = torch.rand(1, 3, 20, 20)
     with torch.no_grad():
@@ -194,25 +188,8 @@ def test_grow_blocks_keeps_the_output_and_the_trained_blocks_in_order(tmp_path):
 
 
 def test_grow_blocks_refuses_fewer_blocks_than_trained(tmp_path):
-    weights = tmp_path / "trained.safetensors"
     model = create_model("converse_srresnet_compact", num_blocks=3)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "tools" / "grow_blocks.py"),
-            "--model",
-            "converse_srresnet_compact",
-            "--weights",
-            str(weights),
-            "--blocks",
-            "2",
-            "--out",
-            str(tmp_path / "out.safetensors"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    run, out = grow_blocks(model, tmp_path, 2)
     assert run.returncode != 0
     assert "at least the trained depth 3, got 2" in run.stderr
-    assert not (tmp_path / "out.safetensors").exists()
+    assert not out.exists()

@@ -32,6 +32,11 @@ def trained_positions(old: int, new: int) -> list[int]:
     return [i * new // old for i in range(old)]
 
 
+def trained_depth(state: dict[str, torch.Tensor]) -> int:
+    """The number of body blocks in a state dict."""
+    return len({k.split(".")[1] for k in state if k.startswith(BODY + ".")})
+
+
 def zero_branch_ends(block: nn.Module) -> None:
     """Make a two-branch block the identity: zero the last layer of each branch."""
     for branch in (block.conv1, block.conv2):
@@ -41,7 +46,7 @@ def zero_branch_ends(block: nn.Module) -> None:
 
 def grow(name: str, state: dict[str, torch.Tensor], blocks: int, seed: int = 0) -> nn.Module:
     """The model ``name`` with ``blocks`` body blocks holding the trained ``state``."""
-    old = len({k.split(".")[1] for k in state if k.startswith(BODY + ".")})
+    old = trained_depth(state)
     if blocks < old:
         raise SystemExit(f"--blocks must be at least the trained depth {old}, got {blocks}")
     torch.manual_seed(seed)
@@ -70,7 +75,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     state = load_state_dict(args.weights)
-    old = len({k.split(".")[1] for k in state if k.startswith(BODY + ".")})
+    old = trained_depth(state)
     trained = create_model(args.model, num_blocks=old)
     trained.load_state_dict(state)
     model = grow(args.model, state, args.blocks)
