@@ -120,6 +120,7 @@ def test_sr_input_is_the_bicubic_downscale_of_the_target(tmp_path):
         ("deblur_nonblind", ["motion"]),
         ("deblur", ["wide_motion"]),
         ("deblur", ["shake"]),
+        ("deblur", ["heavy_shake"]),
     ],
 )
 def test_deblur_samples(tmp_path, task, kernels):

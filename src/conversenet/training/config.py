@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 LOSSES = ("l1", "l2", "charbonnier")
-KERNEL_TYPES = ("gaussian", "motion", "wide_motion", "shake")
+KERNEL_TYPES = ("gaussian", "motion", "wide_motion", "shake", "heavy_shake")
 
 
 def _require(cond: bool, message: str) -> None:
@@ -117,7 +117,9 @@ class DegradationConfig:
     and thicker shake drawn at 4x and summed, its support centred like the paper's
     kernels; ``shake``: ``wide_motion`` with uneven exposure along the path and a random
     thickness, so one end is heavier and the centroid further off, as in the paper's
-    kernels 2, 4 and 5), wrap boundary, then noise with sigma uniform in
+    kernels 2, 4 and 5; ``heavy_shake``: ``shake`` with up to e⁸ instead of e⁴ between
+    the ends, so the centroid is more than a pixel off in 38% of the kernels instead of
+    20%, as in kernels 4 and 5), wrap boundary, then noise with sigma uniform in
     ``sigma_range``; ``deblur_nonblind`` also feeds the kernel to the model. Deblurring
     may add grain to the clean patch first, sigma uniform in ``grain_range`` (it stays in
     the target, as the sensor grain of real photos; see

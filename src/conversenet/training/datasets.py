@@ -98,6 +98,7 @@ def _kernel_sources(cfg: Config) -> list:
         "motion": D.random_motion_kernel,
         "wide_motion": wide_motion,
         "shake": functools.partial(wide_motion, uneven_exposure=4.0, thickness=1.0),
+        "heavy_shake": functools.partial(wide_motion, uneven_exposure=8.0, thickness=1.0),
     }
     return [functools.partial(makers[name], size) for name in cfg.degradation.kernel_types]
 
