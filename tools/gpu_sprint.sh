@@ -64,7 +64,8 @@ for run in "${runs[@]}"; do
       train "$run" configs/unet_colour_denoiser_blind.yaml --set model.name=conv_unet_colour \
         "${csun[@]}" --set "validation.dir=$data/csun_test10_crop256" ;;
     conv_unet_gray)
-      train "$run" configs/unet_denoiser_blind.yaml --set model.options.operator=conv \
+      # stage 2 (128² patches) goes on past its 4,500 steps
+      train "$run" configs/unet_denoiser_blind_stage2.yaml --set train.total_steps=40000 \
         --set "data.train_dirs=[$data/Train400]" --set "validation.dir=$data/Set12" ;;
     sr_compact)
       # without a snapshot: from the shipped weights (a resumed run ignores init_weights)

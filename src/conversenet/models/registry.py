@@ -240,7 +240,7 @@ _ENTRIES = (
         "upsamplers; the gray denoiser, trained by this project",
         _packaged(
             "conv_unet.safetensors",
-            "e3e1a5ef2d604ae6bddec9ba5ff4757a1ec52f4f16ac195445ac2e559a7b3ef9",
+            "6be82c21923e3cf5c9238c94c15f5eb315c87d34ebd5db2283ad128ddb80eaab",
             dataset="Train400",
             description="blind gray Gaussian denoising, sigma in [0, 50] (0-255 scale)",
         ),
