@@ -61,7 +61,8 @@ train() {  # train RUN CONFIG [ARGS...]: resume the run folder, else its snapsho
 for run in "${runs[@]}"; do
   case $run in
     conv_unet_colour)
-      train "$run" configs/unet_colour_denoiser_blind.yaml --set model.name=conv_unet_colour \
+      # stage 2 (128² patches) goes on past its 4,500 steps
+      train "$run" configs/unet_colour_denoiser_blind_stage2.yaml --set train.total_steps=40000 \
         "${csun[@]}" --set "validation.dir=$data/csun_test10_crop256" ;;
     conv_unet_gray)
       # stage 2 (128² patches) goes on past its 4,500 steps

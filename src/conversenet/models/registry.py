@@ -272,7 +272,7 @@ _ENTRIES = (
         "conv upsamplers; the colour denoiser, trained by this project",
         _packaged(
             "conv_unet_colour.safetensors",
-            "a1cfbf0cec7fadf0a43b9601806026098e9051840b87fa47142c5bdf79db401b",
+            "7b56c86ed0f77b96ecc52e94aba43b0d70c6d33c1f35fb083195f325ceacf67f",
             dataset="CSun_Hays80",
             description="blind colour Gaussian denoising, sigma in [0, 50] (0-255 scale)",
         ),
