@@ -375,6 +375,22 @@ def test_resume_takes_the_schedule_from_the_config(training_images, tmp_path):
     )
 
 
+def test_resume_takes_a_changed_learning_rate_from_the_config(training_images, tmp_path):
+    out = tmp_path / "lr"
+    cfg = tiny_training_config(training_images, optim={"milestones": [2]}, train={"total_steps": 4})
+    run(cfg, out)  # lr 2e-3, halved at step 2
+    cfg = tiny_training_config(
+        training_images,
+        optim={"lr": 5e-4, "milestones": [3, 6], "gamma": 0.1},
+        train={"total_steps": 5},
+    )
+    run(cfg, out)  # a new base rate, one milestone already passed at the checkpoint's step 4
+    state = final_state(out)
+    assert state["step"] == 5
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-4 * 0.1)
+    assert "config changed since the checkpoint: optim.lr" in (out / "train.log").read_text()
+
+
 def test_exported_weights_work_with_conversenet_eval(training_images, tmp_path):
     from conversenet.cli import main
 

@@ -230,6 +230,19 @@ class Optimisation:
             "warmup": [self.warmup_done, self.warmup_total],
         }
 
+    def _schedule_from_config(self) -> None:
+        """Take the schedule (lr, milestones, gamma) from the config, not the checkpoint, so
+        that a resumed run with a changed ``optim`` section follows the new schedule: the
+        rate at the checkpoint's step is ``lr * gamma ** (milestones passed)``."""
+        o = self.cfg.optim
+        self.scheduler.milestones = Counter(o.milestones)
+        self.scheduler.gamma = o.gamma
+        passed = sum(1 for m in o.milestones if m <= self.scheduler.last_epoch)
+        self.scheduler.base_lrs = [o.lr] * len(self.optimizer.param_groups)
+        for group in self.optimizer.param_groups:
+            group["initial_lr"] = o.lr
+            group["lr"] = o.lr * o.gamma**passed
+
     def load_state_dict(self, state: dict[str, Any], source: str) -> None:
         """Restore what :meth:`state_dict` returned (or a small checkpoint: half-precision
         weights, maybe no Adam moments); ``source`` names it in errors."""
@@ -249,9 +262,7 @@ class Optimisation:
                 self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        # the schedule comes from the config (identical unless the config was changed)
-        self.scheduler.milestones = Counter(self.cfg.optim.milestones)
-        self.scheduler.gamma = self.cfg.optim.gamma
+        self._schedule_from_config()
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.warmup_done, self.warmup_total = state.get("warmup") or (0, 0)
