@@ -240,7 +240,7 @@ _ENTRIES = (
         "upsamplers; the gray denoiser, trained by this project",
         _packaged(
             "conv_unet.safetensors",
-            "6be82c21923e3cf5c9238c94c15f5eb315c87d34ebd5db2283ad128ddb80eaab",
+            "68158330094311a1d8121d69fe670f00050e6edf5032735c33f677c0dc9e5c43",
             dataset="Train400",
             description="blind gray Gaussian denoising, sigma in [0, 50] (0-255 scale)",
         ),
