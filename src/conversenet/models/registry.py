@@ -333,7 +333,7 @@ _ENTRIES = (
         "compact x4 Converse-SRResNet (32 features, 16 blocks), RGB, trained by this project",
         _packaged(
             "converse_srresnet_compact.safetensors",
-            "4e12b0c67cc1f8e04f0b3affda4937b22fce3e12e3a779faa6deae0dd721e6a1",
+            "b3e9e6f64ab0b6a9eaa0898659bfb92313597c5ff8a4c5a97fb43df2afbf7f4e",
             dataset="CSun_Hays80",
             description="x4 bicubic super-resolution, RGB",
         ),
