@@ -99,8 +99,8 @@ def sprint(tmp_path, *args: str) -> subprocess.CompletedProcess:
 
 def test_gpu_sprint_trains_packs_and_resumes_on_the_cpu(tmp_path):
     data = tmp_path / "data"
-    for folder in SPRINT_FOLDERS:
-        write_random_images(data / folder, count=2, shape=(72, 72, 3))
+    for folder in (*SPRINT_FOLDERS, "csun_pseudo_x4"):  # 128² patches: the SR stage's
+        write_random_images(data / folder, count=2, shape=(132, 132, 3))
     for folder in ("Train400", "Set12"):
         write_random_images(data / folder, count=2, shape=(48, 48))
     (data / "kernels").mkdir()
@@ -112,6 +112,8 @@ def test_gpu_sprint_trains_packs_and_resumes_on_the_cpu(tmp_path):
     # the first sitting starts from the snapshot in checkpoints/, the second from the first
     stops = [int(s) for s in re.findall(r"time limit of 1e-06 minutes reached at step (\d+)", log)]
     assert len(stops) == 2 and stops[1] == stops[0] + 1 and "resumed from" in log
+    config = (tmp_path / "runs" / "sr_compact" / "config.yaml").read_text()
+    assert "csun_pseudo_x4" in config  # the teacher's folder is used when DATA has it
     with tarfile.open(out / "sprint.tar.gz") as archive:
         names = set(archive.getnames())
     assert {"sr_compact/last_small.pt", "sr_compact/model.safetensors"} <= names

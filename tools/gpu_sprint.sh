@@ -10,7 +10,8 @@
 #   bash tools/gpu_sprint.sh MINUTES OUT DATA [RUN ...]
 #
 # DATA holds csun_train70, csun_train70_half, csun_test10_crop256 (tools/prepare_csun.py),
-# Train400, Set12, Set5 and kernels (the paper's kernel_*.npy). RUN: conv_unet_colour,
+# Train400, Set12, Set5 and kernels (the paper's kernel_*.npy); sr_compact also trains on
+# csun_pseudo_x4 (tools/pseudo_hr.py) when DATA has it. RUN: conv_unet_colour,
 # conv_unet_gray, sr_compact, conv_unet_deblur (default: all four). DEVICE=cpu rehearses
 # on the CPU; BATCH sets the batch size (default 64 on
 # a GPU, the config's on the CPU); RUNS the folder of the run folders (default runs).
@@ -69,9 +70,13 @@ for run in "${runs[@]}"; do
       train "$run" configs/unet_denoiser_blind_stage2.yaml --set train.total_steps=40000 \
         --set "data.train_dirs=[$data/Train400]" --set "validation.dir=$data/Set12" ;;
     sr_compact)
-      # without a snapshot: from the shipped weights (a resumed run ignores init_weights)
-      train "$run" configs/compact_sr_x4_long.yaml "${csun[@]}" --set "validation.dir=$data/Set5" \
-        --set model.init_weights=pretrained ;;
+      # the latest stage's configuration; without a snapshot: from the shipped weights (a
+      # resumed run ignores init_weights); the teacher's folder when DATA has it
+      sr_dirs="$data/csun_train70,$data/csun_train70_half"
+      [ -d "$data/csun_pseudo_x4" ] && sr_dirs+=",$data/csun_pseudo_x4"
+      train "$run" configs/compact_sr_x4_stage6.yaml --set "data.train_dirs=[$sr_dirs]" \
+        --set "validation.dir=$data/Set5" --set model.init_weights=pretrained \
+        --set train.total_steps=40000 ;;
     conv_unet_deblur)
       train "$run" configs/unet_deblur_blind.yaml "${csun[@]}" --set "validation.dir=$data/Set5" \
         --set "validation.kernel=$data/kernels/kernel_3.npy" ;;
