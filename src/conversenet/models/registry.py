@@ -333,7 +333,7 @@ _ENTRIES = (
         "compact x4 Converse-SRResNet (32 features, 16 blocks), RGB, trained by this project",
         _packaged(
             "converse_srresnet_compact.safetensors",
-            "b3e9e6f64ab0b6a9eaa0898659bfb92313597c5ff8a4c5a97fb43df2afbf7f4e",
+            "f2af8aa59ddb3f728a1d059f6fa3cbe86e6f04420c11bcc6ed36ba7d42aac0fa",
             dataset="CSun_Hays80",
             description="x4 bicubic super-resolution, RGB",
         ),
