@@ -272,7 +272,7 @@ _ENTRIES = (
         "conv upsamplers; the colour denoiser, trained by this project",
         _packaged(
             "conv_unet_colour.safetensors",
-            "7b56c86ed0f77b96ecc52e94aba43b0d70c6d33c1f35fb083195f325ceacf67f",
+            "d5d6f20705e168833a11d5260e60451f7a0c3438f4b6f3d9164c59aa5b7f81a8",
             dataset="CSun_Hays80",
             description="blind colour Gaussian denoising, sigma in [0, 50] (0-255 scale)",
         ),
