@@ -114,6 +114,7 @@ def test_gpu_sprint_trains_packs_and_resumes_on_the_cpu(tmp_path):
     assert len(stops) == 2 and stops[1] == stops[0] + 1 and "resumed from" in log
     config = (tmp_path / "runs" / "sr_compact" / "config.yaml").read_text()
     assert "csun_pseudo_x4" in config  # the teacher's folder is used when DATA has it
+    assert "milestones: []" in config  # a constant rate, not the snapshot's decayed one
     with tarfile.open(out / "sprint.tar.gz") as archive:
         names = set(archive.getnames())
     assert {"sr_compact/last_small.pt", "sr_compact/model.safetensors"} <= names
