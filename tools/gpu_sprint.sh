@@ -37,17 +37,16 @@ done
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 device=${DEVICE:-auto}
 runs_dir=${RUNS:-runs}
-common=(--set "train.device=$device" --set train.progress_bar=false --time-limit "$minutes")
+# a constant lr of 1e-4 that the EMA averages: the snapshots are past their configurations'
+# milestones, whose decayed rate (lr × gamma^milestones passed) a resume would otherwise take
+common=(--set "train.device=$device" --set train.progress_bar=false --time-limit "$minutes"
+  --set optim.lr=1e-4 --set "optim.milestones=[]")
 if [ "$device" != cpu ]; then
   common+=(--set "data.batch_size=${BATCH:-64}" --set data.num_workers=8 --set train.num_threads=0)
 elif [ -n "${BATCH:-}" ]; then
   common+=(--set "data.batch_size=$BATCH")
 fi
 csun=(--set "data.train_dirs=[$data/csun_train70,$data/csun_train70_half]")
-# the runs that resume a snapshot past its configuration's milestones would take the
-# configuration's decayed rate (1e-4 × gamma^milestones passed): a short sprint instead
-# keeps a constant 1e-4 and lets the EMA average it
-sprint_rate=(--set optim.lr=1e-4 --set "optim.milestones=[]")
 
 train() {  # train RUN CONFIG [ARGS...]: resume the run folder, else its snapshot, else start
   local run=$1 config=$2
@@ -68,11 +67,11 @@ for run in "${runs[@]}"; do
     conv_unet_colour)
       # stage 2 (128² patches) goes on past its 4,500 steps
       train "$run" configs/unet_colour_denoiser_blind_stage2.yaml --set train.total_steps=40000 \
-        "${sprint_rate[@]}" "${csun[@]}" --set "validation.dir=$data/csun_test10_crop256" ;;
+        "${csun[@]}" --set "validation.dir=$data/csun_test10_crop256" ;;
     conv_unet_gray)
       # stage 2 (128² patches) goes on past its 4,500 steps
       train "$run" configs/unet_denoiser_blind_stage2.yaml --set train.total_steps=40000 \
-        "${sprint_rate[@]}" --set "data.train_dirs=[$data/Train400]" --set "validation.dir=$data/Set12" ;;
+        --set "data.train_dirs=[$data/Train400]" --set "validation.dir=$data/Set12" ;;
     sr_compact)
       # the latest stage's configuration; without a snapshot: from the shipped weights (a
       # resumed run ignores init_weights); the teacher's folder when DATA has it
@@ -80,7 +79,7 @@ for run in "${runs[@]}"; do
       [ -d "$data/csun_pseudo_x4" ] && sr_dirs+=",$data/csun_pseudo_x4"
       train "$run" configs/compact_sr_x4_stage6.yaml --set "data.train_dirs=[$sr_dirs]" \
         --set "validation.dir=$data/Set5" --set model.init_weights=pretrained \
-        --set train.total_steps=40000 "${sprint_rate[@]}" ;;
+        --set train.total_steps=40000 ;;
     conv_unet_deblur)
       train "$run" configs/unet_deblur_blind.yaml "${csun[@]}" --set "validation.dir=$data/Set5" \
         --set "validation.kernel=$data/kernels/kernel_3.npy" ;;
