@@ -1,7 +1,8 @@
 """tools/model_table.py (the FLOP count it prints, checked against counts by hand),
 tools/learning_curve.py (the extrapolation, on a curve of known form), tools/gpu_sprint.sh
-(rehearsed on the CPU with a time limit of a few steps) and tools/grow_blocks.py (the
-deepened model computes what the trained one did)."""
+(rehearsed on the CPU with a time limit of a few steps), tools/grow_blocks.py (the
+deepened model computes what the trained one did) and tools/average_weights.py (the mean
+of the runs' weights)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import torch
 from safetensors.torch import save_file
 
 from conversenet.models import create_model
+from conversenet.training.checkpoint import export_weights
 from conversenet.weights import saved_model_options
 
 from conftest import REPO_ROOT, write_random_images
@@ -195,4 +197,48 @@ def test_grow_blocks_refuses_fewer_blocks_than_trained(tmp_path):
     run, out = grow_blocks(model, tmp_path, 2)
     assert run.returncode != 0
     assert "at least the trained depth 3, got 2" in run.stderr
+    assert not out.exists()
+
+
+model_name = "converse_srresnet_compact"
+
+
+def test_average_weights_is_the_mean_and_keeps_the_model(tmp_path):
+    paths = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        model = create_model("converse_srresnet_compact", num_blocks=2)
+        paths.append(tmp_path / f"run{seed}.safetensors")
+        export_weights(
+            model.state_dict(), paths[-1], {"model": model_name, "options": {"num_blocks": 2}}
+        )
+    out = tmp_path / "soup.safetensors"
+    tool = str(REPO_ROOT / "tools" / "average_weights.py")
+    run = subprocess.run(
+        [sys.executable, tool, *map(str, paths), "--out", str(out)], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    soup = create_model("converse_srresnet_compact", num_blocks=2, weights=out).state_dict()
+    runs = [
+        create_model("converse_srresnet_compact", num_blocks=2, weights=p).state_dict()
+        for p in paths
+    ]
+    for key, value in soup.items():
+        torch.testing.assert_close(value, sum(r[key] for r in runs) / 3, rtol=0, atol=1e-7)
+    assert saved_model_options(out) == (model_name, {"num_blocks": 2})
+
+
+def test_average_weights_refuses_different_models_and_writes_nothing(tmp_path):
+    a, b, out = tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "out.safetensors"
+    for path, blocks in ((a, 2), (b, 3)):
+        model = create_model("converse_srresnet_compact", num_blocks=blocks)
+        export_weights(
+            model.state_dict(), path, {"model": model_name, "options": {"num_blocks": blocks}}
+        )
+    tool = str(REPO_ROOT / "tools" / "average_weights.py")
+    run = subprocess.run(
+        [sys.executable, tool, str(a), str(b), "--out", str(out)], capture_output=True, text=True
+    )
+    assert run.returncode == 2
+    assert "options '{\"num_blocks\": 3}', expected '{\"num_blocks\": 2}'" in run.stderr
     assert not out.exists()

@@ -333,7 +333,7 @@ _ENTRIES = (
         "compact x4 Converse-SRResNet (32 features, 16 blocks), RGB, trained by this project",
         _packaged(
             "converse_srresnet_compact.safetensors",
-            "f2af8aa59ddb3f728a1d059f6fa3cbe86e6f04420c11bcc6ed36ba7d42aac0fa",
+            "c1233abcd6c06dc4bfb19875013f1fef0ec4b3b6bfe00d335c21aead3977b4da",
             dataset="CSun_Hays80",
             description="x4 bicubic super-resolution, RGB",
         ),
