@@ -200,17 +200,17 @@ def test_grow_blocks_refuses_fewer_blocks_than_trained(tmp_path):
     assert not out.exists()
 
 
-model_name = "converse_srresnet_compact"
+SR_MODEL = "converse_srresnet_compact"
 
 
 def test_average_weights_is_the_mean_and_keeps_the_model(tmp_path):
     paths = []
     for seed in (1, 2, 3):
         torch.manual_seed(seed)
-        model = create_model("converse_srresnet_compact", num_blocks=2)
+        model = create_model(SR_MODEL, num_blocks=2)
         paths.append(tmp_path / f"run{seed}.safetensors")
         export_weights(
-            model.state_dict(), paths[-1], {"model": model_name, "options": {"num_blocks": 2}}
+            model.state_dict(), paths[-1], {"model": SR_MODEL, "options": {"num_blocks": 2}}
         )
     out = tmp_path / "soup.safetensors"
     tool = str(REPO_ROOT / "tools" / "average_weights.py")
@@ -218,27 +218,27 @@ def test_average_weights_is_the_mean_and_keeps_the_model(tmp_path):
         [sys.executable, tool, *map(str, paths), "--out", str(out)], capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
-    soup = create_model("converse_srresnet_compact", num_blocks=2, weights=out).state_dict()
-    runs = [
-        create_model("converse_srresnet_compact", num_blocks=2, weights=p).state_dict()
-        for p in paths
-    ]
+    soup = create_model(SR_MODEL, num_blocks=2, weights=out).state_dict()
+    runs = [create_model(SR_MODEL, num_blocks=2, weights=p).state_dict() for p in paths]
     for key, value in soup.items():
         torch.testing.assert_close(value, sum(r[key] for r in runs) / 3, rtol=0, atol=1e-7)
-    assert saved_model_options(out) == (model_name, {"num_blocks": 2})
+    assert saved_model_options(out) == (SR_MODEL, {"num_blocks": 2})
 
 
 def test_average_weights_refuses_different_models_and_writes_nothing(tmp_path):
     a, b, out = tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "out.safetensors"
     for path, blocks in ((a, 2), (b, 3)):
-        model = create_model("converse_srresnet_compact", num_blocks=blocks)
+        model = create_model(SR_MODEL, num_blocks=blocks)
         export_weights(
-            model.state_dict(), path, {"model": model_name, "options": {"num_blocks": blocks}}
+            model.state_dict(), path, {"model": SR_MODEL, "options": {"num_blocks": blocks}}
         )
     tool = str(REPO_ROOT / "tools" / "average_weights.py")
     run = subprocess.run(
         [sys.executable, tool, str(a), str(b), "--out", str(out)], capture_output=True, text=True
     )
     assert run.returncode == 2
-    assert "options '{\"num_blocks\": 3}', expected '{\"num_blocks\": 2}'" in run.stderr
+    assert (
+        "{'num_blocks': 3}), expected ('converse_srresnet_compact', {'num_blocks': 2})"
+        in run.stderr
+    )
     assert not out.exists()

@@ -13,40 +13,30 @@ file's metadata is kept, with ``averaged_from`` (the inputs' SHA-256) added::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
 
 from conversenet.training.checkpoint import export_weights
-
-
-def read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and the metadata of a safetensors file."""
-    with safe_open(str(path), framework="pt") as f:
-        metadata = dict(f.metadata() or {})
-    return load_file(str(path)), metadata
+from conversenet.weights import load_state_dict, saved_model_options, sha256sum
 
 
 def average(paths: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The element-wise mean of the files' tensors (in float64, stored in each tensor's
-    dtype) and the first file's metadata; ``ValueError`` if the files differ in model or
-    tensors."""
+    dtype) and the first file's metadata; ``ValueError`` if a file is unreadable or the
+    files differ in model or tensors."""
     if len(paths) < 2:
         raise ValueError(f"expected at least 2 weight files, got {len(paths)}")
-    first, meta = read(paths[0])
+    first, model = load_state_dict(paths[0]), saved_model_options(paths[0])
     total = {k: v.double() for k, v in first.items()}
     for path in paths[1:]:
-        tensors, other = read(path)
-        for key in ("model", "options"):
-            if other.get(key) != meta.get(key):
-                raise ValueError(
-                    f"{path}: {key} {other.get(key)!r}, expected {meta.get(key)!r} "
-                    f"(as in {paths[0]})"
-                )
+        tensors, other = load_state_dict(path), saved_model_options(path)
+        if other != model:
+            raise ValueError(
+                f"{path}: model and options {other}, expected {model} (as in {paths[0]})"
+            )
         if tensors.keys() != first.keys():
             diff = sorted(tensors.keys() ^ first.keys())[:3]
             raise ValueError(f"{path}: tensors differ from {paths[0]}'s: {diff}")
@@ -58,7 +48,10 @@ def average(paths: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str, str]]
                 )
             total[key] += value.double()
     mean = {k: (v / len(paths)).to(first[k].dtype) for k, v in total.items()}
-    meta["averaged_from"] = ", ".join(hashlib.sha256(p.read_bytes()).hexdigest() for p in paths)
+    with safe_open(str(paths[0]), framework="pt") as f:
+        meta = dict(f.metadata() or {})
+    meta.pop("format", None)
+    meta["averaged_from"] = ", ".join(sha256sum(p) for p in paths)
     return mean, meta
 
 
@@ -74,7 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    meta.pop("format", None)
     export_weights(mean, args.out, meta)
     print(f"averaged {len(args.weights)} files into {args.out}")
     return 0
