@@ -333,7 +333,7 @@ _ENTRIES = (
         "compact x4 Converse-SRResNet (32 features, 16 blocks), RGB, trained by this project",
         _packaged(
             "converse_srresnet_compact.safetensors",
-            "c1233abcd6c06dc4bfb19875013f1fef0ec4b3b6bfe00d335c21aead3977b4da",
+            "036f473385f8ce0f6391feb73057e27bc75e27fc07c79f1c2352c1c089e8eb78",
             dataset="CSun_Hays80",
             description="x4 bicubic super-resolution, RGB",
         ),
