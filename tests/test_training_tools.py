@@ -1,8 +1,8 @@
 """tools/model_table.py (the FLOP count it prints, checked against counts by hand),
 tools/learning_curve.py (the extrapolation, on a curve of known form), tools/gpu_sprint.sh
 (rehearsed on the CPU with a time limit of a few steps), tools/grow_blocks.py (the
-deepened model computes what the trained one did) and tools/average_weights.py (the mean
-of the runs' weights)."""
+deepened model computes what the trained one did), tools/average_weights.py (the mean
+of the runs' weights) and tools/deblur_displacement.py (the shifts it finds)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from conversenet.data.protocol import blur
 from conversenet.models import create_model
 from conversenet.training.checkpoint import export_weights
 from conversenet.weights import saved_model_options
@@ -154,6 +155,27 @@ def test_deblur_displacement_finds_the_shift_that_undoes_a_displacement(monkeypa
     assert tool.best_shift(moved, truth, reach=2) == (float("inf"), -1, 2)
     value, dy, dx = tool.best_shift(moved, truth, reach=1)  # out of reach: not found
     assert math.isfinite(value) and (dy, dx) != (-1, 2)
+
+
+def test_deblur_displacement_placement_undoes_the_displacement_of_the_output(monkeypatch):
+    """Given the kernel (the blind estimate patched to return the true one), re-blurring a
+    displaced output and registering it on the blurred image finds the undoing shift."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "tools"))
+    tool = load_tool("deblur_displacement")
+    kernel = np.zeros((7, 7))
+    kernel[1, 1:6], kernel[1:6, 1] = [6, 5, 4, 3, 2], [6, 5, 4, 3, 2]  # support-centred
+    kernel /= kernel.sum()
+    monkeypatch.setattr(
+        tool.BlindDeconvolution, "estimate", lambda self, image: torch.from_numpy(kernel)
+    )
+    truth = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    blurred = blur(truth, kernel).round().astype(np.uint8)
+    restored = np.roll(truth, (-1, 2), (0, 1))  # the model's output, displaced
+    undo = tool.placement_shift(restored, blurred, reach=2)
+    assert undo == (1, -2)
+    assert np.array_equal(np.roll(restored, undo, (0, 1)), truth)
+    monkeypatch.setattr(tool.BlindDeconvolution, "estimate", lambda self, image: None)
+    assert tool.placement_shift(restored, blurred, reach=2) == (0, 0)
 
 
 def grow_blocks(model: torch.nn.Module, tmp_path, blocks: int):
