@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from eval_blind_deblur import SETS, photo_set
-from scipy import ndimage
 
 from conversenet import create_model
 from conversenet.data.kernels import paper_kernels
+from conversenet.data.protocol import blur
 from conversenet.evaluation import Protocol, degrade, read_test_image, to_uint8
 from conversenet.metrics import psnr
 from conversenet.models.blind_deconv import BlindDeconvolution
@@ -58,7 +58,7 @@ def placement_shift(restored: np.ndarray, blurred: np.ndarray, reach: int) -> tu
     kernel = BlindDeconvolution().estimate(torch.from_numpy(blurred).permute(2, 0, 1) / 255.0)
     if kernel is None:
         return 0, 0
-    reblurred = ndimage.convolve(restored.mean(2), kernel.double().numpy(), mode="wrap")
+    reblurred = blur(restored.mean(2), kernel.double().numpy())
     observed = blurred.mean(2)
     inner = np.s_[BORDER:-BORDER, BORDER:-BORDER]
     _, dy, dx = min(
